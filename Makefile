@@ -1,0 +1,52 @@
+# minidock: two commands on a fresh Debian machine, as root: `make demo`, `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+MD := $(VENV)/bin/minidock
+APT_PKGS := iptables iproute2 busybox-static libcap-dev gcc conntrack curl kmod util-linux procps
+BUILD := build
+BUSYBOX_TAR := $(BUILD)/busybox.tar
+PYTEST_ARGS ?=
+
+.PHONY: setup apt image demo test test-unit test-integration test-long bench clean
+
+setup: apt $(VENV)/.stamp
+
+# Installs the Debian packages minidock needs, only those missing.
+apt:
+	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; fi
+
+$(VENV)/.stamp: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $@
+
+# busybox:latest as a docker-save archive, built from the host's busybox-static.
+image: setup $(BUSYBOX_TAR)
+$(BUSYBOX_TAR): images/busybox/* | $(VENV)/.stamp
+	@mkdir -p $(BUILD)
+	$(MD) image build images/busybox -t busybox:latest --output $@
+
+demo: setup image
+	@bash demo/demo.sh
+
+test: setup image
+	$(VENV)/bin/python -m pytest -q -m "not long" -n 2 $(PYTEST_ARGS) tests
+
+test-unit: setup
+	$(VENV)/bin/python -m pytest -q tests/unit $(PYTEST_ARGS)
+
+test-integration: setup image
+	$(VENV)/bin/python -m pytest -q -n 2 tests/integration $(PYTEST_ARGS)
+
+test-long: setup image
+	$(VENV)/bin/python -m pytest -q -m long $(PYTEST_ARGS) tests
+
+bench: setup image
+	$(VENV)/bin/python -m bench
+
+clean:
+	rm -rf $(BUILD) $(VENV) *.egg-info

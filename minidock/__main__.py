@@ -1,0 +1,5 @@
+"""`python -m minidock` runs the CLI."""
+
+from minidock.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,132 @@
+"""Named steps with undo: the shape of every setup sequence in minidock.
+
+A pipeline (container start, network create, connect, link) runs small named steps.
+Each step that succeeds registers its inverse; if a later step fails, the inverses run
+in reverse order and the error names the failing step. This is the article's "setup
+queue" plus libnetwork's deferred rollbacks, made explicit:
+
+    with Pipeline("run") as p:
+        ep = p.step("create_endpoint", driver.create_endpoint, nw, ep_id)
+        p.undo("create_endpoint", driver.delete_endpoint, nw, ep_id)
+        p.step("set_network_namespace_key", sandbox.set_key, pid)
+        ...
+        p.commit()            # success: forget the undo list
+
+Two cross-cutting hooks cost nothing when off:
+
+* ``MINIDOCK_FAULT=<step>`` raises FaultInjected right after the named step succeeds
+  (its undo is already registered, so the rollback is exercised); ``<step>:kill``
+  SIGKILLs the process there instead (what reconciliation must survive).
+* ``MINIDOCK_TRACE=1`` (or a file path) prints each step with its duration to stderr.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from typing import Any, Callable
+
+from minidock.errors import FaultInjected, MinidockError
+
+_FAULT = os.environ.get("MINIDOCK_FAULT", "")
+_TRACE = os.environ.get("MINIDOCK_TRACE", "")
+
+
+def fault_point(name: str) -> None:
+    """Called right after step `name`; acts only when MINIDOCK_FAULT names it."""
+    if not _FAULT:
+        return
+    for spec in _FAULT.split(","):
+        step, _, how = spec.partition(":")
+        if step == name:
+            if how == "kill":
+                os.kill(os.getpid(), signal.SIGKILL)
+            raise FaultInjected(f"fault injected after step {name}")
+
+
+def trace(pipeline: str, step: str, seconds: float, error: BaseException | None = None) -> None:
+    if not _TRACE:
+        return
+    line = f"trace {pipeline}.{step} {seconds * 1000:.2f}ms" + (f" FAILED {error}" if error else "")
+    if _TRACE in ("1", "stderr"):
+        print(line, file=sys.stderr)
+    else:
+        with open(_TRACE, "a") as fh:
+            fh.write(line + "\n")
+
+
+class Pipeline:
+    """Runs named steps and rolls back the done ones on failure (see module doc)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._undo: list[tuple[str, Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = []
+
+    def step(self, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run one step; on failure re-raise with the step named (rollback on exit)."""
+        start = time.perf_counter()
+        try:
+            result = fn(*args, **kwargs)
+        except MinidockError as err:
+            trace(self.name, name, time.perf_counter() - start, err)
+            raise
+        except OSError as err:
+            trace(self.name, name, time.perf_counter() - start, err)
+            from minidock.errors import Internal
+            raise Internal(f"{self.name}: step {name} failed: {err}") from err
+        trace(self.name, name, time.perf_counter() - start)
+        return result
+
+    def undo(self, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Register the inverse of step `name`, then hit the fault point for it."""
+        self._undo.append((name, fn, args, kwargs))
+        fault_point(name)
+
+    def done(self, name: str) -> None:
+        """Mark a step that has no inverse (for the fault hook and trace symmetry)."""
+        fault_point(name)
+
+    def commit(self) -> None:
+        """Everything succeeded: the undo list is dropped."""
+        self._undo.clear()
+
+    def rollback(self) -> list[str]:
+        """Run every registered inverse, newest first; keep going on errors."""
+        errors: list[str] = []
+        while self._undo:
+            name, fn, args, kwargs = self._undo.pop()
+            start = time.perf_counter()
+            try:
+                fn(*args, **kwargs)
+            except Exception as err:  # teardown is best-effort: collect, continue
+                errors.append(f"undo {name}: {err}")
+            trace(self.name, "undo_" + name, time.perf_counter() - start)
+        return errors
+
+    def __enter__(self) -> "Pipeline":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if exc_type is not None:
+            errors = self.rollback()
+            if errors and os.environ.get("MINIDOCK_DEBUG"):
+                print("minidock: rollback: " + "; ".join(errors), file=sys.stderr)
+
+
+def best_effort(steps: list[tuple[str, Callable[[], Any]]]) -> list[str]:
+    """Run teardown steps in order, all of them, and return the errors joined later.
+
+    Teardown is idempotent: each step must treat "already gone" as success.
+    """
+    errors: list[str] = []
+    for name, fn in steps:
+        start = time.perf_counter()
+        try:
+            fn()
+        except Exception as err:
+            errors.append(f"{name}: {err}")
+        trace("teardown", name, time.perf_counter() - start)
+        fault_point(name)
+    return errors

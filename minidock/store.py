@@ -1,0 +1,214 @@
+"""The embedded store: one SQLite file holds every record minidock keeps.
+
+On-disk layout under the root directory (default /var/lib/minidock, mode 0700):
+
+    minidock.db            this store (WAL mode)
+    daemon.json            daemon options (see config.py)
+    images/layers/<hex>/   unpacked image layers, stored once (image/ package)
+    containers/<id>/       per-container files: hostname, hosts, resolv.conf,
+                           json.log, overlay upper/ and work/, rootfs/ (mount point)
+
+and under the exec-root (default /run/minidock): runtime state that a reboot wipes
+(netns/<sandbox-id[:12]> keys, monitor pid files). A missing exec-root marker means a
+reboot happened; see runtime reconciliation.
+
+Two tables serve every kind of record:
+
+* ``objects(kind, id, name, doc)``: JSON documents; ``(kind, name)`` is unique, so a
+  container or network name is claimed atomically by the insert that creates it.
+* ``claims(space, key, owner)``: exclusive claims on scarce values: an address in a
+  network (``space='ip:<network id>'``, ``key='172.17.0.2'``), a host port
+  (``space='port:tcp'``, ``key='0.0.0.0:8080'``). The primary key makes a double
+  allocation impossible even across concurrent CLI processes.
+
+Every decision runs in one ``transaction()`` (``BEGIN IMMEDIATE``): the writer lock is
+taken up front so that read-then-write decisions (lowest free address, free port) are
+race-free. Readers never block writers thanks to WAL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+from minidock.errors import Conflict, NotFound
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS objects (
+    kind TEXT NOT NULL,
+    id   TEXT NOT NULL,
+    name TEXT,
+    doc  TEXT NOT NULL,
+    PRIMARY KEY (kind, id)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS objects_name ON objects(kind, name);
+CREATE TABLE IF NOT EXISTS claims (
+    space TEXT NOT NULL,
+    key   TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    PRIMARY KEY (space, key)
+);
+CREATE INDEX IF NOT EXISTS claims_owner ON claims(owner);
+"""
+
+
+class Store:
+    """A handle on the store; cheap to open, one per CLI process."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        os.makedirs(root, mode=0o700, exist_ok=True)
+        path = os.path.join(root, "minidock.db")
+        fresh = not os.path.exists(path)
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves.
+        self._db = sqlite3.connect(path, timeout=60, isolation_level=None)
+        self._db.execute("PRAGMA busy_timeout=60000")
+        if fresh:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(_SCHEMA)
+        self._depth = 0
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- transactions -------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator["Store"]:
+        """One atomic decision; nested calls join the outer transaction."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield self
+            finally:
+                self._depth -= 1
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield self
+        except BaseException:
+            self._depth = 0
+            self._db.execute("ROLLBACK")
+            raise
+        self._depth = 0
+        self._db.execute("COMMIT")
+
+    # -- objects ------------------------------------------------------------------
+    def put(self, kind: str, obj_id: str, doc: dict[str, Any], name: str | None = None) -> None:
+        """Insert or replace a document; a name taken by another id is a Conflict."""
+        try:
+            self._db.execute(
+                "INSERT INTO objects(kind,id,name,doc) VALUES(?,?,?,?) "
+                "ON CONFLICT(kind,id) DO UPDATE SET name=excluded.name, doc=excluded.doc",
+                (kind, obj_id, name, json.dumps(doc, separators=(",", ":"))),
+            )
+        except sqlite3.IntegrityError as err:
+            raise Conflict(f"{kind} name {name!r} is already in use") from err
+
+    def get(self, kind: str, obj_id: str) -> dict[str, Any] | None:
+        row = self._db.execute(
+            "SELECT doc FROM objects WHERE kind=? AND id=?", (kind, obj_id)
+        ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def get_by_name(self, kind: str, name: str) -> tuple[str, dict[str, Any]] | None:
+        row = self._db.execute(
+            "SELECT id, doc FROM objects WHERE kind=? AND name=?", (kind, name)
+        ).fetchone()
+        return (row[0], json.loads(row[1])) if row else None
+
+    def find_by_prefix(self, kind: str, prefix: str) -> list[str]:
+        """Ids of `kind` starting with `prefix` (ID prefixes, like Docker's)."""
+        esc = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = self._db.execute(
+            "SELECT id FROM objects WHERE kind=? AND id LIKE ? ESCAPE '\\'",
+            (kind, esc + "%"),
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def lookup(self, kind: str, ref: str, label: str | None = None) -> tuple[str, dict[str, Any]]:
+        """Resolve a full id, a name or a unique id prefix, as Docker does.
+
+        Order: exact id, exact name, then unique id prefix. Raises NotFound with
+        Docker's wording (`No such container: x`) or Conflict when ambiguous.
+        """
+        label = label or kind
+        doc = self.get(kind, ref)
+        if doc is not None:
+            return ref, doc
+        hit = self.get_by_name(kind, ref)
+        if hit is not None:
+            return hit
+        if ref:
+            ids = self.find_by_prefix(kind, ref)
+            if len(ids) == 1:
+                return ids[0], self.get(kind, ids[0])  # type: ignore[return-value]
+            if len(ids) > 1:
+                raise Conflict(f"multiple {label}s found with provided prefix: {ref}")
+        raise NotFound(f"No such {label}: {ref}")
+
+    def list(self, kind: str) -> list[tuple[str, dict[str, Any]]]:
+        rows = self._db.execute("SELECT id, doc FROM objects WHERE kind=?", (kind,)).fetchall()
+        return [(r[0], json.loads(r[1])) for r in rows]
+
+    def count(self, kind: str) -> int:
+        return self._db.execute("SELECT count(*) FROM objects WHERE kind=?", (kind,)).fetchone()[0]
+
+    def delete(self, kind: str, obj_id: str) -> bool:
+        """Remove a document; True if it existed (idempotent)."""
+        cur = self._db.execute("DELETE FROM objects WHERE kind=? AND id=?", (kind, obj_id))
+        return cur.rowcount > 0
+
+    # -- claims -------------------------------------------------------------------
+    def claim(self, space: str, key: str, owner: str) -> bool:
+        """Take `key` in `space` for `owner`; False if someone else holds it.
+
+        Claiming a key the same owner already holds succeeds (idempotent).
+        """
+        try:
+            self._db.execute(
+                "INSERT INTO claims(space,key,owner) VALUES(?,?,?)", (space, key, owner)
+            )
+            return True
+        except sqlite3.IntegrityError:
+            return self.claim_owner(space, key) == owner
+
+    def claim_owner(self, space: str, key: str) -> str | None:
+        row = self._db.execute(
+            "SELECT owner FROM claims WHERE space=? AND key=?", (space, key)
+        ).fetchone()
+        return row[0] if row else None
+
+    def claimed(self, space: str) -> dict[str, str]:
+        """key -> owner for every claim in `space`."""
+        rows = self._db.execute("SELECT key, owner FROM claims WHERE space=?", (space,))
+        return {k: o for k, o in rows}
+
+    def claims_of(self, owner: str) -> list[tuple[str, str]]:
+        rows = self._db.execute("SELECT space, key FROM claims WHERE owner=?", (owner,))
+        return list(rows)
+
+    def release(self, space: str, key: str, owner: str | None = None) -> None:
+        """Give a claim back (idempotent); with `owner`, only if that owner holds it."""
+        if owner is None:
+            self._db.execute("DELETE FROM claims WHERE space=? AND key=?", (space, key))
+        else:
+            self._db.execute(
+                "DELETE FROM claims WHERE space=? AND key=? AND owner=?", (space, key, owner)
+            )
+
+    def release_owner(self, owner: str, space_prefix: str = "") -> None:
+        """Drop every claim `owner` holds (in spaces starting with `space_prefix`)."""
+        self._db.execute(
+            "DELETE FROM claims WHERE owner=? AND space LIKE ?", (owner, space_prefix + "%")
+        )
+
+
+def require(doc: dict[str, Any] | None, what: str) -> dict[str, Any]:
+    """Return `doc` or raise NotFound naming `what`."""
+    if doc is None:
+        raise NotFound(f"No such {what}")
+    return doc
