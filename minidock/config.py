@@ -1,0 +1,242 @@
+"""DaemonConfig: the "daemon" options of minidock, loaded from daemon.json.
+
+minidock has no daemon, but Docker's daemon options (bridge, bip, icc, ...) still
+decide how networking behaves. They live in `daemon.json` with dockerd's key names and
+are parsed into one frozen dataclass, validated with dockerd's rules and messages on
+every load, before anything acts on them ("validate, then act").
+
+Kept cheap to import (json + dataclasses; ipaddress only when validating): every CLI call loads it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from minidock.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    import ipaddress
+
+DEFAULT_BRIDGE = "minidock0"
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    """Parsed and validated daemon options (dockerd's bridgeConfig and friends)."""
+
+    bridge: str = ""  # "-b"; "" means the default "minidock0"; "none" disables it
+    bip: str = ""  # CIDR with host bits = gateway, e.g. "192.168.100.1/24"
+    fixed_cidr: str = ""
+    mtu: int = 1500  # 0 -> 1500
+    icc: bool = True
+    iptables: bool = True
+    ip_masq: bool = True
+    ip_forward: bool = True
+    ip: str = "0.0.0.0"  # default host IP for -p
+    userland_proxy: bool = True
+    dns: tuple[str, ...] = ()
+    dns_search: tuple[str, ...] = ()
+    dns_opts: tuple[str, ...] = ()
+    default_address_pools: tuple[tuple[str, int], ...] = ()  # (base CIDR, size)
+    cluster_store: str = ""
+    cluster_advertise: str = ""
+
+    @property
+    def bridge_name(self) -> str:
+        """Name of the default bridge device: `minidock0` unless `bridge` names one."""
+        return self.bridge or DEFAULT_BRIDGE
+
+    @property
+    def default_bridge_enabled(self) -> bool:
+        """False when `bridge` is "none": no default `bridge` network at all."""
+        return self.bridge != "none"
+
+    @property
+    def masquerade(self) -> bool:
+        """ip-masq needs iptables; without it masquerading is silently off (as dockerd)."""
+        return self.ip_masq and self.iptables
+
+
+# JSON key -> (field name, kind). Kinds: "str", "bool", "int", "strlist", "pools".
+_KEYS: dict[str, tuple[str, str]] = {
+    "bridge": ("bridge", "str"),
+    "bip": ("bip", "str"),
+    "fixed-cidr": ("fixed_cidr", "str"),
+    "mtu": ("mtu", "int"),
+    "icc": ("icc", "bool"),
+    "iptables": ("iptables", "bool"),
+    "ip-masq": ("ip_masq", "bool"),
+    "ip-forward": ("ip_forward", "bool"),
+    "ip": ("ip", "str"),
+    "userland-proxy": ("userland_proxy", "bool"),
+    "dns": ("dns", "strlist"),
+    "dns-search": ("dns_search", "strlist"),
+    "dns-opts": ("dns_opts", "strlist"),
+    "default-address-pools": ("default_address_pools", "pools"),
+    "cluster-store": ("cluster_store", "str"),
+    "cluster-advertise": ("cluster_advertise", "str"),
+}
+
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_DOMAIN_RE = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*\.?$")
+
+
+def parse_config(data: dict) -> DaemonConfig:
+    """Turn a daemon.json object into a DaemonConfig; raise InvalidArgument if invalid."""
+    if not isinstance(data, dict):
+        raise InvalidArgument("daemon configuration must be a JSON object")
+    unknown = [k for k in data if k not in _KEYS]
+    if unknown:
+        raise InvalidArgument(
+            "the following directives don't match any configuration option: "
+            + ", ".join(unknown)
+        )
+    values: dict[str, Any] = {}
+    for key, raw in data.items():
+        field, kind = _KEYS[key]
+        values[field] = _convert(key, kind, raw)
+    if values.get("mtu") == 0:
+        values["mtu"] = 1500
+    cfg = DaemonConfig(**values)
+    validate(cfg)
+    return cfg
+
+
+def load_config(path: str) -> DaemonConfig:
+    """Load daemon.json at `path`; a missing file means all defaults."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except FileNotFoundError:
+        return DaemonConfig()
+    except OSError as err:
+        raise InvalidArgument(f"unable to read configuration file {path}: {err.strerror}") from err
+    if not text.strip():
+        return DaemonConfig()
+    try:
+        data = json.loads(text)
+    except ValueError as err:
+        raise InvalidArgument(
+            f"unable to configure minidock with file {path}: invalid JSON: {err}"
+        ) from err
+    try:
+        return parse_config(data)
+    except InvalidArgument as err:
+        raise InvalidArgument(f"unable to configure minidock with file {path}: {err}") from err
+
+
+def validate(cfg: DaemonConfig) -> None:
+    """dockerd's checks across options (verifyDaemonSettings and the bridge driver)."""
+    if cfg.bridge and cfg.bip:
+        raise InvalidArgument(
+            "You specified -b & --bip, mutually exclusive options. Please specify only one"
+        )
+    if not cfg.icc and not cfg.iptables:
+        raise InvalidArgument(
+            "You specified --iptables=false with --icc=false. ICC=false uses iptables "
+            "to function. Please set --icc or --iptables to true"
+        )
+    if not (cfg.mtu == 0 or 68 <= cfg.mtu <= 65535):
+        raise InvalidArgument(f"invalid mtu {cfg.mtu}: must be between 68 and 65535")
+    _validate_addresses(cfg)
+    _validate_pools(cfg.default_address_pools)
+    _validate_cluster(cfg)
+
+
+def _validate_addresses(cfg: DaemonConfig) -> None:
+    import ipaddress  # only when a daemon.json exists: keeps the module import cheap
+
+    bip = _cidr(cfg.bip) if cfg.bip else None
+    if bip is not None and bip.ip in (bip.network.network_address, bip.network.broadcast_address) \
+            and bip.network.prefixlen < 31:
+        raise InvalidArgument(f"invalid bip {cfg.bip}: the bridge address must be a host address")
+    if cfg.fixed_cidr:
+        fixed = _cidr(cfg.fixed_cidr).network
+        if bip is not None and not fixed.subnet_of(bip.network):
+            raise InvalidArgument(
+                f"invalid fixed-cidr {cfg.fixed_cidr}: container subnet must be a subset "
+                f"of bridge network {cfg.bip}"
+            )
+    try:
+        ipaddress.ip_address(cfg.ip)
+    except ValueError:
+        raise InvalidArgument(f"{cfg.ip} is not an ip address") from None
+    for server in cfg.dns:
+        try:
+            ipaddress.ip_address(server)
+        except ValueError:
+            raise InvalidArgument(f"IP address is not correctly formatted: {server}") from None
+    for domain in cfg.dns_search:
+        if domain != "." and (not _DOMAIN_RE.match(domain) or len(domain) > 255):
+            raise InvalidArgument(f"{domain} is not a valid domain")
+
+
+def _validate_pools(pools: tuple[tuple[str, int], ...]) -> None:
+    for base, size in pools:
+        net = _cidr(base).network
+        if not net.prefixlen <= size <= 32:
+            raise InvalidArgument(
+                f"invalid default-address-pools: size {size} must be between "
+                f"{net.prefixlen} and 32 for base {base}"
+            )
+
+
+def _validate_cluster(cfg: DaemonConfig) -> None:
+    if cfg.cluster_advertise and not cfg.cluster_store:
+        raise InvalidArgument(
+            "invalid cluster configuration. --cluster-advertise must be accompanied by "
+            "--cluster-store configuration"
+        )
+    if cfg.cluster_store:
+        provider, sep, url = cfg.cluster_store.partition("://")
+        if not sep or not provider or not url:
+            raise InvalidArgument("kv store daemon config must be of the form KV-PROVIDER://KV-URL")
+
+
+def _cidr(text: str) -> ipaddress.IPv4Interface:
+    import ipaddress
+
+    try:
+        iface = ipaddress.ip_interface(text)
+    except ValueError:
+        raise InvalidArgument(f"invalid CIDR address: {text}") from None
+    if "/" not in text or iface.version != 4:
+        raise InvalidArgument(f"invalid CIDR address: {text}")
+    return iface  # type: ignore[return-value]
+
+
+def _convert(key: str, kind: str, raw: Any) -> Any:
+    if kind == "str":
+        if not isinstance(raw, str):
+            raise InvalidArgument(f"invalid value for {key}: must be a string")
+        return raw
+    if kind == "bool":
+        if not isinstance(raw, bool):
+            raise InvalidArgument(f"invalid value for {key}: must be true or false")
+        return raw
+    if kind == "int":
+        if isinstance(raw, bool) or not isinstance(raw, int):
+            raise InvalidArgument(f"invalid value for {key}: must be an integer")
+        return raw
+    if kind == "strlist":
+        if not isinstance(raw, list) or not all(isinstance(v, str) for v in raw):
+            raise InvalidArgument(f"invalid value for {key}: must be a list of strings")
+        return tuple(raw)
+    return _convert_pools(key, raw)
+
+
+def _convert_pools(key: str, raw: Any) -> tuple[tuple[str, int], ...]:
+    if not isinstance(raw, list):
+        raise InvalidArgument(f"invalid value for {key}: must be a list of {{base, size}} objects")
+    pools = []
+    for item in raw:
+        if not isinstance(item, dict) or set(item) - {"base", "size"} or "base" not in item:
+            raise InvalidArgument(f"invalid value for {key}: must be a list of {{base, size}} objects")
+        base, size = item["base"], item.get("size")
+        if not isinstance(base, str) or isinstance(size, bool) or not isinstance(size, int):
+            raise InvalidArgument(f"invalid value for {key}: base must be a CIDR string and size an integer")
+        pools.append((base, size))
+    return tuple(pools)
