@@ -1,0 +1,78 @@
+"""dnsrecords: names resolve only across shared networks; writes replace; removal."""
+
+from __future__ import annotations
+
+import pytest
+
+from minidock.net import dnsrecords as r
+from minidock.store import Store
+
+A, B, C = "a" * 64, "b" * 64, "c" * 64
+
+
+@pytest.fixture
+def store(tmp_path) -> Store:
+    s = Store(str(tmp_path))
+    s.put("network", "n1", {"Name": "front"}, name="front")
+    s.put("network", "n2", {"Name": "back.net"}, name="back.net")
+    r.set_endpoint(s, "n1", A, "172.18.0.2", ["web", "www", A[:12], A[:12]])
+    r.set_endpoint(s, "n1", B, "172.18.0.3/16", ["db"])
+    r.set_endpoint(s, "n2", B, "172.19.0.2", ["db", "Store."])
+    r.set_endpoint(s, "n2", C, "172.19.0.3", ["cache"])
+    return s
+
+
+def test_lookup_scoped_to_shared_networks(store: Store) -> None:
+    assert r.lookup(store, A, "web") == ["172.18.0.2"]
+    assert r.lookup(store, A, "WWW.") == ["172.18.0.2"]
+    assert r.lookup(store, A, A[:12]) == ["172.18.0.2"]
+    assert r.lookup(store, A, "db") == ["172.18.0.3"]
+    assert r.lookup(store, A, "cache") == []          # n2 only: never leaks to A
+    assert r.lookup(store, C, "web") == []
+    assert r.lookup(store, C, "store") == ["172.19.0.2"]
+    assert sorted(r.lookup(store, B, "db")) == ["172.18.0.3", "172.19.0.2"]
+    assert r.lookup(store, "nobody", "web") == []
+
+
+def test_lookup_name_dot_network(store: Store) -> None:
+    assert r.lookup(store, B, "db.front") == ["172.18.0.3"]
+    assert r.lookup(store, B, "db.back.net") == ["172.19.0.2"]
+    assert r.lookup(store, A, "cache.back.net") == []
+
+
+def test_same_name_on_two_containers_gives_both(store: Store) -> None:
+    r.set_endpoint(store, "n1", C, "172.18.0.4", ["web"])
+    assert sorted(r.lookup(store, A, "web")) == ["172.18.0.2", "172.18.0.4"]
+
+
+def test_set_endpoint_replaces_names(store: Store) -> None:
+    r.set_endpoint(store, "n1", A, "172.18.0.9", ["web2"])
+    assert r.lookup(store, B, "web") == []
+    assert r.lookup(store, B, "web2") == ["172.18.0.9"]
+
+
+def test_remove_endpoint_and_container(store: Store) -> None:
+    r.remove_endpoint(store, "n1", B)
+    assert r.lookup(store, A, "db") == []
+    assert r.lookup(store, C, "db") == ["172.19.0.2"]
+    r.remove_endpoint(store, "n1", B)  # idempotent
+    r.remove_container(store, B)
+    assert r.lookup(store, C, "db") == []
+    r.remove_container(store, B)
+
+
+def test_reverse(store: Store) -> None:
+    assert r.reverse(store, A, "172.18.0.3") == ["db.front"]
+    assert r.reverse(store, A, "172.19.0.3") == []
+
+
+def test_set_endpoint_inside_open_transaction(tmp_path) -> None:
+    s = Store(str(tmp_path))
+    with s.transaction():
+        r.set_endpoint(s, "n1", A, "10.0.0.2", ["x"])
+        s.put("network", "n1", {}, name="n")
+    assert r.lookup(Store(str(tmp_path)), A, "x") == ["10.0.0.2"]
+
+
+def test_normalize() -> None:
+    assert r.normalize(["Web.", " web", "", "DB"]) == ["web", "db"]
