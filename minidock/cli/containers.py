@@ -1,0 +1,331 @@
+"""Container commands: parse Docker's flags, call minidock.runtime, print Docker's output.
+
+No logic lives here beyond turning flags into values and results into text; `run` is
+the hot path, so this module imports only argparse and what `run` needs at the top.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from minidock.cli.parser import parser
+from minidock.errors import InvalidArgument, MinidockError
+
+_REPEAT = {"action": "append", "default": []}
+
+
+def _run_parser(prog: str) -> Any:
+    p = parser(prog, "Create and run a new container" if prog == "run" else "Create a new container",
+               add_help=False)
+    if prog == "run":
+        p.add_argument("-d", "--detach", action="store_true")
+    p.add_argument("-i", "--interactive", action="store_true")
+    p.add_argument("-t", "--tty", action="store_true")
+    p.add_argument("--rm", action="store_true")
+    p.add_argument("--name")
+    p.add_argument("-e", "--env", **_REPEAT)
+    p.add_argument("--env-file", **_REPEAT)
+    p.add_argument("-w", "--workdir")
+    p.add_argument("-h", "--hostname")
+    p.add_argument("--entrypoint")
+    p.add_argument("-u", "--user")
+    p.add_argument("-l", "--label", **_REPEAT)
+    p.add_argument("--net", "--network", dest="network", default="default")
+    p.add_argument("-p", "--publish", **_REPEAT)
+    p.add_argument("-P", "--publish-all", action="store_true")
+    p.add_argument("--expose", **_REPEAT)
+    p.add_argument("--link", **_REPEAT)
+    p.add_argument("--dns", **_REPEAT)
+    p.add_argument("--dns-search", **_REPEAT)
+    p.add_argument("--dns-option", "--dns-opt", dest="dns_option", **_REPEAT)
+    p.add_argument("--add-host", **_REPEAT)
+    p.add_argument("--ip", default="")
+    p.add_argument("--network-alias", "--net-alias", dest="network_alias", **_REPEAT)
+    p.add_argument("--mac-address", default="")
+    p.add_argument("--help", action="help")
+    p.add_argument("image")
+    return p
+
+
+def split_at_image(p: Any, argv: list[str]) -> tuple[list[str], list[str]]:
+    """Docker stops parsing flags at the image: (flags + image, command args)."""
+    takes_value = {s: a.nargs != 0 for s, a in p._option_string_actions.items()}
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            return argv[:i] + argv[i + 1:i + 2], argv[i + 2:]
+        if not arg.startswith("-") or arg == "-":
+            return argv[:i + 1], argv[i + 1:]
+        if arg.startswith("--"):
+            if "=" not in arg and takes_value.get(arg, False):
+                i += 1
+        else:
+            for j, ch in enumerate(arg[1:], 1):
+                if takes_value.get("-" + ch, False):
+                    if j == len(arg) - 1:
+                        i += 1
+                    break
+        i += 1
+    return argv, []
+
+
+def _options(prog: str, argv: list[str]) -> Any:
+    from minidock.runtime.spec import RunOptions, expand_env, parse_env_file
+
+    p = _run_parser(prog)
+    head, rest = split_at_image(p, argv)
+    ns = p.parse_args(head)
+    env: list[str] = []
+    for path in ns.env_file:
+        try:
+            with open(path) as fh:
+                env.extend(parse_env_file(fh.read(), dict(os.environ)))
+        except OSError as err:
+            raise InvalidArgument(f"open {path}: {err.strerror.lower()}") from err
+    env.extend(expand_env(ns.env, dict(os.environ)))
+    labels = dict(item.partition("=")[::2] for item in ns.label)
+    opts = RunOptions(
+        image=ns.image, args=tuple(rest), detach=getattr(ns, "detach", False),
+        interactive=ns.interactive, tty=ns.tty, rm=ns.rm, name=ns.name,
+        env=tuple(env), workdir=ns.workdir, hostname=ns.hostname, entrypoint=ns.entrypoint,
+        user=ns.user, network=ns.network, publish=tuple(ns.publish),
+        publish_all=ns.publish_all, expose=tuple(ns.expose), links=tuple(ns.link),
+        dns=tuple(ns.dns), dns_search=tuple(ns.dns_search),
+        dns_options=tuple(ns.dns_option), add_hosts=tuple(ns.add_host), ip=ns.ip,
+        aliases=tuple(ns.network_alias), mac_address=ns.mac_address, labels=labels)
+    return opts, env
+
+
+def cmd_create(ctx: Any, argv: list[str]) -> int:
+    from minidock.runtime.start import create
+    opts, env = _options("create", argv)
+    ctr = create(ctx, opts, env)
+    print(ctr["Id"])
+    return 0
+
+
+def cmd_run(ctx: Any, argv: list[str]) -> int:
+    from minidock.runtime.start import create
+    opts, env = _options("run", argv)
+    if opts.tty and opts.interactive and not opts.detach and not os.isatty(0):
+        print("the input device is not a TTY", file=sys.stderr)
+        return 1
+    ctr = create(ctx, opts, env)
+    return _start_one(ctx, ctr, attach=not opts.detach, stdin=opts.interactive and not opts.detach)
+
+
+def _start_one(ctx: Any, ctr: dict, attach: bool, stdin: bool) -> int:
+    from minidock.runtime import start as starter
+    try:
+        started = starter.start(ctx, ctr, attach=attach, stdin=stdin)
+    except MinidockError as err:
+        if ctr["HostConfig"].get("AutoRemove"):
+            from minidock.runtime.lifecycle import destroy
+            destroy(ctx, ctr)
+        else:
+            starter.record_start_failure(ctx, ctr, err)
+        raise
+    if not attach:
+        print(ctr["Id"])
+        return 0
+    from minidock.runtime.attach import wait_exit
+    sys.stdout.flush()
+    return wait_exit(ctx, started.ctr, started.exit_r, started.master)
+
+
+def _simple(prog: str, desc: str, *flags: tuple[tuple[str, ...], dict]) -> Any:
+    p = parser(prog, desc)
+    for names, kw in flags:
+        p.add_argument(*names, **kw)
+    p.add_argument("containers", nargs="+")
+    return p
+
+
+def _each(ctx: Any, refs: list[str], fn: Any, echo: bool = True) -> int:
+    """Apply `fn` to each container, Docker-style: errors on stderr, exit 1 if any."""
+    from minidock.runtime import container as records
+    status = 0
+    for ref in refs:
+        try:
+            fn(records.load(ctx, ref))
+            if echo:
+                print(ref)
+        except MinidockError as err:
+            print(f"Error response from daemon: {err}", file=sys.stderr)
+            status = 1
+    return status
+
+
+def cmd_start(ctx: Any, argv: list[str]) -> int:
+    p = _simple("start", "Start one or more stopped containers",
+                (("-a", "--attach"), {"action": "store_true"}),
+                (("-i", "--interactive"), {"action": "store_true"}))
+    ns = p.parse_args(argv)
+    if ns.attach:
+        from minidock.runtime import container as records
+        ctr = records.load(ctx, ns.containers[0])
+        if ctr["State"].get("Running"):
+            return 0
+        return _start_one(ctx, ctr, attach=True, stdin=ns.interactive)
+
+    def go(ctr: dict) -> None:
+        from minidock.runtime.lifecycle import refresh
+        if not refresh(ctx, ctr)["State"].get("Running"):
+            _start_quiet(ctx, ctr)
+    return _each(ctx, ns.containers, go)
+
+
+def _start_quiet(ctx: Any, ctr: dict) -> None:
+    from minidock.runtime import start as starter
+    try:
+        starter.start(ctx, ctr, attach=False)
+    except MinidockError as err:
+        starter.record_start_failure(ctx, ctr, err)
+        raise
+
+
+def cmd_stop(ctx: Any, argv: list[str]) -> int:
+    from minidock.runtime.lifecycle import stop
+    p = _simple("stop", "Stop one or more running containers",
+                (("-t", "--time"), {"type": int, "default": 10}))
+    ns = p.parse_args(argv)
+    return _each(ctx, ns.containers, lambda c: stop(ctx, c, ns.time))
+
+
+def cmd_restart(ctx: Any, argv: list[str]) -> int:
+    from minidock.runtime.lifecycle import stop
+    p = _simple("restart", "Restart one or more containers",
+                (("-t", "--time"), {"type": int, "default": 10}))
+    ns = p.parse_args(argv)
+
+    def go(ctr: dict) -> None:
+        ctr = stop(ctx, ctr, ns.time)
+        ctr["RestartCount"] = ctr.get("RestartCount", 0)
+        _start_quiet(ctx, ctr)
+    return _each(ctx, ns.containers, go)
+
+
+def cmd_kill(ctx: Any, argv: list[str]) -> int:
+    from minidock.runtime.lifecycle import refresh, signal_container, wait_stopped
+    p = _simple("kill", "Kill one or more running containers",
+                (("-s", "--signal"), {"default": "KILL"}))
+    ns = p.parse_args(argv)
+    sig = parse_signal(ns.signal)
+
+    def go(ctr: dict) -> None:
+        from minidock.errors import Conflict
+        ctr = refresh(ctx, ctr)
+        if not ctr["State"].get("Running") or not signal_container(ctr, sig):
+            raise Conflict(f"Cannot kill container: {ctr['Id']}: "
+                           f"Container {ctr['Id']} is not running")
+        if sig == 9:
+            wait_stopped(ctx, ctr)
+    return _each(ctx, ns.containers, go)
+
+
+def parse_signal(text: str) -> int:
+    import signal
+    if text.isdigit():
+        return int(text)
+    name = text.upper()
+    name = name if name.startswith("SIG") else "SIG" + name
+    try:
+        return int(getattr(signal, name))
+    except AttributeError:
+        raise InvalidArgument(f"Invalid signal: {text}") from None
+
+
+def cmd_rm(ctx: Any, argv: list[str]) -> int:
+    from minidock.runtime.lifecycle import remove
+    p = _simple("rm", "Remove one or more containers",
+                (("-f", "--force"), {"action": "store_true"}),
+                (("-v", "--volumes"), {"action": "store_true"}))
+    ns = p.parse_args(argv)
+    return _each(ctx, ns.containers, lambda c: remove(ctx, c, ns.force))
+
+
+def cmd_wait(ctx: Any, argv: list[str]) -> int:
+    from minidock.runtime.lifecycle import refresh, wait_stopped
+    ns = _simple("wait", "Block until one or more containers stop").parse_args(argv)
+
+    def go(ctr: dict) -> None:
+        ctr = refresh(ctx, ctr)
+        if ctr["State"].get("Running"):
+            ctr = wait_stopped(ctx, ctr)
+        print(ctr["State"]["ExitCode"])
+    return _each(ctx, ns.containers, go, echo=False)
+
+
+def cmd_ps(ctx: Any, argv: list[str]) -> int:
+    from minidock.runtime import container as records
+    from minidock.runtime.lifecycle import refresh
+    from minidock.runtime.psformat import ps_table
+    p = parser("ps", "List containers")
+    p.add_argument("-a", "--all", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--no-trunc", action="store_true")
+    ns = p.parse_args(argv)
+    ctrs = [refresh(ctx, c) for c in records.all_containers(ctx)]
+    if not ns.all:
+        ctrs = [c for c in ctrs if c["State"].get("Running")]
+    ctrs.sort(key=lambda c: c["Created"], reverse=True)
+    if ns.quiet:
+        for c in ctrs:
+            print(c["Id"] if ns.no_trunc else c["Id"][:12])
+        return 0
+    print(ps_table(ctrs, no_trunc=ns.no_trunc), end="")
+    return 0
+
+
+def cmd_logs(ctx: Any, argv: list[str]) -> int:
+    from minidock.runtime import container as records
+    from minidock.runtime.logfollow import print_logs
+    p = parser("logs", "Fetch the logs of a container")
+    p.add_argument("-f", "--follow", action="store_true")
+    p.add_argument("container")
+    ns = p.parse_args(argv)
+    ctr = records.load(ctx, ns.container)
+    print_logs(ctx, ctr, ns.follow)
+    return 0
+
+
+def cmd_exec(ctx: Any, argv: list[str]) -> int:
+    from minidock.runtime import container as records
+    from minidock.runtime.execute import ExecOptions, exec_in
+    from minidock.runtime.spec import expand_env
+    p = parser("exec", "Run a command in a running container")
+    p.add_argument("-d", "--detach", action="store_true")
+    p.add_argument("-i", "--interactive", action="store_true")
+    p.add_argument("-t", "--tty", action="store_true")
+    p.add_argument("-e", "--env", **_REPEAT)
+    p.add_argument("-w", "--workdir")
+    p.add_argument("-u", "--user")
+    p.add_argument("container")
+    head, rest = split_at_image(p, argv)
+    ns = p.parse_args(head)
+    if not rest:
+        raise InvalidArgument('"minidock exec" requires at least 2 arguments.')
+    ctr = records.load(ctx, ns.container)
+    opts = ExecOptions(tuple(rest), ns.interactive, ns.tty, ns.detach,
+                       tuple(expand_env(ns.env, dict(os.environ))), ns.workdir, ns.user)
+    return exec_in(ctx, ctr, opts)
+
+
+def cmd_port(ctx: Any, argv: list[str]) -> int:
+    from minidock.runtime import container as records
+    p = parser("port", "List port mappings or a specific mapping for the container")
+    p.add_argument("container")
+    p.add_argument("port", nargs="?")
+    ns = p.parse_args(argv)
+    ctr = records.load(ctx, ns.container)
+    ports = (ctr.get("NetworkSettings") or {}).get("Ports") or {}
+    for key, binds in sorted(ports.items()):
+        if ns.port and key not in (ns.port, ns.port + "/tcp"):
+            continue
+        for b in binds or []:
+            host = f"[{b['HostIp']}]" if ":" in b["HostIp"] else b["HostIp"]
+            print(f"{host}:{b['HostPort']}" if ns.port else f"{key} -> {host}:{b['HostPort']}")
+    return 0

@@ -1,0 +1,164 @@
+"""The container record: Docker's inspect document, kept in the store.
+
+The document is exactly what `inspect` prints (kind "container", store name = Name
+without "/"), plus private keys starting with "_" that inspect hides:
+
+    _Monitor      {"Pid": monitor pid, "Start": its start time (/proc/<pid>/stat #22)}
+    _PidStart     the start time of State.Pid, so a recycled PID is never mistaken
+                  for the container's process
+    _Options      run-time wishes that are not in Docker's document (tty, stdin)
+
+`build_doc` is pure (values in, dict out); `save`/`load` are the only store access.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from minidock.errors import Conflict
+from minidock.runtime.spec import (
+    DEFAULT_PATH, MASKED_PATHS, READONLY_PATHS, ZERO_TIME, RunOptions, exposed_ports,
+    merge_env, parse_publish_raw, resolve_command)
+
+Container = dict[str, Any]
+KIND = "container"
+
+
+def now_iso(ns: int | None = None) -> str:
+    """Docker's timestamp: RFC 3339 with nanoseconds, UTC, "Z"."""
+    ns = time.time_ns() if ns is None else ns
+    sec, frac = divmod(ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)) + f".{frac:09d}Z"
+
+
+def build_doc(cid: str, name: str, image: Any, opts: RunOptions, env: list[str],
+              log_path: str, created: str) -> Container:
+    """The full document of a new container (status "created")."""
+    cfg = image.config or {}
+    entrypoint, cmd = resolve_command(opts, cfg)
+    argv = (entrypoint or []) + (cmd or [])
+    bindings = parse_publish_raw(opts.publish)
+    return {
+        "Id": cid, "Created": created, "Path": argv[0], "Args": argv[1:],
+        "State": {"Status": "created", "Running": False, "Paused": False,
+                  "Restarting": False, "OOMKilled": False, "Dead": False, "Pid": 0,
+                  "ExitCode": 0, "Error": "", "StartedAt": ZERO_TIME,
+                  "FinishedAt": ZERO_TIME},
+        "Image": "sha256:" + image.id,
+        "ResolvConfPath": "", "HostnamePath": "", "HostsPath": "", "LogPath": log_path,
+        "Name": "/" + name, "RestartCount": 0, "Driver": "overlay2", "Platform": "linux",
+        "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
+        "HostConfig": _host_config(opts, bindings),
+        "GraphDriver": {"Data": None, "Name": "overlay2"},
+        "Mounts": [],
+        "Config": {
+            "Hostname": opts.hostname or cid[:12], "Domainname": "", "User": opts.user
+            if opts.user is not None else (cfg.get("User") or ""),
+            "AttachStdin": opts.interactive and not opts.detach,
+            "AttachStdout": not opts.detach, "AttachStderr": not opts.detach,
+            "ExposedPorts": exposed_ports(cfg, opts.expose, bindings) or None,
+            "Tty": opts.tty, "OpenStdin": opts.interactive,
+            "StdinOnce": opts.interactive and not opts.detach,
+            "Env": merge_env(cfg.get("Env"), env) or None, "Cmd": cmd,
+            "Image": opts.image, "Volumes": None,
+            "WorkingDir": opts.workdir if opts.workdir is not None else (cfg.get("WorkingDir") or ""),
+            "Entrypoint": entrypoint, "OnBuild": None,
+            "Labels": {**(cfg.get("Labels") or {}), **opts.labels},
+            **({"MacAddress": opts.mac_address} if opts.mac_address else {}),
+        },
+        "NetworkSettings": {"Bridge": "", "SandboxID": "", "HairpinMode": False,
+                            "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+                            "Ports": {}, "SandboxKey": "",
+                            "Networks": _endpoint_wishes(opts)},
+        "_Layers": list(image.layer_dirs),
+    }
+
+
+def _host_config(opts: RunOptions, bindings: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "Binds": None, "ContainerIDFile": "",
+        "LogConfig": {"Type": "json-file", "Config": {}},
+        "NetworkMode": opts.network, "PortBindings": bindings,
+        "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+        "AutoRemove": opts.rm, "VolumeDriver": "", "VolumesFrom": None,
+        "CapAdd": None, "CapDrop": None, "CgroupnsMode": "host",
+        "Dns": list(opts.dns), "DnsOptions": list(opts.dns_options),
+        "DnsSearch": list(opts.dns_search), "ExtraHosts": list(opts.add_hosts) or None,
+        "GroupAdd": None, "IpcMode": "private", "Cgroup": "",
+        "Links": list(opts.links) or None, "OomScoreAdj": 0, "PidMode": "",
+        "Privileged": False, "PublishAllPorts": opts.publish_all,
+        "ReadonlyRootfs": False, "SecurityOpt": None, "UTSMode": "", "UsernsMode": "",
+        "ShmSize": 67108864, "Runtime": "runc", "ConsoleSize": [0, 0], "Isolation": "",
+        "MaskedPaths": list(MASKED_PATHS), "ReadonlyPaths": list(READONLY_PATHS),
+    }
+
+
+def _endpoint_wishes(opts: RunOptions) -> dict[str, Any]:
+    """NetworkSettings.Networks at create: the network to join with --ip / --network-alias."""
+    net = "bridge" if opts.network == "default" else opts.network
+    if net.startswith("container:"):
+        return {}
+    return {net: {
+        "IPAMConfig": {"IPv4Address": opts.ip} if opts.ip else None, "Links": None,
+        "Aliases": list(opts.aliases) or None, "NetworkID": "", "EndpointID": "",
+        "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
+        "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "MacAddress": "",
+        "DriverOpts": None}}
+
+
+def runtime_env(ctr: Container, home: str | None = None) -> list[str]:
+    """The process environment at start: PATH, HOSTNAME, TERM first, then Config.Env."""
+    cfg = ctr["Config"]
+    base = [DEFAULT_PATH, "HOSTNAME=" + cfg["Hostname"]]
+    if cfg.get("Tty"):
+        base.append("TERM=xterm")
+    env = merge_env(base, cfg.get("Env") or [])
+    if home is not None and not any(e.startswith("HOME=") for e in env):
+        env.append("HOME=" + home)
+    return env
+
+
+def public(ctr: Container) -> Container:
+    """The document as inspect shows it (private keys dropped)."""
+    return {k: v for k, v in ctr.items() if not k.startswith("_")}
+
+
+def short_name(ctr: Container) -> str:
+    return ctr["Name"].lstrip("/")
+
+
+# -- store access ---------------------------------------------------------------------
+def insert(ctx: Any, ctr: Container) -> None:
+    """Claim the name and store a new record; Docker's error when the name is taken."""
+    store = ctx.store
+    name = short_name(ctr)
+    with store.transaction():
+        hit = store.get_by_name(KIND, name)
+        if hit is not None:
+            raise Conflict(
+                f'Conflict. The container name "/{name}" is already in use by container '
+                f'"{hit[0]}". You have to remove (or rename) that container to be able '
+                "to reuse that name.")
+        store.put(KIND, ctr["Id"], ctr, name)
+
+
+def save(ctx: Any, ctr: Container) -> None:
+    ctx.store.put(KIND, ctr["Id"], ctr, short_name(ctr))
+
+
+def load(ctx: Any, ref: str) -> Container:
+    """By full id, name or unique id prefix: `No such container: x` otherwise."""
+    return ctx.store.lookup(KIND, ref.lstrip("/") if ref.startswith("/") else ref, KIND)[1]
+
+
+def get(ctx: Any, cid: str) -> Container | None:
+    return ctx.store.get(KIND, cid)
+
+
+def delete(ctx: Any, cid: str) -> None:
+    ctx.store.delete(KIND, cid)
+
+
+def all_containers(ctx: Any) -> list[Container]:
+    return [doc for _, doc in ctx.store.list(KIND)]

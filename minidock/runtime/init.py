@@ -1,0 +1,152 @@
+"""The container's init child: from fork to exec, in the container's namespaces.
+
+Forked by the monitor right after the monitor's unshare(CLONE_NEWPID), so this process
+is PID 1 of the new pid namespace. It never prints and never returns: it either execs
+the container command, or reports one error line on the sync pipe and exits. The
+sync pipe is close-on-exec, so a successful exec is seen by the CLI as EOF.
+
+    setsid, stdio on 0 1 2 (tty: the pty slave as controlling terminal)
+    setns(netns path)            only for a "join" network mode
+    unshare(mnt uts ipc [net])   net only for a "new" network mode
+    write "R"  ----------------> CLI runs the prestart hook (interfaces move in)
+    read  "G"  <---------------- CLI releases (EOF instead: the CLI gave up, exit)
+    rootfs.setup: mounts, pivot_root, masks
+    sethostname, workdir, user (from the container's own /etc/passwd)
+    capabilities, no_new_privs, every fd >= 3 close-on-exec
+    execve  -> EOF on the sync pipe (success) | "E<code> <message>" (failure)
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from typing import Any
+
+from minidock.errors import CannotInvoke, CommandNotFound, MinidockError
+from minidock.runtime import syscalls as sc
+
+
+@dataclass
+class InitFds:
+    """What the monitor hands to the init child."""
+
+    stdin: int
+    stdout: int
+    stderr: int
+    sync_w: int          # child -> CLI: "R", then "E..." or EOF
+    go_r: int            # CLI -> child: "G"
+    tty: bool = False
+
+
+def container_init(ctr: dict[str, Any], cdir: str, netns: tuple[str, str | None],
+                   fds: InitFds) -> None:
+    """Never returns: exec the command or report and _exit."""
+    code = 125
+    try:
+        # everything used after pivot_root must be imported before it: the host's
+        # filesystem (and minidock's source) is gone from view then
+        from minidock.runtime import caps, container, rootfs, users  # noqa: F401
+        _stdio(fds)
+        _namespaces(netns)
+        os.write(fds.sync_w, b"R\n")
+        if os.read(fds.go_r, 1) != b"G":
+            os._exit(1)
+        os.close(fds.go_r)
+        _enter_rootfs(ctr, cdir, netns[0] != "host")
+        argv, env = _command(ctr)
+        sc.cloexec_from(3)
+        _exec(argv, env)
+    except MinidockError as err:
+        code, msg = err.exit_code, str(err)
+    except OSError as err:
+        msg = f"{err.strerror or err}" + (f": {err.filename}" if err.filename else "")
+    except BaseException as err:  # a bug: still report, never run outside the rootfs
+        msg = f"{type(err).__name__}: {err}"
+    try:
+        os.write(fds.sync_w, f"E{code} {msg}\n".encode()[:4000])
+    finally:
+        os._exit(code)
+
+
+def _stdio(fds: InitFds) -> None:
+    os.setsid()
+    for target, fd in ((0, fds.stdin), (1, fds.stdout), (2, fds.stderr)):
+        if fd != target:
+            os.dup2(fd, target)
+    if fds.tty:
+        import fcntl
+        import termios
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def _namespaces(netns: tuple[str, str | None]) -> None:
+    mode, path = netns
+    flags = sc.CLONE_NEWNS | sc.CLONE_NEWUTS | sc.CLONE_NEWIPC
+    if mode == "join" and path:
+        sc.setns_path(path, sc.CLONE_NEWNET)
+    elif mode == "new":
+        flags |= sc.CLONE_NEWNET
+    sc.unshare(flags)
+
+
+def _enter_rootfs(ctr: dict[str, Any], cdir: str, new_netns: bool) -> None:
+    from minidock.runtime import rootfs
+    rootfs.setup(ctr, cdir, new_netns)
+    sc.sethostname(ctr["Config"]["Hostname"])
+
+
+def _command(ctr: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """Inside the rootfs: workdir, user, privileges; returns argv and env."""
+    from minidock.runtime.caps import drop_privileges
+    from minidock.runtime.container import runtime_env
+    from minidock.runtime.users import read_or_none, resolve_user
+
+    cfg = ctr["Config"]
+    user = resolve_user(cfg.get("User") or "", read_or_none("/etc/passwd"),
+                        read_or_none("/etc/group"))
+    workdir = cfg.get("WorkingDir") or "/"
+    os.makedirs(workdir, exist_ok=True)
+    drop_privileges(user.uid, user.gid, user.groups)
+    try:
+        os.chdir(workdir)
+    except OSError as err:
+        raise CannotInvoke(f"chdir to cwd (\"{workdir}\") set in config.json failed: "
+                           f"{err.strerror.lower()}") from err
+    return [ctr["Path"], *ctr["Args"]], runtime_env(ctr, user.home)
+
+
+def find_executable(name: str, env: list[str]) -> str:
+    """Go's exec.LookPath in the container's PATH, with runc's error texts."""
+    if "/" in name:
+        try:
+            st = os.stat(name)
+        except FileNotFoundError:
+            raise CommandNotFound(
+                f'exec: "{name}": stat {name}: no such file or directory') from None
+        if stat.S_ISDIR(st.st_mode):
+            raise CannotInvoke(f'exec: "{name}": is a directory')
+        return name
+    path = next((e[5:] for e in env if e.startswith("PATH=")), "")
+    for directory in path.split(":"):
+        candidate = os.path.join(directory or ".", name)
+        try:
+            st = os.stat(candidate)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and st.st_mode & 0o111:
+            return candidate
+    raise CommandNotFound(f'exec: "{name}": executable file not found in $PATH')
+
+
+def _exec(argv: list[str], env: list[str]) -> None:
+    path = find_executable(argv[0], env)
+    envd = dict(e.partition("=")[::2] for e in env)
+    try:
+        os.execve(path, argv, envd)
+    except PermissionError:
+        raise CannotInvoke(f'exec: "{argv[0]}": permission denied') from None
+    except FileNotFoundError:
+        raise CommandNotFound(f'exec: "{argv[0]}": no such file or directory') from None
+    except OSError as err:
+        raise CannotInvoke(f'exec: "{argv[0]}": {err.strerror.lower()}') from None

@@ -1,0 +1,173 @@
+"""After start: the container's state over time, signals, stop, removal.
+
+Processes are never our children here (the monitor is), so liveness is checked by PID
+*and* start time (/proc/<pid>/stat field 22): a recycled PID is never taken for the
+container. Signals go through a pidfd opened after that check, and waiting uses the
+monitor's pidfd (it exits only after recording the exit), so nothing polls.
+
+`refresh` repairs a record whose monitor was killed: monitor and process both gone
+means the container exited (code 255, as dockerd reports containers that died while
+it was away); its networking is released then.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import signal
+from typing import Any
+
+from minidock.errors import Conflict
+from minidock.runtime import container as records
+from minidock.runtime.container import Container, now_iso
+
+LOST_EXIT_CODE = 255
+
+
+def proc_start(pid: int) -> int | None:
+    """Start time of `pid` in clock ticks since boot, None if it does not exist."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return None
+    fields = data[data.rindex(b")") + 2:].split()
+    return int(fields[19])  # field 22 overall; fields[0] is field 3 (state)
+
+
+def alive(pid: int, start: int | None) -> bool:
+    return bool(pid) and start is not None and proc_start(pid) == start
+
+
+def monitor_alive(ctr: Container) -> bool:
+    mon = ctr.get("_Monitor") or {}
+    return alive(mon.get("Pid", 0), mon.get("Start"))
+
+
+def process_alive(ctr: Container) -> bool:
+    return alive(ctr["State"].get("Pid", 0), ctr.get("_PidStart"))
+
+
+def pidfd_checked(pid: int, start: int | None) -> int | None:
+    """A pidfd for `pid` only if it is still the process that started at `start`."""
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:
+        return None
+    if proc_start(pid) != start:
+        os.close(fd)
+        return None
+    return fd
+
+
+def record_exit(ctx: Any, cid: str, pid: int, code: int, error: str = "") -> None:
+    """The monitor's last words: state exited, networking released, --rm applied."""
+    store = ctx.store
+    with store.transaction():
+        ctr = records.get(ctx, cid)
+        if ctr is None or ctr["State"].get("Pid") != pid:
+            return
+        _mark_exited(ctr, code, error)
+        records.save(ctx, ctr)
+    _release(ctx, ctr)
+    if ctr["HostConfig"].get("AutoRemove"):
+        destroy(ctx, ctr)
+
+
+def _mark_exited(ctr: Container, code: int, error: str = "") -> None:
+    state = ctr["State"]
+    state.update(Status="exited", Running=False, Pid=0, ExitCode=code, Error=error,
+                 FinishedAt=now_iso())
+    ctr.pop("_PidStart", None)
+    ctr.pop("_Monitor", None)
+
+
+def _release(ctx: Any, ctr: Container) -> None:
+    from minidock.net import api
+    api.release_networking(ctx, ctr)
+
+
+def refresh(ctx: Any, ctr: Container) -> Container:
+    """Fix a running record whose monitor and process are both gone (see module doc)."""
+    if not ctr["State"].get("Running") or monitor_alive(ctr) or process_alive(ctr):
+        return ctr
+    with ctx.store.transaction():
+        fresh = records.get(ctx, ctr["Id"])
+        if fresh is None or not fresh["State"].get("Running"):
+            return fresh or ctr
+        if monitor_alive(fresh) or process_alive(fresh):
+            return fresh
+        _mark_exited(fresh, LOST_EXIT_CODE, "monitor died")
+        records.save(ctx, fresh)
+    _release(ctx, fresh)
+    return fresh
+
+
+def signal_container(ctr: Container, sig: int) -> bool:
+    """Send `sig` to the container's init; False when it is not running."""
+    fd = pidfd_checked(ctr["State"].get("Pid", 0), ctr.get("_PidStart"))
+    if fd is None:
+        return False
+    try:
+        signal.pidfd_send_signal(fd, sig)
+        return True
+    except ProcessLookupError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def wait_gone(pid: int, start: int | None, timeout: float | None) -> bool:
+    """Block until the process exits (pidfd readable); False on timeout."""
+    fd = pidfd_checked(pid, start)
+    if fd is None:
+        return True
+    try:
+        ready, _, _ = select.select([fd], [], [], timeout)
+        return bool(ready)
+    finally:
+        os.close(fd)
+
+
+def wait_stopped(ctx: Any, ctr: Container, timeout: float | None = None) -> Container:
+    """Wait for the monitor to record the exit (it exits right after), then reload."""
+    mon = ctr.get("_Monitor") or {}
+    if mon:
+        wait_gone(mon.get("Pid", 0), mon.get("Start"), timeout)
+    fresh = records.get(ctx, ctr["Id"])
+    return refresh(ctx, fresh) if fresh else ctr
+
+
+def stop(ctx: Any, ctr: Container, timeout: float = 10, sig: int = signal.SIGTERM) -> Container:
+    """SIGTERM, then SIGKILL after `timeout` seconds; returns the updated record."""
+    ctr = refresh(ctx, ctr)
+    if not ctr["State"].get("Running"):
+        return ctr
+    pid, start = ctr["State"]["Pid"], ctr.get("_PidStart")
+    if signal_container(ctr, sig) and wait_gone(pid, start, timeout):
+        return wait_stopped(ctx, ctr)
+    signal_container(ctr, signal.SIGKILL)
+    wait_gone(pid, start, None)
+    return wait_stopped(ctx, ctr)
+
+
+def remove(ctx: Any, ctr: Container, force: bool) -> None:
+    """`rm [-f]`: refuse a running container without force; leave nothing behind."""
+    ctr = refresh(ctx, ctr)
+    if ctr["State"].get("Running"):
+        if not force:
+            raise Conflict(f"You cannot remove a running container {ctr['Id']}. Stop the "
+                           "container before attempting removal or force remove")
+        ctr = stop(ctx, ctr, timeout=0, sig=signal.SIGKILL)
+    _release(ctx, ctr)
+    destroy(ctx, ctr)
+
+
+def destroy(ctx: Any, ctr: Container) -> None:
+    """Remove the files and the record (idempotent)."""
+    cid = ctr["Id"]
+    for path in (ctx.container_dir(cid), ctx.run_dir(cid)):
+        shutil.rmtree(path, ignore_errors=True)
+    with ctx.store.transaction():
+        records.delete(ctx, cid)

@@ -1,0 +1,188 @@
+"""The per-container monitor (podman's conmon): the parent of the container's init.
+
+The CLI double-forks it (fork, setsid, fork) so it outlives the CLI and is in no
+terminal's process group. The monitor unshares CLONE_NEWPID, forks the init child
+(PID 1 of the new pid namespace), reports the child's host PID on the sync pipe, then:
+
+* copies the container's stdout/stderr (or the pty master) into the json-file log and,
+  when attached, to the stdout/stderr it inherited from the CLI (a killed CLI does not
+  stop the container: its output keeps going to the log);
+* waits for the CLI's verdict ("1": started and recorded; "0" or EOF: the start failed
+  and the CLI rolls everything back, so the monitor leaves without touching anything);
+* reaps the init (pidfd), records ExitCode / FinishedAt, releases networking, applies
+  --rm, and finally writes the exit code on the exit pipe for a waiting CLI.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+from dataclasses import dataclass, field
+from typing import Any
+
+from minidock.runtime import syscalls as sc
+from minidock.runtime.init import InitFds, container_init
+
+
+@dataclass
+class MonitorFds:
+    """Pipe ends the CLI made for one start (see start.py for the protocol)."""
+
+    sync_w: int
+    go_r: int
+    verdict_r: int
+    exit_w: int
+    attach: bool                       # copy output to the inherited fds 1 and 2
+    stdin: int | None = None           # -i: the CLI's fd 0
+    pty: tuple[int, int] | None = None  # -t: (master, slave)
+    close: list[int] = field(default_factory=list)  # the CLI's ends, closed here
+
+
+def spawn(ctx: Any, ctr: dict[str, Any], netns: tuple[str, str | None],
+          fds: MonitorFds) -> int:
+    """Double-fork the monitor; returns the monitor's pid (through the sync pipe, the
+    container pid arrives later). Called in the CLI."""
+    mid_r, mid_w = os.pipe()
+    first = os.fork()
+    if first == 0:
+        try:
+            os.close(mid_r)
+            os.setsid()
+            pid = os.fork()
+            if pid:
+                os.write(mid_w, str(pid).encode())
+            else:
+                os.close(mid_w)
+                try:
+                    _monitor_main(ctx, ctr, netns, fds)
+                except BaseException as err:  # tell the CLI, which rolls back
+                    os.write(fds.sync_w, f"E125 monitor: {err}\n".encode()[:4000])
+        finally:
+            os._exit(0)
+    os.close(mid_w)
+    raw = os.read(mid_r, 32)
+    os.close(mid_r)
+    os.waitpid(first, 0)
+    return int(raw)
+
+
+def _monitor_main(ctx: Any, ctr: dict[str, Any], netns: tuple[str, str | None],
+                  fds: MonitorFds) -> None:
+    for fd in fds.close:
+        os.close(fd)
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGWINCH):
+        signal.signal(sig, signal.SIG_IGN)
+    if not fds.attach:
+        null = os.open(os.devnull, os.O_RDWR)
+        for target in (0, 1, 2):
+            os.dup2(null, target)
+        os.close(null)
+    sc.unshare(sc.CLONE_NEWPID)
+    if fds.pty:
+        master, slave = fds.pty
+        child_fds = InitFds(slave, slave, slave, fds.sync_w, fds.go_r, tty=True)
+        outputs = {master: "stdout"}
+    else:
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        stdin = fds.stdin if fds.stdin is not None else os.open(os.devnull, os.O_RDONLY)
+        child_fds = InitFds(stdin, out_w, err_w, fds.sync_w, fds.go_r)
+        outputs = {out_r: "stdout", err_r: "stderr"}
+    pid = os.fork()
+    if pid == 0:
+        container_init(ctr, ctx.container_dir(ctr["Id"]), netns, child_fds)
+    for fd in (child_fds.stdout, child_fds.stderr, fds.go_r):
+        _close_quietly(fd)
+    os.write(fds.sync_w, f"P{pid}\n".encode())
+    os.close(fds.sync_w)
+    status = _pump(ctr, pid, outputs, fds)
+    _finish(ctx, ctr, pid, status, fds)
+
+
+def _close_quietly(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+def _pump(ctr: dict[str, Any], pid: int, outputs: dict[int, str], fds: MonitorFds) -> int:
+    """Copy output until the init exits and its output is drained; returns wait status."""
+    from minidock.runtime.logs import LogWriter
+
+    log = LogWriter(ctr["LogPath"])
+    pidfd = os.pidfd_open(pid)
+    master = fds.pty[0] if fds.pty else None
+    stdin = fds.stdin if (master is not None and fds.stdin is not None) else None
+    live = dict(outputs)
+    sinks = {"stdout": 1, "stderr": 2} if fds.attach else {}
+    status = None
+    while live or status is None:
+        watch = [*live, *([pidfd] if status is None else []), *([stdin] if stdin is not None else [])]
+        ready, _, _ = select.select(watch, [], [])
+        for fd in ready:
+            if fd == pidfd:
+                status = os.waitpid(pid, 0)[1]
+                os.close(pidfd)
+                if master is not None:   # the slave may be held by nothing now
+                    stdin = None
+            elif fd == stdin:
+                data = _read(fd)
+                if data:
+                    _write_all(master, data)
+                else:
+                    stdin = None
+            else:
+                data = _read(fd)
+                if not data:
+                    del live[fd]
+                    os.close(fd)
+                    continue
+                stream = live[fd]
+                log.write(stream, data)
+                if sinks.get(stream) is not None and not _write_all(sinks[stream], data):
+                    sinks[stream] = None  # type: ignore[assignment]
+    log.close()
+    return status
+
+
+def _read(fd: int) -> bytes:
+    try:
+        return os.read(fd, 65536)
+    except OSError:  # EIO on a pty master once the last slave closes
+        return b""
+
+
+def _write_all(fd: int, data: bytes) -> bool:
+    try:
+        while data:
+            data = data[os.write(fd, data):]
+        return True
+    except OSError:
+        return False
+
+
+def exit_code(status: int) -> int:
+    """Docker's exit code from a wait status: the code, or 128+N when killed by N."""
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
+
+
+def _finish(ctx: Any, ctr: dict[str, Any], pid: int, status: int, fds: MonitorFds) -> None:
+    verdict = os.read(fds.verdict_r, 1)
+    if verdict != b"1":
+        os._exit(0)            # the CLI rolls back the failed start
+    code = exit_code(status)
+    from minidock.context import Context
+    from minidock.runtime import lifecycle
+    fresh = Context(root=ctx.root, exec_root=ctx.exec_root, config_path=ctx.config_path)
+    try:
+        lifecycle.record_exit(fresh, ctr["Id"], pid, code)
+    finally:
+        try:
+            os.write(fds.exit_w, f"{code}\n".encode())
+        except OSError:
+            pass
+        os._exit(0)

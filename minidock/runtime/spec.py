@@ -1,0 +1,176 @@
+"""The container spec: `run`/`create` flags plus the image config -> Docker's document.
+
+Pure logic, no I/O: the CLI parses flags into a frozen `RunOptions`, and `build_doc`
+turns it (with the image's config and a fresh id) into the container document, which
+is Docker's inspect JSON (see reference/inspect-web.json). Every flag is validated here,
+before the first side effect (validate, then act). The rules that decide what a
+container runs follow Docker's daemon: `--entrypoint` clears the image's Cmd, arguments
+replace Cmd, `-e K` without a value takes the caller's value, image Env is overridden
+key by key, and PATH / HOSTNAME / TERM / HOME are added at start (`runtime_env`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from minidock.errors import InvalidArgument
+
+DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+ZERO_TIME = "0001-01-01T00:00:00Z"
+NAME_RE = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+
+MASKED_PATHS = ["/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys",
+                "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+                "/proc/sched_debug", "/proc/scsi", "/sys/firmware"]
+READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Every flag of `run` / `create`, parsed but not yet checked against anything."""
+
+    image: str
+    args: tuple[str, ...] = ()
+    detach: bool = False
+    interactive: bool = False
+    tty: bool = False
+    rm: bool = False
+    name: str | None = None
+    env: tuple[str, ...] = ()
+    workdir: str | None = None
+    hostname: str | None = None
+    entrypoint: str | None = None
+    user: str | None = None
+    network: str = "default"
+    publish: tuple[str, ...] = ()
+    publish_all: bool = False
+    expose: tuple[str, ...] = ()
+    links: tuple[str, ...] = ()
+    dns: tuple[str, ...] = ()
+    dns_search: tuple[str, ...] = ()
+    dns_options: tuple[str, ...] = ()
+    add_hosts: tuple[str, ...] = ()
+    ip: str = ""
+    aliases: tuple[str, ...] = ()
+    mac_address: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+def validate_name(name: str) -> str:
+    """The name without its leading "/"; Docker's error when it breaks the rule."""
+    if not NAME_RE.match(name):
+        raise InvalidArgument(
+            f"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+    return name.lstrip("/")
+
+
+def parse_env_file(text: str, environ: dict[str, str]) -> list[str]:
+    """`--env-file` content: one VAR=VAL or VAR per line, `#` comments, blank lines."""
+    out: list[str] = []
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = raw.lstrip()
+        if not line or line.startswith("#"):
+            continue
+        out.extend(expand_env([line], environ))
+    return out
+
+
+def expand_env(items: list[str] | tuple[str, ...], environ: dict[str, str]) -> list[str]:
+    """`-e K=V` as given; `-e K` takes the caller's K, or is dropped when unset."""
+    out: list[str] = []
+    for item in items:
+        key, eq, _ = item.partition("=")
+        if not key:
+            raise InvalidArgument(f"invalid environment variable: {item}")
+        if eq:
+            out.append(item)
+        elif key in environ:
+            out.append(f"{key}={environ[key]}")
+    return out
+
+
+def merge_env(base: list[str] | None, override: list[str]) -> list[str]:
+    """Image Env overridden key by key by the user's, order kept (ReplaceOrAppendEnvValues)."""
+    out = list(base or [])
+    index = {e.partition("=")[0]: i for i, e in enumerate(out)}
+    for item in override:
+        key = item.partition("=")[0]
+        if key in index:
+            out[index[key]] = item
+        else:
+            index[key] = len(out)
+            out.append(item)
+    return out
+
+
+def resolve_command(opts: RunOptions, image_cfg: dict[str, Any]) -> tuple[list[str] | None, list[str] | None]:
+    """(Entrypoint, Cmd) as Docker stores them in Config."""
+    if opts.entrypoint is not None:
+        entrypoint = [opts.entrypoint] if opts.entrypoint else None
+        cmd = list(opts.args) or None
+    else:
+        entrypoint = image_cfg.get("Entrypoint") or None
+        cmd = list(opts.args) or image_cfg.get("Cmd") or None
+    if not entrypoint and not cmd:
+        raise InvalidArgument("No command specified")
+    return entrypoint, cmd
+
+
+def parse_publish_raw(specs: tuple[str, ...]) -> dict[str, list[dict[str, str]]]:
+    """`-p` specs into Docker's HostConfig.PortBindings shape (strings as given).
+
+    `[ip:][hostPort:]containerPort[/proto]`, split on the last two colons; ranges are
+    paired one to one. Deeper checks (free ports, IP families) belong to the network.
+    """
+    out: dict[str, list[dict[str, str]]] = {}
+    for spec in specs:
+        rest, _, proto = spec.partition("/")
+        proto = proto or "tcp"
+        if proto not in ("tcp", "udp", "sctp"):
+            raise InvalidArgument(f"invalid proto: {proto}")
+        parts = rest.rsplit(":", 2)
+        cport = parts[-1]
+        hport = parts[-2] if len(parts) >= 2 else ""
+        hip = parts[-3] if len(parts) == 3 else ""
+        if hip.startswith("[") and hip.endswith("]"):
+            hip = hip[1:-1]
+        cports = _port_range(cport, "containerPort", spec)
+        hports = _port_range(hport, "hostPort", spec) if hport else []
+        if hports and len(hports) != len(cports) and len(cports) != 1:
+            raise InvalidArgument(
+                f"invalid ranges specified for container and host Ports: {cport} and {hport}")
+        for i, port in enumerate(cports):
+            if not hports:
+                host = ""
+            elif len(cports) == 1 and len(hports) > 1:
+                host = hport
+            else:
+                host = str(hports[i])
+            out.setdefault(f"{port}/{proto}", []).append({"HostIp": hip, "HostPort": host})
+    return out
+
+
+def _port_range(text: str, what: str, spec: str) -> list[int]:
+    lo, dash, hi = text.partition("-")
+    try:
+        start, end = int(lo), int(hi) if dash else int(lo)
+    except ValueError:
+        raise InvalidArgument(f"invalid {what}: {text}") from None
+    if not (0 < start <= end <= 65535):
+        raise InvalidArgument(f"invalid {what}: {text}")
+    return list(range(start, end + 1))
+
+
+def exposed_ports(image_cfg: dict[str, Any], expose: tuple[str, ...],
+                  bindings: dict[str, Any]) -> dict[str, dict]:
+    """Image ExposedPorts + `--expose` + every published port, as {"80/tcp": {}}."""
+    out = dict(image_cfg.get("ExposedPorts") or {})
+    for spec in expose:
+        port, _, proto = spec.partition("/")
+        for p in _port_range(port, "port", spec):
+            out[f"{p}/{proto or 'tcp'}"] = {}
+    for key in bindings:
+        out[key] = {}
+    return out

@@ -1,0 +1,245 @@
+"""Create and start a container: the start protocol, seen from the CLI.
+
+`create` validates everything and stores the record (status "created"); `start` runs
+the start pipeline. Every step registers its undo in a Pipeline, so a failure anywhere
+(including the container command failing to exec) undoes everything and names the step.
+
+    CLI                          monitor (double fork)        init child (PID 1)
+    ---                          ---------------------        ------------------
+    initialize_networking
+    spawn_monitor  -- fork ----> setsid, unshare(NEWPID)
+                                 fork ---------------------->  setsid, stdio
+    read "P<pid>"  <------------ write "P<pid>", pump output  setns / unshare(mnt uts
+                                                               ipc [net])
+    read "R"       <------------------------------------------ write "R", block on go
+    prestart(pid) (netns key,
+      interfaces move in)
+    write "G"      ------------------------------------------> mounts, pivot_root,
+                                                               hostname, user, caps,
+                                                               close fds, execve
+    read EOF       <------------------------------------------ (sync pipe is CLOEXEC)
+      or "E<code> <msg>"  -> rollback: kill, verdict "0", release networking
+    record Running, Pid, StartedAt
+    write verdict "1" ---------> (exit of the init) record exit, release networking,
+                                 --rm, write "<code>" on the exit pipe
+    (foreground) read exit code <------
+
+The sync pipe has two writers (monitor: P, child: R/E); messages are single short
+writes, so they never interleave, and the reader accepts P and R in either order.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from dataclasses import dataclass
+from typing import Any
+
+from minidock.errors import Internal, MinidockError, NotFound
+from minidock.pipeline import Pipeline
+from minidock.runtime import container as records
+from minidock.runtime.container import Container, now_iso
+
+
+@dataclass
+class Started:
+    """A started container, with what a foreground CLI needs to wait for it."""
+
+    ctr: Container
+    exit_r: int | None = None      # read the exit code here (foreground)
+    master: int | None = None      # -t: the pty master, for window size changes
+
+
+def resolve_image(ctx: Any, ref: str) -> Any:
+    """The image API of minidock.image.store (see brief A)."""
+    try:
+        from minidock.image.store import resolve
+    except ImportError as err:
+        raise Internal("image store is not available") from err
+    return resolve(ctx, ref)
+
+
+def create(ctx: Any, opts: Any, env: list[str]) -> Container:
+    """Validate, make the record and the container dir; returns the stored document."""
+    from minidock import ids
+    from minidock.net import api
+    from minidock.runtime import rootfs
+    from minidock.runtime.spec import validate_name
+
+    name = validate_name(opts.name) if opts.name else None
+    image = resolve_image(ctx, opts.image)
+    cid = ids.new_id()
+    cdir = ctx.container_dir(cid)
+    ctr = records.build_doc(cid, name or ids.random_name(), image, opts, env,
+                            os.path.join(cdir, cid + "-json.log"), now_iso())
+    api.validate(ctx, ctr)
+    with Pipeline("create") as p:
+        p.step("prepare_rootfs", rootfs.prepare, cdir)
+        p.undo("prepare_rootfs", _rmtree, cdir)
+        for retry in range(1, 4 if name is None else 1):
+            try:
+                p.step("insert_record", records.insert, ctx, ctr)
+                break
+            except MinidockError:
+                if name is not None or retry == 3:
+                    raise
+                ctr["Name"] = "/" + ids.random_name(retry)
+        p.commit()
+    return ctr
+
+
+def _rmtree(path: str) -> None:
+    import shutil
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def start(ctx: Any, ctr: Container, attach: bool = False, stdin: bool = False) -> Started:
+    """Run the start pipeline (see module doc); returns once the command has exec'd."""
+    from minidock.net import api
+
+    tty = bool(ctr["Config"].get("Tty"))
+    with Pipeline("start") as p:
+        netns = api.netns_mode(ctx, ctr)
+        api.initialize_networking(ctx, ctr, p)
+        os.makedirs(ctx.run_dir(ctr["Id"]), exist_ok=True)
+        proto = p.step("spawn_monitor", _spawn, ctx, ctr, netns, attach, stdin, tty)
+        p.undo("spawn_monitor", proto.abort)
+        pid = p.step("wait_for_start", proto.wait_ready)
+        api.prestart(ctx, ctr, pid, p)
+        p.step("release_init", proto.release)
+        p.step("record_running", _record_running, ctx, ctr, pid, proto.monitor_pid)
+        p.done("record_running")
+        proto.confirm()
+        p.commit()
+    return Started(ctr, proto.exit_r, proto.master)
+
+
+class _Protocol:
+    """The CLI's pipe ends for one start, and the steps that use them."""
+
+    def __init__(self) -> None:
+        self.sync_r, self.sync_w = os.pipe()
+        self.go_r, self.go_w = os.pipe()
+        self.verdict_r, self.verdict_w = os.pipe()
+        self.exit_r, self.exit_w = os.pipe()
+        self.master: int | None = None
+        self.slave: int | None = None
+        self.pid = 0
+        self.monitor_pid = 0
+        self._buf = b""
+
+    def wait_ready(self) -> int:
+        got_ready = False
+        while not (self.pid and got_ready):
+            kind, body = self._message()
+            if kind == "P":
+                self.pid = int(body)
+            elif kind == "R":
+                got_ready = True
+        return self.pid
+
+    def release(self) -> None:
+        os.write(self.go_w, b"G")
+        os.close(self.go_w)
+        self.go_w = -1
+        kind, body = self._message(eof_ok=True)
+        if kind == "":
+            return
+        code, _, msg = body.partition(" ")
+        err = _error_for(int(code) if code.isdigit() else 125, msg)
+        raise err
+
+    def _message(self, eof_ok: bool = False) -> tuple[str, str]:
+        while b"\n" not in self._buf:
+            data = os.read(self.sync_r, 4096)
+            if not data:
+                if eof_ok:
+                    return "", ""
+                raise Internal("container init exited before it was ready")
+            self._buf += data
+        line, _, self._buf = self._buf.partition(b"\n")
+        text = line.decode(errors="replace")
+        if text[:1] == "E" and not eof_ok:
+            code, _, msg = text[1:].partition(" ")
+            raise _error_for(int(code) if code.isdigit() else 125, msg)
+        return text[:1], text[1:]
+
+    def confirm(self) -> None:
+        os.write(self.verdict_w, b"1")
+        self._close_all()
+
+    def abort(self) -> None:
+        """Undo of spawn_monitor: kill the init (if any), tell the monitor to leave."""
+        if self.pid:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            os.write(self.verdict_w, b"0")
+        except OSError:
+            pass
+        self._close_all()
+        if self.exit_r is not None:
+            os.close(self.exit_r)
+            self.exit_r = None
+
+    def _close_all(self) -> None:
+        for name in ("sync_r", "go_w", "verdict_w", "master"):
+            fd = getattr(self, name)
+            if fd is not None and fd >= 0 and name != "master":
+                os.close(fd)
+                setattr(self, name, -1)
+
+
+def _error_for(code: int, msg: str) -> MinidockError:
+    from minidock.errors import CannotInvoke, CommandNotFound
+    cls = {126: CannotInvoke, 127: CommandNotFound}.get(code, Internal)
+    return cls(msg)
+
+
+def _spawn(ctx: Any, ctr: Container, netns: tuple[str, str | None], attach: bool,
+           stdin: bool, tty: bool) -> _Protocol:
+    from minidock.runtime import monitor
+
+    proto = _Protocol()
+    if tty:
+        proto.master, proto.slave = os.openpty()
+    fds = monitor.MonitorFds(
+        sync_w=proto.sync_w, go_r=proto.go_r, verdict_r=proto.verdict_r,
+        exit_w=proto.exit_w, attach=attach, stdin=0 if stdin else None,
+        pty=(proto.master, proto.slave) if tty else None,
+        close=[proto.sync_r, proto.go_w, proto.verdict_w, proto.exit_r])
+    try:
+        proto.monitor_pid = monitor.spawn(ctx, ctr, netns, fds)
+    finally:
+        for fd in (proto.sync_w, proto.go_r, proto.verdict_r, proto.exit_w, proto.slave):
+            if fd is not None:
+                os.close(fd)
+    if not attach:
+        os.close(proto.exit_r)
+        proto.exit_r = None  # type: ignore[assignment]
+    return proto
+
+
+def _record_running(ctx: Any, ctr: Container, pid: int, monitor_pid: int) -> None:
+    from minidock.runtime.lifecycle import proc_start
+    ctr["State"].update(Status="running", Running=True, Pid=pid, ExitCode=0, Error="",
+                        StartedAt=now_iso(), FinishedAt="0001-01-01T00:00:00Z")
+    ctr["_PidStart"] = proc_start(pid)
+    ctr["_Monitor"] = {"Pid": monitor_pid, "Start": proc_start(monitor_pid)}
+    with ctx.store.transaction():
+        if records.get(ctx, ctr["Id"]) is None:
+            raise NotFound(f"No such container: {ctr['Id']}")
+        records.save(ctx, ctr)
+
+
+def record_start_failure(ctx: Any, ctr: Container, err: MinidockError) -> None:
+    """A failed start leaves the container "created" with the error, as Docker does."""
+    with ctx.store.transaction():
+        fresh = records.get(ctx, ctr["Id"])
+        if fresh is None:
+            return
+        fresh["State"].update(ExitCode=err.exit_code if err.exit_code != 125 else 128,
+                              Error=str(err))
+        records.save(ctx, fresh)
