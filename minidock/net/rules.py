@@ -136,19 +136,20 @@ def port_rules(bridge: str, container_ip: IPv4Address, proto: str, host_ip: str,
         dnat = f"! -i {br} {dnat}"
     if host_ip and host_ip not in ("0.0.0.0", "::"):
         dnat = f"-d {host_ip}/32 {dnat}"
+    match = f"-p {p} -m {p} --dport {container_port}"
     return [
-        _r("filter", CHAIN, f"-d {ip}/32 ! -i {br} -o {br} -p {p} -m {p} --dport {container_port} -j ACCEPT"),
-        _r("nat", "POSTROUTING", f"-s {ip}/32 -d {ip}/32 -p {p} -m {p} --dport {container_port} -j MASQUERADE"),
+        _r("filter", CHAIN, f"-d {ip}/32 ! -i {br} -o {br} {match} -j ACCEPT"),
+        _r("nat", "POSTROUTING", f"-s {ip}/32 -d {ip}/32 {match} -j MASQUERADE"),
         _r("nat", CHAIN, dnat),
     ]
 
 
 def accept_pair(bridge: str, src_ip: str, dst_ip: str, proto: str, port: int) -> list[Rule]:
     """A link's two filter MINIDOCK ACCEPT rules: src->dst:port and the replies."""
-    br, p = bridge, proto
+    ifaces = f"-i {bridge} -o {bridge} -p {proto} -m {proto}"
     return [
-        _r("filter", CHAIN, f"-s {src_ip}/32 -d {dst_ip}/32 -i {br} -o {br} -p {p} -m {p} --dport {port} -j ACCEPT"),
-        _r("filter", CHAIN, f"-s {dst_ip}/32 -d {src_ip}/32 -i {br} -o {br} -p {p} -m {p} --sport {port} -j ACCEPT"),
+        _r("filter", CHAIN, f"-s {src_ip}/32 -d {dst_ip}/32 {ifaces} --dport {port} -j ACCEPT"),
+        _r("filter", CHAIN, f"-s {dst_ip}/32 -d {src_ip}/32 {ifaces} --sport {port} -j ACCEPT"),
     ]
 
 
