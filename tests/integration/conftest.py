@@ -83,6 +83,12 @@ class TestHost:
         Path(self.root, "daemon.json").write_text(text)
 
     # -- leak check and removal -----------------------------------------------------
+    def pids(self) -> list[str]:
+        """Processes in the host's netns (asked from outside: `sh` and `ip` run inside
+        it would list themselves)."""
+        return subprocess.run(["ip", "netns", "pids", self.name], capture_output=True,
+                              text=True).stdout.split()
+
     def leaks(self) -> list[str]:
         """What minidock left behind after every container was removed."""
         found = []
@@ -96,7 +102,7 @@ class TestHost:
         mounts = _mounts_under(self.dir)
         if mounts:
             found.append(f"mounts: {mounts}")
-        pids = self.sh(f"ip netns pids {self.name}", check=False).stdout.split()
+        pids = self.pids()
         if pids:
             found.append(f"processes in netns: {pids}")
         return found
@@ -107,7 +113,7 @@ class TestHost:
             ids = self.md("ps", "-aq", check=False).stdout.split()
             if ids:
                 self.md("rm", "-f", *ids, check=False)
-        for pid in self.sh(f"ip netns pids {self.name}", check=False).stdout.split():
+        for pid in self.pids():
             try:
                 os.kill(int(pid), signal.SIGKILL)
             except (ProcessLookupError, ValueError):
