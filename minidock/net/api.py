@@ -21,69 +21,248 @@ these functions update `ctr["NetworkSettings"]`, `ctr["Config"]["Hostname"]` and
 `HostnamePath` / `HostsPath` / `ResolvConfPath` keys in place; the caller saves it.
 `p` is the caller's Pipeline: each step registers its undo there.
 
-STUB (runtime core): only `none` and `host` work; the networking core replaces this.
+Modes: `default`/`bridge` and user networks (a sandbox with one endpoint per network,
+eth0 for the first), `none` (a sandbox with only lo), `host` (the host's netns and
+files), `container:<x>` (the donor's netns and the very same files). Endpoints' kernel
+side is made in the prestart hook, when the sandbox's netns exists (see driver.py).
+Nothing heavy is imported at module level: this is the hot path of every start.
 """
 
 from __future__ import annotations
 
 import os
-import socket
 from typing import Any
 
-from minidock.errors import InvalidArgument
+from minidock.errors import Conflict, InvalidArgument
 
 Container = dict[str, Any]
 
-_HOSTS_DEFAULT = (
-    "127.0.0.1\tlocalhost\n"
-    "::1\tlocalhost ip6-localhost ip6-loopback\n"
-    "fe00::0\tip6-localnet\n"
-    "ff00::0\tip6-mcastprefix\n"
-    "ff02::1\tip6-allnodes\n"
-    "ff02::2\tip6-allrouters\n"
-)
+
+def _mode(ctr: Container) -> str:
+    return ctr["HostConfig"].get("NetworkMode") or "default"
+
+
+def mode_kind(mode: str) -> str:
+    """"bridge" (default bridge), "none", "host", "container" or "user"."""
+    if mode in ("default", "bridge"):
+        return "bridge"
+    if mode in ("none", "host"):
+        return mode
+    if mode.startswith("container:"):
+        return "container"
+    return "user"
 
 
 def validate(ctx: Any, ctr: Container) -> None:
-    mode = ctr["HostConfig"].get("NetworkMode") or "default"
-    if mode not in ("none", "host", "default", "bridge"):
-        raise InvalidArgument(f"network {mode} not found")
+    """Every network flag of create, with Docker's messages; changes nothing."""
+    from minidock.net import validate as v
+    v.validate_container(ctx, ctr, mode_kind(_mode(ctr)))
+
+
+def _donor(ctx: Any, ctr: Container) -> Container:
+    ref = _mode(ctr).split(":", 1)[1]
+    did, donor = ctx.store.lookup("container", ref, "container")
+    if did == ctr["Id"]:
+        raise InvalidArgument("cannot join own network")
+    if not donor["State"].get("Running"):
+        raise Conflict(f"cannot join network of a non running container: {ref}")
+    return donor
 
 
 def netns_mode(ctx: Any, ctr: Container) -> tuple[str, str | None]:
-    return ("host", None) if ctr["HostConfig"].get("NetworkMode") == "host" else ("new", None)
+    kind = mode_kind(_mode(ctr))
+    if kind == "host":
+        return ("host", None)
+    if kind == "container":
+        donor = _donor(ctx, ctr)
+        if mode_kind(_mode(donor)) == "host":
+            return ("host", None)
+        key = donor["NetworkSettings"].get("SandboxKey") or f"/proc/{donor['State']['Pid']}/ns/net"
+        return ("join", key)
+    return ("new", None)
 
 
 def initialize_networking(ctx: Any, ctr: Container, p: Any) -> None:
-    cdir = ctx.container_dir(ctr["Id"])
-    mode = ctr["HostConfig"].get("NetworkMode")
-    if mode == "host":
-        ctr["Config"]["Hostname"] = socket.gethostname()
-    hostname = ctr["Config"]["Hostname"]
-    files = {
-        "hostname": hostname + "\n",
-        "hosts": _read("/etc/hosts") if mode == "host" else _HOSTS_DEFAULT,
-        "resolv.conf": _read("/etc/resolv.conf"),
-    }
-    for name, text in files.items():
-        with open(os.path.join(cdir, name), "w") as fh:
-            fh.write(text)
-    ctr["HostnamePath"] = os.path.join(cdir, "hostname")
-    ctr["HostsPath"] = os.path.join(cdir, "hosts")
-    ctr["ResolvConfPath"] = os.path.join(cdir, "resolv.conf")
+    """Hostname, sandbox, endpoints and files, before the container's process exists."""
+    from minidock.net import files
+    kind = mode_kind(_mode(ctr))
+    ns = ctr.setdefault("NetworkSettings", {})
+    if kind == "container":
+        files.share_files(ctr, _donor(ctx, ctr))
+        ns.update(SandboxID="", SandboxKey="", Networks={})
+        return
+    from minidock import ids
+    from minidock.net.controller import ensure_initialized
+    ensure_initialized(ctx)
+    ns["Bridge"] = ctx.config.bridge if ctx.config.bridge != "none" else ""
+    sid = ids.new_id()
+    ns["SandboxID"] = sid
+    if kind == "host":
+        files.host_mode_files(ctx, ctr)
+        ns["SandboxKey"] = os.path.join(ctx.netns_dir(), "default")
+        _set_builtin_entry(ctx, ctr, "host")
+        return
+    ns["SandboxKey"] = os.path.join(ctx.netns_dir(), sid[:12])
+    if kind == "none":
+        _set_builtin_entry(ctx, ctr, "none")
+        p.step("setup_resolution_files", _write_files, ctx, ctr, [], False)
+        return
+    from minidock.net import sandbox
+    p.undo("new_sandbox", sandbox.destroy, _sandbox(ctx, ctr))
+    ips = p.step("allocate_network", _allocate_network, ctx, ctr, p)
+    p.step("setup_resolution_files", _write_files, ctx, ctr, ips, kind == "user")
+
+
+def _sandbox(ctx: Any, ctr: Container) -> Any:
+    from minidock.net.sandbox import Sandbox
+    ns = ctr["NetworkSettings"]
+    return Sandbox(ns["SandboxID"], ns["SandboxKey"], ctr["Name"].lstrip("/"))
+
+
+def _set_builtin_entry(ctx: Any, ctr: Container, name: str) -> None:
+    from minidock.net import attach
+    from minidock.net import network as nw
+    _nid, doc = nw.lookup(ctx.store, name)
+    wish = (ctr["NetworkSettings"].get("Networks") or {}).get(name)
+    entry = attach.settings_entry(nw.from_doc(doc), None, wish, ctr["Id"], "")
+    ctr["NetworkSettings"]["Networks"] = {name: entry}
+    ctr["NetworkSettings"]["Ports"] = {}
+
+
+def _write_files(ctx: Any, ctr: Container, ips: list[str], user: bool) -> None:
+    from minidock.net import files
+    files.write_files(ctx, ctr, ctr["Config"]["Hostname"], files.hosts_text(ctr, ips),
+                      files.resolv_text(ctx, ctr, user))
+
+
+def _wishes(ctr: Container) -> dict[str, Any]:
+    nets = dict(ctr["NetworkSettings"].get("Networks") or {})
+    if not nets:
+        mode = _mode(ctr)
+        nets = {"bridge" if mode == "default" else mode: {}}
+    return nets
+
+
+def _allocate_network(ctx: Any, ctr: Container, p: Any) -> list[str]:
+    """One endpoint per network (the primary one first), ports on the gateway one."""
+    from minidock.net import attach, portmap
+    from minidock.net import network as nw
+    wishes = _wishes(ctr)
+    nets = [nw.from_doc(nw.lookup(ctx.store, name)[1]) for name in wishes]
+    gw = attach.gateway_network(nets)
+    out, ips, bindings = {}, [], []
+    for i, (name, net) in enumerate(zip(wishes, nets)):
+        ep = attach.allocate_endpoint(ctx, ctr, net, f"eth{i}", wishes[name] or {},
+                                      net is gw, p)
+        out[net.name] = attach.settings_entry(net, ep, wishes[name], ctr["Id"],
+                                              ctr["Config"]["Hostname"])
+        ips.append(ep.ip)
+        if net is gw:
+            bindings = list(ep.ports)
+    ns = ctr["NetworkSettings"]
+    ns["Networks"] = out
+    ns["Ports"] = portmap.inspect_ports(ctr, bindings)
+    _set_top_level(ns)
+    return ips
+
+
+def _set_top_level(ns: dict[str, Any]) -> None:
+    """Top-level EndpointID/Gateway/IPAddress... come only from the `bridge` entry."""
+    b = (ns.get("Networks") or {}).get("bridge") or {}
+    ns.update(
+        LinkLocalIPv6Address="", LinkLocalIPv6PrefixLen=0, SecondaryIPAddresses=None,
+        SecondaryIPv6Addresses=None, EndpointID=b.get("EndpointID", ""),
+        Gateway=b.get("Gateway", ""), GlobalIPv6Address="", GlobalIPv6PrefixLen=0,
+        IPAddress=b.get("IPAddress", ""), IPPrefixLen=b.get("IPPrefixLen", 0),
+        IPv6Gateway="", MacAddress=b.get("MacAddress", ""))
 
 
 def prestart(ctx: Any, ctr: Container, pid: int, p: Any) -> None:
-    return None
+    """set_network_namespace_key(pid), then populate_network_resources."""
+    kind = mode_kind(_mode(ctr))
+    if kind in ("host", "container"):
+        return
+    from minidock.net import sandbox
+    sb = _sandbox(ctx, ctr)
+    p.step("set_network_namespace_key", sandbox.set_network_namespace_key, sb, pid)
+    p.undo("set_network_namespace_key", sandbox.destroy, sb)
+    p.step("populate_network_resources", _populate, ctx, ctr, sb, p)
+    if kind == "user":
+        _resolver_attach(ctx, ctr, sb, p)
+
+
+def _populate(ctx: Any, ctr: Container, sb: Any, p: Any) -> None:
+    from minidock.net import attach
+    from minidock.net import endpoint as eps
+    from minidock.net import network as nw
+    from minidock.net.sandbox import Plumbing, loopback_up
+    entries = ctr["NetworkSettings"].get("Networks") or {}
+    joined = []
+    for entry in entries.values():
+        if entry.get("EndpointID"):
+            ep = eps.from_doc(ctx.store.get("endpoint", entry["EndpointID"]))
+            joined.append((nw.from_doc(ctx.store.get("network", ep.network_id)), ep))
+    gw = attach.gateway_network([n for n, _e in joined])
+    with Plumbing(sb.key) as pl:
+        loopback_up(pl)
+        for net, ep in joined:
+            attach.join_endpoint(ctx, net, ep, pl, gw is not None and net.id == gw.id, p)
+
+
+def _resolver_attach(ctx: Any, ctr: Container, sb: Any, p: Any) -> None:
+    try:
+        from minidock.net import resolver
+    except ImportError:
+        return
+    p.step("resolver_attach", resolver.attach, ctx, ctr["Id"], sb.key)
+    p.undo("resolver_attach", resolver.detach, ctx, ctr["Id"])
 
 
 def release_networking(ctx: Any, ctr: Container) -> None:
-    return None
+    """Give back everything of the container's networking (idempotent, best-effort)."""
+    kind = mode_kind(_mode(ctr))
+    if kind == "container":
+        return
+    from minidock.net import attach
+    from minidock.net import endpoint as eps
+    from minidock.pipeline import best_effort
+    errors: list[str] = []
+    if kind == "user" or _has_user_net(ctr):
+        errors += best_effort([("resolver_detach", lambda: _resolver_detach(ctx, ctr))])
+    for ep in eps.of_container(ctx.store, ctr["Id"]):
+        errors += attach.release_endpoint(ctx, ep)
+    ns = ctr.get("NetworkSettings") or {}
+    if kind != "host" and ns.get("SandboxKey"):
+        from minidock.net import sandbox
+        errors += best_effort([("sandbox_destroy", lambda: sandbox.destroy(_sandbox(ctx, ctr)))])
+    _clear_runtime_fields(ns)
+    if errors and os.environ.get("MINIDOCK_DEBUG"):
+        import sys
+        print("minidock: release_networking: " + "; ".join(errors), file=sys.stderr)
 
 
-def _read(path: str) -> str:
+def _has_user_net(ctr: Container) -> bool:
+    from minidock.net.network import PREDEFINED
+    return any(n not in PREDEFINED for n in (ctr.get("NetworkSettings") or {}).get("Networks") or {})
+
+
+def _resolver_detach(ctx: Any, ctr: Container) -> None:
     try:
-        with open(path) as fh:
-            return fh.read()
-    except OSError:
-        return ""
+        from minidock.net import resolver
+    except ImportError:
+        return
+    resolver.detach(ctx, ctr["Id"])
+
+
+def _clear_runtime_fields(ns: dict[str, Any]) -> None:
+    for entry in (ns.get("Networks") or {}).values():
+        entry.update(EndpointID="", Gateway="", IPAddress="", IPPrefixLen=0, MacAddress="")
+    ns.update(SandboxID="", SandboxKey="", Ports={})
+    if "IPAddress" in ns:
+        _set_top_level(ns)
+
+
+def ports_of(ctr: Container) -> list[str]:
+    """`minidock port NAME` lines ("80/tcp -> 0.0.0.0:8080")."""
+    from minidock.net.portmap import ports_of as lines
+    return lines(ctr)

@@ -120,3 +120,16 @@ def remove(rules: list["Rule"]) -> None:
         still = present(rules, save())
         if still:
             restore(render(still, delete=True))
+
+
+def to_data(rules: list["Rule"]) -> list[list[object]]:
+    """Rules as JSON-able lists, for records that must remove them later."""
+    return [[r.table, r.chain, list(r.args), r.position] for r in rules]
+
+
+def from_data(data: Iterable[Iterable[object]]) -> list["Rule"]:
+    from minidock.net.rules import Rule
+    out = []
+    for table, chain, args, position in data:  # type: ignore[misc]
+        out.append(Rule(str(table), str(chain), tuple(args), position))  # type: ignore[arg-type]
+    return out

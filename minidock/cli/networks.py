@@ -1,0 +1,208 @@
+"""`minidock network ...`: parse, call the controller, print (no logic here).
+
+Output formats are Docker's: `network ls` columns as reference/network-ls.txt (a
+tabwriter with min width 10 and padding 3), `create` prints the id, `rm` the names,
+`prune` "Deleted Networks:" and the names, `inspect` a JSON array.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from minidock.cli.parser import parser
+from minidock.errors import InvalidArgument, MinidockError
+
+USAGE = """Usage:  minidock network COMMAND
+
+Manage networks
+
+Commands:
+  connect     Connect a container to a network
+  create      Create a network
+  disconnect  Disconnect a container from a network
+  inspect     Display detailed information on one or more networks
+  ls          List networks
+  prune       Remove all unused networks
+  rm          Remove one or more networks
+"""
+
+
+def cmd_network(ctx: Any, argv: list[str]) -> int:
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE, end="")
+        return 0 if argv else 1
+    sub, rest = argv[0], argv[1:]
+    fn = {"ls": _ls, "list": _ls, "create": _create, "rm": _rm, "remove": _rm,
+          "inspect": _inspect, "prune": _prune, "connect": _connect,
+          "disconnect": _disconnect}.get(sub)
+    if fn is None:
+        print(f"minidock: 'network {sub}' is not a minidock command.\nSee 'minidock network --help'",
+              file=sys.stderr)
+        return 1
+    return fn(ctx, rest)
+
+
+def table(rows: list[list[str]]) -> str:
+    """Docker's tabwriter: each column but the last padded to max(10, widest + 3)."""
+    if not rows:
+        return ""
+    widths = [max(10, max(len(r[i]) for r in rows) + 3) for i in range(len(rows[0]) - 1)]
+    return "".join("".join(c.ljust(w) for c, w in zip(r, widths)) + r[-1] + "\n" for r in rows)
+
+
+def _ls(ctx: Any, argv: list[str]) -> int:
+    from minidock.net import controller
+    ap = parser("network ls", "List networks")
+    ap.add_argument("-q", "--quiet", action="store_true")
+    ap.add_argument("--no-trunc", action="store_true")
+    ap.add_argument("-f", "--filter", action="append", default=[])
+    args = ap.parse_args(argv)
+    nets = [d for d in controller.list_networks(ctx) if _matches(d, args.filter)]
+    ident = (lambda d: d["Id"]) if args.no_trunc else (lambda d: d["Id"][:12])
+    if args.quiet:
+        sys.stdout.write("".join(ident(d) + "\n" for d in nets))
+        return 0
+    rows = [["NETWORK ID", "NAME", "DRIVER", "SCOPE"]]
+    rows += [[ident(d), d["Name"], d["Driver"], d["Scope"]] for d in nets]
+    sys.stdout.write(table(rows))
+    return 0
+
+
+def _matches(doc: dict[str, Any], filters: list[str]) -> bool:
+    for f in filters:
+        key, _, value = f.partition("=")
+        if key == "name" and value not in doc["Name"]:
+            return False
+        if key == "id" and not doc["Id"].startswith(value):
+            return False
+        if key == "driver" and doc["Driver"] != value:
+            return False
+        if key == "type":
+            builtin = doc["Name"] in ("bridge", "host", "none")
+            if (value == "builtin") != builtin:
+                return False
+        if key not in ("name", "id", "driver", "type"):
+            raise InvalidArgument(f"Invalid filter '{key}'")
+    return True
+
+
+def _create(ctx: Any, argv: list[str]) -> int:
+    from minidock.net import controller
+    ap = parser("network create", "Create a network")
+    ap.add_argument("-d", "--driver", default="bridge")
+    ap.add_argument("--subnet", action="append", default=[])
+    ap.add_argument("--gateway", action="append", default=[])
+    ap.add_argument("--ip-range", action="append", default=[])
+    ap.add_argument("--internal", action="store_true")
+    ap.add_argument("-o", "--opt", action="append", default=[])
+    ap.add_argument("--label", action="append", default=[])
+    ap.add_argument("name")
+    args = ap.parse_args(argv)
+    for flag in ("subnet", "gateway", "ip_range"):
+        if len(getattr(args, flag)) > 1:
+            raise InvalidArgument(f"multiple --{flag.replace('_', '-')} values are not supported")
+    nid = controller.create_network(
+        ctx, args.name, args.driver, _one(args.subnet), _one(args.gateway),
+        _one(args.ip_range), args.internal, _kv(args.opt), _kv(args.label))
+    print(nid)
+    return 0
+
+
+def _one(values: list[str]) -> str:
+    return values[0] if values else ""
+
+
+def _kv(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        out[key] = value
+    return out
+
+
+def _rm(ctx: Any, argv: list[str]) -> int:
+    from minidock.net import controller
+    ap = parser("network rm", "Remove one or more networks")
+    ap.add_argument("networks", nargs="+")
+    args = ap.parse_args(argv)
+    status = 0
+    for ref in args.networks:
+        try:
+            controller.remove_network(ctx, ref)
+            print(ref)
+        except MinidockError as err:
+            print(f"Error response from daemon: {err}", file=sys.stderr)
+            status = 1
+    return status
+
+
+def _inspect(ctx: Any, argv: list[str]) -> int:
+    from minidock.net import controller
+    ap = parser("network inspect", "Display detailed information on one or more networks")
+    ap.add_argument("-f", "--format", default="")
+    ap.add_argument("networks", nargs="+")
+    args = ap.parse_args(argv)
+    docs, status = [], 0
+    for ref in args.networks:
+        try:
+            docs.append(controller.inspect_network(ctx, ref))
+        except MinidockError as err:
+            print(f"Error: {err}", file=sys.stderr)
+            status = 1
+    if args.format:
+        render = _template()
+        for doc in docs:
+            print(render(args.format, doc))
+    elif docs or not status:
+        print(json.dumps(docs, indent=4))
+    return status
+
+
+def _template() -> Any:
+    try:
+        from minidock.runtime.template import render
+        return render
+    except ImportError as err:
+        raise InvalidArgument("--format is not available") from err
+
+
+def _prune(ctx: Any, argv: list[str]) -> int:
+    from minidock.net import controller
+    ap = parser("network prune", "Remove all unused networks")
+    ap.add_argument("-f", "--force", action="store_true")
+    args = ap.parse_args(argv)
+    if not args.force:
+        sys.stdout.write("WARNING! This will remove all custom networks not used by at least "
+                         "one container.\nAre you sure you want to continue? [y/N] ")
+        sys.stdout.flush()
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            return 0
+    names = controller.prune_networks(ctx)
+    if names:
+        sys.stdout.write("Deleted Networks:\n" + "".join(n + "\n" for n in names))
+    return 0
+
+
+def _connect(ctx: Any, argv: list[str]) -> int:
+    from minidock.net import connect
+    ap = parser("network connect", "Connect a container to a network")
+    ap.add_argument("--alias", action="append", default=[])
+    ap.add_argument("--ip", default="")
+    ap.add_argument("network")
+    ap.add_argument("container")
+    args = ap.parse_args(argv)
+    connect.connect(ctx, args.network, args.container, args.alias, args.ip)
+    return 0
+
+
+def _disconnect(ctx: Any, argv: list[str]) -> int:
+    from minidock.net import connect
+    ap = parser("network disconnect", "Disconnect a container from a network")
+    ap.add_argument("-f", "--force", action="store_true")
+    ap.add_argument("network")
+    ap.add_argument("container")
+    args = ap.parse_args(argv)
+    connect.disconnect(ctx, args.network, args.container, args.force)
+    return 0

@@ -1,0 +1,147 @@
+"""A container's endpoints: allocate them, join them into its sandbox, release them
+(the article's allocateNetwork / connectToNetwork / sbJoin / sbLeave, daemonless).
+
+    allocate_endpoint   record + address claim (+ host port claims on the gateway
+                        endpoint), before the container's process exists
+    join_endpoints      in the prestart hook: the driver's join (veth made inside the
+                        sandbox), then external connectivity (port rules, proxy)
+    release_endpoint    revoke connectivity, give back ports and address, drop the record
+                        (best-effort, idempotent: works when the netns or veth is gone)
+
+Every step registers its undo in the caller's Pipeline.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from minidock import ids
+from minidock.net import endpoint as eps
+from minidock.net import network as nw
+from minidock.net.driver import get_driver
+
+Container = dict[str, Any]
+
+
+def container_name(ctr: Container) -> str:
+    return ctr["Name"].lstrip("/")
+
+
+def gateway_network(nets: list[nw.Net]) -> nw.Net | None:
+    """Docker's pick: non-internal first, then one with a gateway, then by name."""
+    cands = [n for n in nets if n.driver == "bridge"]
+    if not cands:
+        return None
+    return sorted(cands, key=lambda n: (n.internal, not n.gateway, n.name))[0]
+
+
+def allocate_endpoint(ctx: Any, ctr: Container, net: nw.Net, ifname: str, wish: dict[str, Any],
+                      with_ports: bool, p: Any) -> eps.Endpoint:
+    """Create the endpoint record of `ctr` on `net` with its address (and host ports)."""
+    from ipaddress import IPv4Address
+
+    from minidock.net import ipam, portmap
+    store = ctx.store
+    ep_id = ids.new_id()
+    requested = ((wish.get("IPAMConfig") or {}).get("IPv4Address") or "")
+    addr = p.step("allocate_address", eps.allocate_address, store, net, ep_id, requested)
+    p.undo("allocate_address", eps.release_address, store, net.id, ep_id)
+    mac = ctr["Config"].get("MacAddress") if ifname == "eth0" else ""
+    ep = eps.Endpoint(
+        id=ep_id, network_id=net.id, container_id=ctr["Id"], name=container_name(ctr),
+        ip=str(addr), prefixlen=net.prefixlen, mac=mac or ipam.mac_for(IPv4Address(addr)),
+        gateway=net.gateway, ifname=ifname, host_veth="veth" + os.urandom(4).hex()[:7],
+        aliases=tuple(wish.get("Aliases") or ()), requested_ip=requested)
+    if with_ports:
+        wanted = portmap.requested_bindings(ctr, net.host_ip)
+        if wanted:
+            label = f"{ep.name} ({ep.id})"
+            bound = p.step("allocate_ports", portmap.allocate, store, ep_id, wanted, label)
+            p.undo("allocate_ports", portmap.release, store, ep_id)
+            ep = ep.with_(ports=tuple(bound))
+    p.step("store_endpoint", eps.save, store, ep, net)
+    p.undo("store_endpoint", store.delete, "endpoint", ep_id)
+    return ep
+
+
+def join_endpoint(ctx: Any, net: nw.Net, ep: eps.Endpoint, pl: Any, gateway: bool,
+                  p: Any) -> eps.Endpoint:
+    """The driver joins the endpoint into the sandbox; the gateway endpoint also gets
+    external connectivity (published ports)."""
+    drv = get_driver(net.driver)
+    p.step("join", drv.join, ctx, net, ep, pl, gateway)
+    p.undo("join", drv.leave, ctx, net, ep)
+    if gateway and ep.ports:
+        rules = p.step("program_external_connectivity", drv.program_external_connectivity,
+                       ctx, net, ep)
+        from minidock.net.iptables import to_data
+        ep = ep.with_(rules=tuple((r[0], r[1], tuple(r[2]), r[3]) for r in to_data(rules)))
+        p.undo("program_external_connectivity", drv.revoke_external_connectivity, ctx, net, ep)
+        ctx.store.put("endpoint", ep.id, eps.to_doc(ep),
+                      name=eps.record_name(ep.network_id, ep.name))
+    _dns_set(ctx, net, ep)
+    return ep
+
+
+def release_endpoint(ctx: Any, ep: eps.Endpoint, leave: bool = False) -> list[str]:
+    """Undo everything of one endpoint; errors are collected, not raised."""
+    from minidock.net import portmap
+    from minidock.pipeline import best_effort
+    store = ctx.store
+    doc = store.get("network", ep.network_id)
+    net = nw.from_doc(doc) if doc else None
+    steps = []
+    if net is not None:
+        drv = get_driver(net.driver)
+        steps.append(("revoke_external_connectivity",
+                      lambda: drv.revoke_external_connectivity(ctx, net, ep)))
+        if leave:
+            steps.append(("leave", lambda: drv.leave(ctx, net, ep)))
+    steps += [
+        ("dns_remove", lambda: _dns_remove(ctx, ep)),
+        ("release_ports", lambda: portmap.release(store, ep.id)),
+        ("release_address", lambda: eps.release_address(store, ep.network_id, ep.id)),
+        ("delete_endpoint", lambda: store.delete("endpoint", ep.id)),
+    ]
+    return best_effort(steps)
+
+
+def settings_entry(net: nw.Net, ep: eps.Endpoint | None, wish: dict[str, Any] | None,
+                   ctr_id: str, hostname: str) -> dict[str, Any]:
+    """NetworkSettings.Networks[<name>] in Docker's shape (runtime fields empty
+    when `ep` is None: a stopped container keeps its entries)."""
+    wish = wish or {}
+    aliases = list(wish.get("Aliases") or [])
+    if ep is not None and net.user_defined:
+        aliases = [a for a in aliases if a not in (ctr_id[:12], hostname)]
+        aliases += [ctr_id[:12]] + ([hostname] if hostname != ctr_id[:12] else [])
+    return {
+        "IPAMConfig": wish.get("IPAMConfig"), "Links": wish.get("Links"),
+        "Aliases": aliases or None, "NetworkID": net.id,
+        "EndpointID": ep.id if ep else "", "Gateway": ep.gateway if ep else "",
+        "IPAddress": ep.ip if ep else "", "IPPrefixLen": ep.prefixlen if ep else 0,
+        "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+        "MacAddress": ep.mac if ep else "", "DriverOpts": wish.get("DriverOpts"),
+    }
+
+
+def _dns_set(ctx: Any, net: nw.Net, ep: eps.Endpoint) -> None:
+    if not net.user_defined:
+        return
+    try:
+        from minidock.net import dnsrecords
+    except ImportError:
+        return
+    ctr = ctx.store.get("container", ep.container_id) or {}
+    hostname = (ctr.get("Config") or {}).get("Hostname", "")
+    names = [ep.name, *ep.aliases, ep.container_id[:12]] + ([hostname] if hostname else [])
+    dnsrecords.set_endpoint(ctx.store, net.id, ep.container_id, ep.ip, names)
+
+
+def _dns_remove(ctx: Any, ep: eps.Endpoint) -> None:
+    try:
+        from minidock.net import dnsrecords
+    except ImportError:
+        return
+    dnsrecords.remove_endpoint(ctx.store, ep.network_id, ep.container_id)

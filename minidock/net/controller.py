@@ -1,0 +1,374 @@
+"""The network controller (libnetwork.New + the daemon's initNetworkController):
+the networks themselves — initialise, create, remove, list, inspect, prune.
+
+Initialisation, as the article orders it: the controller, the predefined `none` (null)
+and `host` (host) networks, then the default `bridge` network unless the daemon option
+`bridge` is "none". It is lazy and cheap: the first network command or `run` of a boot
+does it, and writes a marker `<exec-root>/network-init` holding the daemon options it
+applied; later calls read that one small file and stop. When the options change, the
+next call re-applies them, unless containers still use the default bridge (then the
+old setup stays and the marker is not rewritten, so the change applies once they are
+gone). A file lock serialises concurrent first calls.
+
+The default bridge keeps the IPv4 address of an existing bridge of its name (as
+docker0 does); otherwise `bip`, or the first predefined pool overlapping no host route
+and no nameserver. User networks take `--subnet`, or pools round-robin after the last
+one handed out (the position is kept in the store, kind "netmeta").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+from minidock import ids
+from minidock.errors import Conflict, Forbidden, InvalidArgument
+from minidock.net import endpoint as eps
+from minidock.net import network as nw
+from minidock.net.driver import get_driver
+from minidock.pipeline import Pipeline
+
+MARKER = "network-init"
+
+
+def fingerprint(cfg: Any) -> str:
+    """The daemon options that shape networking, as one comparable string."""
+    keys = ("bridge", "bip", "fixed_cidr", "mtu", "icc", "iptables", "ip_masq", "ip_forward",
+            "ip", "userland_proxy", "default_address_pools")
+    return json.dumps({k: getattr(cfg, k) for k in keys}, sort_keys=True)
+
+
+@contextmanager
+def _init_lock(ctx: Any) -> Iterator[None]:
+    import fcntl
+    os.makedirs(ctx.exec_root, exist_ok=True)
+    fd = os.open(os.path.join(ctx.exec_root, "network.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def ensure_initialized(ctx: Any) -> None:
+    """Initialise networking for this boot if not done yet (idempotent, cheap when done)."""
+    marker = os.path.join(ctx.exec_root, MARKER)
+    want = fingerprint(ctx.config)
+    if _read(marker) == want:
+        return
+    with _init_lock(ctx):
+        if _read(marker) == want:
+            return
+        if _initialize(ctx):
+            with open(marker + ".tmp", "w") as fh:
+                fh.write(want)
+            os.replace(marker + ".tmp", marker)
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as fh:
+            return fh.read()
+    except OSError:
+        return ""
+
+
+def _initialize(ctx: Any) -> bool:
+    """Predefined networks, driver init, default bridge, then every user bridge
+    (after a reboot the kernel objects are gone). False if a change must wait."""
+    store, cfg = ctx.store, ctx.config
+    for name, driver in (("none", "null"), ("host", "host")):
+        if store.get_by_name("network", name) is None:
+            net = nw.Net(id=ids.new_id(), name=name, driver=driver)
+            store.put("network", net.id, nw.new_doc(net, []), name=name)
+    with Pipeline("network_init") as p:
+        get_driver("bridge").init_driver(ctx, p)
+        applied = True
+        if cfg.default_bridge_enabled:
+            applied = _ensure_default_bridge(ctx, p)
+        elif (hit := store.get_by_name("network", "bridge")) is not None:
+            if not eps.of_network(store, hit[0]):
+                _delete_network(ctx, hit[0], hit[1])
+        for nid, doc in store.list("network"):
+            if doc["Driver"] == "bridge" and not doc["_net"].get("default"):
+                net = nw.from_doc(doc)
+                doc["_net"]["rules"] = _rules_data(get_driver("bridge").create_network(ctx, net, p))
+                store.put("network", nid, doc, name=net.name)
+        p.commit()
+    return applied
+
+
+def _rules_data(rules: list[Any]) -> list[Any]:
+    from minidock.net.iptables import to_data
+    return to_data(rules)
+
+
+def _ensure_default_bridge(ctx: Any, p: Pipeline) -> bool:
+    store, cfg = ctx.store, ctx.config
+    hit = store.get_by_name("network", "bridge")
+    if hit is not None and eps.of_network(store, hit[0]):
+        old = nw.from_doc(hit[1])
+        if _default_bridge_unchanged(cfg, old):
+            get_driver("bridge").create_network(ctx, old, p)
+            return True
+        import sys
+        print("minidock: warning: daemon network options changed; they apply once no "
+              "container uses the default bridge", file=sys.stderr)
+        return False
+    net, ipam_cfg = _default_bridge_net(ctx, hit[0] if hit else ids.new_id(),
+                                        nw.from_doc(hit[1]) if hit else None)
+    if hit is not None and hit[1]["_net"].get("rules") and _changed(hit[1], net):
+        from minidock.net.iptables import from_data, remove
+        if cfg.iptables:
+            remove(from_data(hit[1]["_net"]["rules"]))
+        if hit[1]["_net"]["bridge"] != net.bridge and not cfg.bridge:
+            from minidock.net.drivers.bridge import nl_del_link
+            nl_del_link(hit[1]["_net"]["bridge"])
+    doc = nw.new_doc(net, ipam_cfg)
+    if hit is not None:
+        doc["Created"] = hit[1]["Created"]
+    doc["_net"]["rules"] = _rules_data(get_driver("bridge").create_network(ctx, net, p))
+    store.put("network", net.id, doc, name="bridge")
+    return True
+
+
+def _changed(doc: dict[str, Any], net: nw.Net) -> bool:
+    return nw.from_doc(doc) != net
+
+
+def _default_bridge_unchanged(cfg: Any, net: nw.Net) -> bool:
+    return (net.bridge == cfg.bridge_name and net.icc == cfg.icc and net.mtu == (cfg.mtu or 1500)
+            and net.masquerade == cfg.masquerade and net.host_ip == cfg.ip
+            and (not cfg.bip or _bip_matches(cfg.bip, net)))
+
+
+def _bip_matches(bip: str, net: nw.Net) -> bool:
+    from minidock.net import ipam
+    pool = ipam.pool_from_bip(bip)
+    return str(pool.subnet) == net.subnet and str(pool.gateway) == net.gateway
+
+
+def _default_bridge_net(ctx: Any, nid: str, old: nw.Net | None) -> tuple[nw.Net, list[Any]]:
+    """The default bridge's Net: its pool from bip, the existing bridge, or the pools."""
+    from minidock.net import ipam
+    cfg = ctx.config
+    name = cfg.bridge_name
+    existing = _bridge_address(name)
+    if cfg.bridge and cfg.bridge != "minidock0" and existing is None and not _link_exists(name):
+        raise InvalidArgument(f"bridge device with non default name {name} must be created manually")
+    if cfg.bip:
+        pool = ipam.pool_from_bip(cfg.bip, cfg.fixed_cidr)
+    elif existing is not None:
+        pool = ipam.pool_from_bip(existing, cfg.fixed_cidr)
+    else:
+        subnet = ipam.pick_pool(ipam.default_pools(cfg.default_address_pools),
+                                _subnets_in_use(ctx.store, exclude=nid), _host_routes(),
+                                _nameservers())
+        pool = ipam.pool_from_bip(f"{subnet.network_address + 1}/{subnet.prefixlen}",
+                                  cfg.fixed_cidr)
+    mtu = cfg.mtu or 1500
+    opts = {nw.OPT_DEFAULT: "true", nw.OPT_ICC: _b(cfg.icc), nw.OPT_MASQ: _b(cfg.ip_masq),
+            nw.OPT_HOST_IP: cfg.ip, nw.OPT_BRIDGE_NAME: name, nw.OPT_MTU: str(mtu)}
+    net = nw.Net(id=nid, name="bridge", driver="bridge", subnet=str(pool.subnet),
+                 gateway=str(pool.gateway), ip_range=str(pool.ip_range or ""),
+                 bridge=name, mtu=mtu, icc=cfg.icc, masquerade=cfg.masquerade,
+                 host_ip=cfg.ip, default=True, options=opts)
+    ipam_cfg: dict[str, str] = {"Subnet": str(pool.subnet)}
+    if pool.ip_range:
+        ipam_cfg["IPRange"] = str(pool.ip_range)
+    return net, [ipam_cfg]
+
+
+def _b(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _bridge_address(name: str) -> str | None:
+    from minidock.net.netlink import Netlink
+    with Netlink() as nl:
+        link = nl.link_get(name)
+        if link is None:
+            return None
+        addrs = nl.addr_list(link.index)
+    return f"{addrs[0].address}/{addrs[0].prefixlen}" if addrs else None
+
+
+def _link_exists(name: str) -> bool:
+    from minidock.net.netlink import Netlink
+    with Netlink() as nl:
+        return nl.link_get(name) is not None
+
+
+def _host_routes() -> list[Any]:
+    from ipaddress import IPv4Network
+    from minidock.net.netlink import Netlink
+    with Netlink() as nl:
+        return [IPv4Network(r.dst, strict=False) for r in nl.route_list(table=0)
+                if not r.dst.endswith("/0")]
+
+
+def _nameservers() -> list[Any]:
+    from ipaddress import ip_address
+    out = []
+    for line in _read("/etc/resolv.conf").splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] == "nameserver":
+            try:
+                out.append(ip_address(parts[1]))
+            except ValueError:
+                pass
+    return out
+
+
+def _subnets_in_use(store: Any, exclude: str = "") -> list[Any]:
+    from ipaddress import IPv4Network
+    return [IPv4Network(d["_net"]["subnet"]) for i, d in store.list("network")
+            if i != exclude and d.get("_net", {}).get("subnet")]
+
+
+# -- user networks -----------------------------------------------------------------
+def create_network(ctx: Any, name: str, driver: str = "bridge", subnet: str = "",
+                   gateway: str = "", ip_range: str = "", internal: bool = False,
+                   options: dict[str, str] | None = None,
+                   labels: dict[str, str] | None = None) -> str:
+    """`network create`: validate everything, then record and build; returns the id."""
+    ensure_initialized(ctx)
+    net, ipam_cfg = _plan_network(ctx, name, driver, subnet, gateway, ip_range, internal,
+                                  options or {})
+    store = ctx.store
+    with Pipeline("network_create") as p:
+        doc = nw.new_doc(net, ipam_cfg, labels)
+        p.step("store_network", store.put, "network", net.id, doc, name)
+        p.undo("store_network", store.delete, "network", net.id)
+        rules = get_driver(driver).create_network(ctx, net, p)
+        doc["_net"]["rules"] = _rules_data(rules)
+        store.put("network", net.id, doc, name=name)
+        if not subnet:
+            store.put("netmeta", "last_pool", {"subnet": net.subnet}, name="last_pool")
+        p.commit()
+    return net.id
+
+
+def _plan_network(ctx: Any, name: str, driver: str, subnet: str, gateway: str,
+                  ip_range: str, internal: bool, options: dict[str, str]
+                  ) -> tuple[nw.Net, list[dict[str, str]]]:
+    """Every check of `network create`, before any side effect (pure but for reads)."""
+    from ipaddress import IPv4Network
+    from minidock.net import ipam
+    store = ctx.store
+    if name in nw.PREDEFINED:
+        raise Forbidden(f"operation is not permitted on predefined {name} network ")
+    if store.get_by_name("network", name) is not None:
+        raise Conflict(f"network with name {name} already exists")
+    drv = get_driver(driver)
+    if not drv.creatable:
+        raise Forbidden(f'only one instance of "{driver}" network is allowed')
+    if (gateway or ip_range) and not subnet:
+        raise InvalidArgument("cannot specify gateway or ip-range without subnet")
+    nid = ids.new_id()
+    in_use = _subnets_in_use(store)
+    if subnet:
+        pool = ipam.make_pool(subnet, gateway or None, ip_range or None)
+        for other in in_use:
+            if pool.subnet.overlaps(other):
+                raise Conflict("Pool overlaps with other one on this address space")
+        ipam_cfg = {"Subnet": subnet}
+        if ip_range:
+            ipam_cfg["IPRange"] = ip_range
+        if gateway:
+            ipam_cfg["Gateway"] = gateway
+    else:
+        last = store.get("netmeta", "last_pool")
+        picked = ipam.pick_pool(ipam.default_pools(ctx.config.default_address_pools), in_use,
+                                _host_routes(), _nameservers(),
+                                start_after=IPv4Network(last["subnet"]) if last else None)
+        pool = ipam.make_pool(str(picked))
+        ipam_cfg = {"Subnet": str(pool.subnet), "Gateway": str(pool.gateway)}
+    mtu = _int_opt(options, nw.OPT_MTU, 1500)
+    bridge = options.get(nw.OPT_BRIDGE_NAME) or f"br-{nid[:12]}"
+    if len(bridge) > 15:
+        raise InvalidArgument(f"invalid bridge name {bridge}: longer than 15 characters")
+    net = nw.Net(id=nid, name=name, driver=driver, subnet=str(pool.subnet),
+                 gateway=str(pool.gateway), ip_range=str(pool.ip_range or ""),
+                 user_subnet=bool(subnet), bridge=bridge, internal=internal, mtu=mtu,
+                 icc=_bool_opt(options, nw.OPT_ICC), masquerade=_bool_opt(options, nw.OPT_MASQ),
+                 host_ip=options.get(nw.OPT_HOST_IP, ctx.config.ip), options=dict(options))
+    return net, [ipam_cfg]
+
+
+def _int_opt(options: dict[str, str], key: str, default: int) -> int:
+    if key not in options:
+        return default
+    try:
+        value = int(options[key])
+    except ValueError as err:
+        raise InvalidArgument(f"invalid value for {key}: {options[key]}") from err
+    if value and not 68 <= value <= 65535:
+        raise InvalidArgument(f"invalid MTU number: {value}")
+    return value or default
+
+
+def _bool_opt(options: dict[str, str], key: str) -> bool:
+    value = options.get(key, "true").lower()
+    if value not in ("true", "false", "1", "0"):
+        raise InvalidArgument(f"invalid value for {key}: {options[key]}")
+    return value in ("true", "1")
+
+
+def remove_network(ctx: Any, ref: str) -> str:
+    """`network rm`: refused for predefined networks and while endpoints exist."""
+    ensure_initialized(ctx)
+    nid, doc = nw.lookup(ctx.store, ref)
+    if doc["Name"] in nw.PREDEFINED:
+        raise Forbidden(f"{doc['Name']} is a pre-defined network and cannot be removed")
+    if eps.of_network(ctx.store, nid):
+        raise Forbidden(f"error while removing network: network {doc['Name']} id {nid} "
+                        "has active endpoints")
+    _delete_network(ctx, nid, doc)
+    return doc["Name"]
+
+
+def _delete_network(ctx: Any, nid: str, doc: dict[str, Any]) -> None:
+    from minidock.net.iptables import from_data
+    net = nw.from_doc(doc)
+    get_driver(net.driver).delete_network(ctx, net, from_data(doc["_net"].get("rules", [])))
+    ctx.store.delete("network", nid)
+    for key in ctx.store.claimed(f"ip:{nid}"):
+        ctx.store.release(f"ip:{nid}", key)
+
+
+def prune_networks(ctx: Any) -> list[str]:
+    """`network prune`: remove every user network without endpoints; their names."""
+    ensure_initialized(ctx)
+    removed = []
+    for nid, doc in sorted(ctx.store.list("network"), key=lambda x: x[1]["Name"]):
+        if doc["Name"] in nw.PREDEFINED or eps.of_network(ctx.store, nid):
+            continue
+        _delete_network(ctx, nid, doc)
+        removed.append(doc["Name"])
+    return removed
+
+
+def list_networks(ctx: Any) -> list[dict[str, Any]]:
+    ensure_initialized(ctx)
+    return sorted((d for _i, d in ctx.store.list("network")), key=lambda d: d["Name"])
+
+
+def inspect_network(ctx: Any, ref: str) -> dict[str, Any]:
+    """Docker's `network inspect` document, Containers from the live endpoints."""
+    ensure_initialized(ctx)
+    nid, doc = nw.lookup(ctx.store, ref)
+    containers = {}
+    for ep in sorted(eps.of_network(ctx.store, nid), key=lambda e: e.container_id):
+        containers[ep.container_id] = {
+            "Name": ep.name, "EndpointID": ep.id, "MacAddress": ep.mac,
+            "IPv4Address": f"{ep.ip}/{ep.prefixlen}" if ep.ip else "", "IPv6Address": ""}
+    return nw.public_doc(doc, containers)
+
+
+def lookup_network(ctx: Any, ref: str) -> nw.Net:
+    """A network by name, id or id prefix (Docker's `network <x> not found`)."""
+    ensure_initialized(ctx)
+    return nw.from_doc(nw.lookup(ctx.store, ref)[1])

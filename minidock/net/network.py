@@ -1,0 +1,119 @@
+"""A network: the record in the store, and how it looks to users.
+
+The store keeps one document per network (kind "network", id = 64 hex, name unique),
+in Docker's `network inspect` shape, with minidock's private fields under `_net`
+(pool, bridge name, applied iptables rules) so that every CLI call can rebuild the
+`Net` value without asking the kernel. `Containers` is not stored: inspect computes
+it from the endpoint records, so it cannot go stale.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from minidock.errors import Conflict, NotFound
+
+PREDEFINED = ("bridge", "host", "none")
+OPT_BRIDGE_NAME = "com.docker.network.bridge.name"
+OPT_MTU = "com.docker.network.driver.mtu"
+OPT_ICC = "com.docker.network.bridge.enable_icc"
+OPT_MASQ = "com.docker.network.bridge.enable_ip_masquerade"
+OPT_HOST_IP = "com.docker.network.bridge.host_binding_ipv4"
+OPT_DEFAULT = "com.docker.network.bridge.default_bridge"
+
+
+@dataclass(frozen=True)
+class Net:
+    """What the controller and drivers need to know about one network."""
+
+    id: str
+    name: str
+    driver: str
+    subnet: str = ""          # "172.17.0.0/16" ("" for host/null)
+    gateway: str = ""         # "172.17.0.1"
+    ip_range: str = ""
+    user_subnet: bool = False  # --subnet given: --ip is allowed
+    bridge: str = ""          # kernel bridge name
+    internal: bool = False
+    mtu: int = 1500
+    icc: bool = True
+    masquerade: bool = True
+    host_ip: str = "0.0.0.0"
+    default: bool = False     # the default bridge network
+    options: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def prefixlen(self) -> int:
+        return int(self.subnet.split("/")[1]) if self.subnet else 0
+
+    @property
+    def user_defined(self) -> bool:
+        return self.name not in PREDEFINED
+
+
+def new_doc(net: Net, ipam_config: list[dict[str, str]], labels: dict[str, str] | None = None
+            ) -> dict[str, Any]:
+    """The stored document for a new network (Docker's keys, `_net` private)."""
+    return {
+        "Name": net.name, "Id": net.id, "Created": now_rfc3339(),
+        "Scope": "local", "Driver": net.driver, "EnableIPv6": False,
+        "IPAM": {"Driver": "default", "Options": None if net.default else {},
+                 "Config": ipam_config},
+        "Internal": net.internal, "Attachable": False, "Ingress": False,
+        "ConfigFrom": {"Network": ""}, "ConfigOnly": False,
+        "Options": dict(net.options), "Labels": labels or {},
+        "_net": _private(net),
+    }
+
+
+def _private(net: Net) -> dict[str, Any]:
+    return {"subnet": net.subnet, "gateway": net.gateway, "ip_range": net.ip_range,
+            "user_subnet": net.user_subnet, "bridge": net.bridge, "mtu": net.mtu,
+            "icc": net.icc, "masquerade": net.masquerade, "host_ip": net.host_ip,
+            "default": net.default, "rules": []}
+
+
+def from_doc(doc: dict[str, Any]) -> Net:
+    p = doc.get("_net", {})
+    return Net(id=doc["Id"], name=doc["Name"], driver=doc["Driver"],
+               subnet=p.get("subnet", ""), gateway=p.get("gateway", ""),
+               ip_range=p.get("ip_range", ""), user_subnet=p.get("user_subnet", False),
+               bridge=p.get("bridge", ""), internal=doc.get("Internal", False),
+               mtu=p.get("mtu", 1500), icc=p.get("icc", True),
+               masquerade=p.get("masquerade", True), host_ip=p.get("host_ip", "0.0.0.0"),
+               default=p.get("default", False), options=dict(doc.get("Options") or {}))
+
+
+def public_doc(doc: dict[str, Any], containers: dict[str, Any]) -> dict[str, Any]:
+    """Docker's inspect shape: private fields dropped, Containers filled in."""
+    out = {k: v for k, v in doc.items() if not k.startswith("_")}
+    ordered: dict[str, Any] = {}
+    for key in ("Name", "Id", "Created", "Scope", "Driver", "EnableIPv6", "IPAM",
+                "Internal", "Attachable", "Ingress", "ConfigFrom", "ConfigOnly"):
+        ordered[key] = out.pop(key, None)
+    ordered["Containers"] = containers
+    ordered.update(out)
+    return ordered
+
+
+def lookup(store: Any, ref: str) -> tuple[str, dict[str, Any]]:
+    """Resolve a network by full id, name, or unique id prefix (Docker's messages)."""
+    doc = store.get("network", ref)
+    if doc is not None:
+        return ref, doc
+    hit = store.get_by_name("network", ref)
+    if hit is not None:
+        return hit
+    ids = store.find_by_prefix("network", ref) if ref else []
+    if len(ids) == 1:
+        return ids[0], store.get("network", ids[0])
+    if len(ids) > 1:
+        raise Conflict(f"network {ref} is ambiguous ({len(ids)} matches found based on ID)")
+    raise NotFound(f"network {ref} not found")
+
+
+def now_rfc3339() -> str:
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
