@@ -76,7 +76,7 @@ def create(ctx: Any, opts: Any, env: list[str]) -> Container:
     with Pipeline("create") as p:
         p.step("prepare_rootfs", rootfs.prepare, cdir)
         p.undo("prepare_rootfs", _rmtree, cdir)
-        for retry in range(1, 4 if name is None else 1):
+        for retry in range(1, 4 if name is None else 2):
             try:
                 p.step("insert_record", records.insert, ctx, ctr)
                 break
