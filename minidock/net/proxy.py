@@ -178,8 +178,16 @@ def _connect(ctx: Any) -> socket.socket | None:
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
     try:
         conn.connect(pp.path(ctx.exec_root, "sock"))
-    except (FileNotFoundError, ConnectionRefusedError):
+    except FileNotFoundError:
         conn.close()
+        return None
+    except ConnectionRefusedError:                          # a killed proxy's files: we
+        conn.close()                                        # hold the lock, remove them
+        for name in ("sock", "pid"):
+            try:
+                os.unlink(pp.path(ctx.exec_root, name))
+            except FileNotFoundError:
+                pass
         return None
     conn.settimeout(REPLY_TIMEOUT)
     return conn
@@ -188,10 +196,6 @@ def _connect(ctx: Any) -> socket.socket | None:
 def _start(ctx: Any) -> socket.socket:
     """Bind proxy.sock ourselves, then start proxyd on it: we can talk at once (backlog)."""
     path = pp.path(ctx.exec_root, "sock")
-    try:
-        os.unlink(path)                                     # stale, from a killed proxy
-    except FileNotFoundError:
-        pass
     ctl = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
     try:
         ctl.bind(path)
