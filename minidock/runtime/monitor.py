@@ -57,7 +57,12 @@ def spawn(ctx: Any, ctr: dict[str, Any], netns: tuple[str, str | None],
                 try:
                     _monitor_main(ctx, ctr, netns, fds)
                 except BaseException as err:  # tell the CLI, which rolls back
-                    os.write(fds.sync_w, f"E125 monitor: {err}\n".encode()[:4000])
+                    import traceback
+                    traceback.print_exc()
+                    try:
+                        os.write(fds.sync_w, f"E125 monitor: {err}\n".encode()[:4000])
+                    except OSError:
+                        pass
         finally:
             os._exit(0)
     os.close(mid_w)
@@ -74,11 +79,15 @@ def _monitor_main(ctx: Any, ctr: dict[str, Any], netns: tuple[str, str | None],
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGWINCH):
         signal.signal(sig, signal.SIG_IGN)
-    if not fds.attach:
+    if not fds.attach:  # keep nothing of the CLI's: `$(minidock run -d ...)` returns
         null = os.open(os.devnull, os.O_RDWR)
-        for target in (0, 1, 2):
+        for target in (0, 1):
             os.dup2(null, target)
         os.close(null)
+        err = os.open(os.path.join(ctx.run_dir(ctr["Id"]), "monitor.log"),
+                      os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.dup2(err, 2)
+        os.close(err)
     sc.unshare(sc.CLONE_NEWPID)
     if fds.pty:
         master, slave = fds.pty
@@ -180,6 +189,9 @@ def _finish(ctx: Any, ctr: dict[str, Any], pid: int, status: int, fds: MonitorFd
     fresh = Context(root=ctx.root, exec_root=ctx.exec_root, config_path=ctx.config_path)
     try:
         lifecycle.record_exit(fresh, ctr["Id"], pid, code)
+    except BaseException:
+        import traceback
+        traceback.print_exc()
     finally:
         try:
             os.write(fds.exit_w, f"{code}\n".encode())

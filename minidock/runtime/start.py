@@ -205,6 +205,7 @@ def _spawn(ctx: Any, ctr: Container, netns: tuple[str, str | None], attach: bool
     proto = _Protocol()
     if tty:
         proto.master, proto.slave = os.openpty()
+    _drop_store(ctx)
     fds = monitor.MonitorFds(
         sync_w=proto.sync_w, go_r=proto.go_r, verdict_r=proto.verdict_r,
         exit_w=proto.exit_w, attach=attach, stdin=0 if stdin else None,
@@ -220,6 +221,21 @@ def _spawn(ctx: Any, ctr: Container, netns: tuple[str, str | None], attach: bool
         os.close(proto.exit_r)
         proto.exit_r = None  # type: ignore[assignment]
     return proto
+
+
+def _drop_store(ctx: Any) -> None:
+    """Close the CLI's SQLite connection before forking the monitor.
+
+    SQLite state must not cross a fork: the child would inherit the connection's
+    shared-memory and lock bookkeeping (but not the POSIX locks) and a fresh connection
+    in the child reuses it, rewriting the WAL from scratch. The CLI reopens lazily.
+    """
+    store = ctx._store
+    if store is not None:
+        if store._depth:
+            raise Internal("spawn_monitor inside a store transaction")
+        store.close()
+        ctx._store = None
 
 
 def _record_running(ctx: Any, ctr: Container, pid: int, monitor_pid: int) -> None:

@@ -1,0 +1,52 @@
+"""`system prune` and `version`."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from minidock.cli.parser import parser
+from minidock.errors import MinidockError
+
+
+def cmd_version(ctx: Any, argv: list[str]) -> int:
+    from minidock import __version__
+    print(f"minidock version {__version__}")
+    return 0
+
+
+def cmd_system(ctx: Any, argv: list[str]) -> int:
+    p = parser("system", "Manage minidock")
+    p.add_argument("action", choices=["prune"])
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("-a", "--all", action="store_true")
+    ns = p.parse_args(argv)
+    if not ns.force:
+        sys.stdout.write("WARNING! This will remove all stopped containers.\n"
+                         "Are you sure you want to continue? [y/N] ")
+        sys.stdout.flush()
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            return 0
+    return _prune(ctx)
+
+
+def _prune(ctx: Any) -> int:
+    from minidock.runtime import container as records
+    from minidock.runtime.lifecycle import refresh, remove
+    removed = []
+    for ctr in records.all_containers(ctx):
+        ctr = refresh(ctx, ctr)
+        if ctr["State"].get("Running"):
+            continue
+        try:
+            remove(ctx, ctr, force=False)
+            removed.append(ctr["Id"])
+        except MinidockError as err:
+            print(f"Error response from daemon: {err}", file=sys.stderr)
+    if removed:
+        print("Deleted Containers:")
+        for cid in removed:
+            print(cid)
+        print()
+    print("Total reclaimed space: 0B")
+    return 0

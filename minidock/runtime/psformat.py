@@ -1,0 +1,114 @@
+"""`ps` output exactly as Docker prints it: columns, durations, command, ports.
+
+Pure: records and "now" in, text out. Docker formats with Go's tabwriter (minwidth 10,
+padding 3, the last column unpadded) and go-units' HumanDuration.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+HEADERS = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
+
+
+def parse_time(text: str) -> float:
+    """Seconds since the epoch from Docker's RFC 3339 timestamp (UTC, ns precision)."""
+    import calendar
+    base, _, frac = text.rstrip("Z").partition(".")
+    secs = calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S"))
+    return secs + (float("0." + frac) if frac else 0.0)
+
+
+def human_duration(seconds: float) -> str:
+    """go-units HumanDuration."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    minutes = s // 60
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = int(round(seconds / 3600))
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{int(seconds / 3600) // 24 // 365} years"
+
+
+def status_text(ctr: dict[str, Any], now: float) -> str:
+    state = ctr["State"]
+    if state.get("Running"):
+        return "Up " + human_duration(now - parse_time(state["StartedAt"]))
+    if state.get("Status") == "exited":
+        ago = human_duration(now - parse_time(state["FinishedAt"]))
+        return f"Exited ({state['ExitCode']}) {ago} ago"
+    return state.get("Status", "created").capitalize()
+
+
+def command_text(ctr: dict[str, Any], no_trunc: bool) -> str:
+    cmd = " ".join([ctr["Path"], *ctr.get("Args", [])])
+    if not no_trunc and len(cmd) > 20:
+        cmd = cmd[:19] + "…"
+    return f'"{cmd}"'
+
+
+def ports_text(ctr: dict[str, Any]) -> str:
+    """"0.0.0.0:8080->80/tcp, :::8080->80/tcp" for bound ports, "80/tcp" for exposed."""
+    ports = (ctr.get("NetworkSettings") or {}).get("Ports") or {}
+    out = []
+    for key in sorted(ports, key=_port_sort):
+        binds = ports[key]
+        if not binds:
+            out.append(key)
+            continue
+        for b in binds:
+            ip = b.get("HostIp", "")
+            host = f"{ip}:" if ":" not in ip else f"{ip}:"
+            out.append(f"{host}{b.get('HostPort')}->{key}")
+    return ", ".join(out)
+
+
+def _port_sort(key: str) -> tuple[int, str]:
+    port, _, proto = key.partition("/")
+    return (int(port) if port.isdigit() else 0, proto)
+
+
+def row(ctr: dict[str, Any], now: float, no_trunc: bool = False) -> list[str]:
+    image = ctr["Config"].get("Image") or ctr["Image"]
+    return [
+        ctr["Id"] if no_trunc else ctr["Id"][:12], image, command_text(ctr, no_trunc),
+        human_duration(now - parse_time(ctr["Created"])) + " ago",
+        status_text(ctr, now), ports_text(ctr), ctr["Name"].lstrip("/"),
+    ]
+
+
+def tabwrite(rows: list[list[str]], minwidth: int = 10, padding: int = 3) -> str:
+    """Go tabwriter with Docker's settings: every cell but the last is padded."""
+    widths = [0] * max(len(r) for r in rows)
+    for r in rows:
+        for i, cell in enumerate(r[:-1]):
+            widths[i] = max(widths[i], len(cell) + padding, minwidth)
+    lines = []
+    for r in rows:
+        cells = [c.ljust(widths[i]) for i, c in enumerate(r[:-1])] + [r[-1]]
+        lines.append("".join(cells).rstrip() if not r[-1] else "".join(cells))
+    return "\n".join(lines) + "\n"
+
+
+def ps_table(ctrs: list[dict[str, Any]], no_trunc: bool = False,
+             now: float | None = None) -> str:
+    now = time.time() if now is None else now
+    return tabwrite([HEADERS] + [row(c, now, no_trunc) for c in ctrs])
