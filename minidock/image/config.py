@@ -198,7 +198,7 @@ def apply_changes(cfg: dict[str, Any], changes: list[str]) -> dict[str, Any]:
         instr, _, rest = change.strip().partition(" ")
         handler = _CHANGES.get(instr.upper())
         if handler is None:
-            raise InvalidArgument(f"{instr.upper() or change!r} is not a valid change command")
+            raise InvalidArgument(f"{instr.upper() or repr(change)} is not a valid change command")
         if not rest.strip():
             raise InvalidArgument(f"{instr.upper()} requires at least one argument")
         handler(out, rest)

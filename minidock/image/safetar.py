@@ -43,15 +43,17 @@ class Entry(NamedTuple):
     link: tuple[str, ...] = ()  # hardlink target components
 
 
-def split_path(name: str, what: str = "path") -> tuple[str, ...]:
+def split_path(name: str, what: str = "path", entry: str | None = None) -> tuple[str, ...]:
     """Normalise a member path to components; refuse absolute paths and `..`."""
+    label = repr(entry if entry is not None else name)
+    shown = f" {name!r}" if entry is not None else ""
     if "\x00" in name:
-        raise InvalidArgument(f"invalid layer entry {name!r}: NUL byte in {what}")
+        raise InvalidArgument(f"invalid layer entry {label}: NUL byte in {what}")
     if name.startswith("/"):
-        raise InvalidArgument(f"invalid layer entry {name!r}: absolute {what}")
+        raise InvalidArgument(f"invalid layer entry {label}: absolute {what}{shown}")
     parts = tuple(p for p in name.split("/") if p not in ("", "."))
     if ".." in parts:
-        raise InvalidArgument(f"invalid layer entry {name!r}: {what} escapes the layer")
+        raise InvalidArgument(f"invalid layer entry {label}: {what}{shown} escapes the layer")
     return parts
 
 
@@ -87,7 +89,7 @@ def classify(name: str, kind: str, linkname: str = "") -> Entry:
     if kind in ("char", "block"):
         raise InvalidArgument(f"invalid layer entry {name!r}: device nodes are not allowed")
     if kind == "hardlink":
-        link = split_path(linkname, "link target")
+        link = split_path(linkname, "link target", name)
         if not link:
             raise InvalidArgument(f"invalid layer entry {name!r}: hardlink to the layer root")
         return Entry("hardlink", parts, link)
