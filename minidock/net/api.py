@@ -108,6 +108,8 @@ def initialize_networking(ctx: Any, ctr: Container, p: Any) -> None:
         p.step("setup_resolution_files", _write_files, ctx, ctr, [], False)
         return
     from minidock.net import sandbox
+    if kind == "user":
+        _resolver_start(ctx)
     p.undo("new_sandbox", sandbox.destroy, _sandbox(ctx, ctr))
     ips = p.step("allocate_network", _allocate_network, ctx, ctr, p)
     p.step("setup_resolution_files", _write_files, ctx, ctr, ips, kind == "user")
@@ -227,7 +229,7 @@ def release_networking(ctx: Any, ctr: Container) -> None:
     from minidock.net import endpoint as eps
     from minidock.pipeline import best_effort
     errors: list[str] = []
-    if kind == "user" or _has_user_net(ctr):
+    if kind != "host":  # a resolver socket would keep the netns (and its veths) alive
         errors += best_effort([("resolver_detach", lambda: _resolver_detach(ctx, ctr))])
     for ep in eps.of_container(ctx.store, ctr["Id"]):
         errors += attach.release_endpoint(ctx, ep)
@@ -241,9 +243,15 @@ def release_networking(ctx: Any, ctr: Container) -> None:
         print("minidock: release_networking: " + "; ".join(errors), file=sys.stderr)
 
 
-def _has_user_net(ctr: Container) -> bool:
-    from minidock.net.network import PREDEFINED
-    return any(n not in PREDEFINED for n in (ctr.get("NetworkSettings") or {}).get("Networks") or {})
+def _resolver_start(ctx: Any) -> None:
+    """Start the embedded DNS resolver early so its startup overlaps the container's."""
+    try:
+        from minidock.net import resolver
+    except ImportError:
+        return
+    start = getattr(resolver, "start", None)
+    if start is not None:
+        start(ctx)
 
 
 def _resolver_detach(ctx: Any, ctr: Container) -> None:
