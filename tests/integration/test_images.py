@@ -330,3 +330,47 @@ def test_rmi_refused_while_container_uses_image(bare_host, tmp_path):
         f"(must force) - container {'c' * 12} is using its referenced image {image_id[:12]}")
     assert bare_host.md("rmi", "-f", "busybox").stdout == "Untagged: busybox:latest\n"
     assert layer_dirs(bare_host)  # the container still needs them
+
+
+def test_oci_layout_and_xattr_filter(bare_host, tmp_path):
+    """An OCI image layout with a gzip'd layer; only user.* / capability xattrs kept."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        d = tarfile.TarInfo("d")
+        d.type, d.mode = tarfile.DIRTYPE, 0o755
+        d.pax_headers = {"SCHILY.xattr.trusted.overlay.opaque": "y", "SCHILY.xattr.user.k": "v"}
+        tar.addfile(d)
+        f = tarfile.TarInfo("d/f")
+        f.size = 2
+        tar.addfile(f, io.BytesIO(b"hi"))
+    layer = buf.getvalue()
+    blobs: dict[str, bytes] = {}
+
+    def blob(data: bytes) -> str:
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        blobs["blobs/sha256/" + digest[7:]] = data
+        return digest
+
+    gz = gzip.compress(layer)
+    cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["true"]},
+                      "rootfs": {"type": "layers",
+                                 "diff_ids": ["sha256:" + hashlib.sha256(layer).hexdigest()]}
+                      }).encode()
+    manifest = json.dumps({"schemaVersion": 2, "config": {"digest": blob(cfg)},
+                           "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                                       "digest": blob(gz)}]}).encode()
+    index = {"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": blob(manifest),
+        "annotations": {"io.containerd.image.name": "docker.io/library/oci:v1"}}]}
+    archive = tmp_path / "oci.tar"
+    with tarfile.open(archive, "w") as tar:
+        for name, data in {**blobs, "index.json": json.dumps(index).encode(),
+                           "oci-layout": b'{"imageLayoutVersion":"1.0.0"}'}.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    assert bare_host.md("load", "-i", str(archive)).stdout == "Loaded image: oci:v1\n"
+    (hexid,) = layer_dirs(bare_host)
+    path = os.path.join(bare_host.root, "images", "layers", hexid, "d")
+    assert os.getxattr(path, "user.k") == b"v"
+    assert "trusted.overlay.opaque" not in os.listxattr(path)
