@@ -13,6 +13,9 @@ rm change the answers at once with no cache to invalidate:
     dns_endpoints(network_id, container_id, ip)       one row per endpoint
     dns_names(network_id, container_id, pos, name)    the endpoint's names, lower-case;
                                                       pos 0 is the container name (PTR)
+    dns_links(network_id, container_id, alias, target_id)
+                                                      `--link target:alias` on a user
+                                                      network: only the linker sees it
 
 The network controller writes them (set_endpoint when an endpoint joins, remove_endpoint
 when it leaves, remove_container on rm); the resolver only reads (lookup, reverse).
@@ -44,6 +47,13 @@ CREATE TABLE IF NOT EXISTS dns_names (
     PRIMARY KEY (network_id, container_id, name)
 );
 CREATE INDEX IF NOT EXISTS dns_names_name ON dns_names(name);
+CREATE TABLE IF NOT EXISTS dns_links (
+    network_id   TEXT NOT NULL,
+    container_id TEXT NOT NULL,
+    alias        TEXT NOT NULL,
+    target_id    TEXT NOT NULL,
+    PRIMARY KEY (network_id, container_id, alias)
+);
 """
 
 _ready: "weakref.WeakSet[Store]" = weakref.WeakSet()
@@ -89,11 +99,26 @@ def set_endpoint(store: Store, network_id: str, container_id: str, ip: str,
             [(network_id, container_id, i, n) for i, n in enumerate(normalize(names))])
 
 
-def remove_endpoint(store: Store, network_id: str, container_id: str) -> None:
-    """Withdraw a container's records from one network (idempotent)."""
+def set_links(store: Store, network_id: str, container_id: str,
+              links: dict[str, str]) -> None:
+    """Publish `--link` aliases (alias -> target container id) that only `container_id`
+    resolves, on one user network; replaces the container's previous links there."""
     with store.transaction():
         db = _db(store)
-        for table in ("dns_names", "dns_endpoints"):
+        db.execute("DELETE FROM dns_links WHERE network_id=? AND container_id=?",
+                   (network_id, container_id))
+        db.executemany(
+            "INSERT OR REPLACE INTO dns_links(network_id,container_id,alias,target_id) "
+            "VALUES(?,?,?,?)",
+            [(network_id, container_id, a, t) for a, t in
+             zip(normalize(list(links)), links.values())])
+
+
+def remove_endpoint(store: Store, network_id: str, container_id: str) -> None:
+    """Withdraw a container's records (and its links) from one network (idempotent)."""
+    with store.transaction():
+        db = _db(store)
+        for table in ("dns_names", "dns_endpoints", "dns_links"):
             db.execute(f"DELETE FROM {table} WHERE network_id=? AND container_id=?",
                        (network_id, container_id))
 
@@ -102,7 +127,7 @@ def remove_container(store: Store, container_id: str) -> None:
     """Withdraw a container's records from every network (idempotent)."""
     with store.transaction():
         db = _db(store)
-        for table in ("dns_names", "dns_endpoints"):
+        for table in ("dns_names", "dns_endpoints", "dns_links"):
             db.execute(f"DELETE FROM {table} WHERE container_id=?", (container_id,))
 
 
@@ -115,8 +140,18 @@ WHERE n.name = ? AND n.network_id IN (SELECT network_id FROM dns_endpoints
 """
 
 
+_LINKS = """
+SELECT DISTINCT e.ip FROM dns_links l JOIN dns_endpoints e
+ON e.network_id = l.network_id AND e.container_id = l.target_id
+JOIN dns_endpoints me ON me.network_id = l.network_id AND me.container_id = l.container_id
+WHERE l.container_id = ? AND l.alias = ?
+"""
+
+
 def lookup(store: Store, asking_container_id: str, name: str) -> list[str]:
     """IPv4 addresses of `name` on the networks the asker is on, shuffled.
+
+    Names first, then the asker's own link aliases (only where both are on the network).
 
     Like Docker, `name.network` also matches `name` on the network called `network`
     (for a dotted name every split point is tried, longest name first).
@@ -124,6 +159,8 @@ def lookup(store: Store, asking_container_id: str, name: str) -> list[str]:
     db = _db(store)
     name = name.rstrip(".").lower()
     ips = [r[0] for r in db.execute(_LOOKUP, (name, asking_container_id))]
+    if not ips:
+        ips = [r[0] for r in db.execute(_LINKS, (asking_container_id, name))]
     if not ips:
         ips = _lookup_qualified(db, asking_container_id, name)
     random.shuffle(ips)

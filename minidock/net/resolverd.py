@@ -55,7 +55,7 @@ from minidock.store import Store
 DNS_IP = "127.0.0.11"
 DNS_PORT = 53
 TTL = 600
-GC_INTERVAL = 10.0
+GC_INTERVAL = float(os.environ.get("MINIDOCK_RESOLVER_GC", "10"))  # seconds; tests shorten it
 STARTUP_GRACE = 3.0  # a resolver started by resolver.start() waits this long for attach
 IP_FREEBIND = getattr(socket, "IP_FREEBIND", 15)
 

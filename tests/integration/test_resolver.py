@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import os
 import signal
-import struct
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -287,7 +285,37 @@ def test_attach_of_a_missing_netns_fails_cleanly(lab: DnsLab) -> None:
     assert lab.resolver_pids() == []
 
 
+def test_a_vanished_sandbox_is_detached_by_itself(lab: DnsLab) -> None:
+    lab.env["MINIDOCK_RESOLVER_GC"] = "0.2"
+    lab.container("c1", {"n1": "172.18.0.2"})
+    lab.host.sh(f"ip link add vh-gc type veth peer name vc netns {lab.ns('c1')}")
+    lab.attach("c1")
+    [pid] = lab.resolver_pids()
+    subprocess.run(["umount", lab.ns("c1")], check=True)   # teardown forgot detach
+    del lab.ctrs["c1"]
+    _wait_gone(pid)                                        # detached, then idle: exits
+    assert not os.path.exists(f"/proc/{pid}")
+    deadline = time.monotonic() + 10
+    while lab.host.sh("ip link show vh-gc", check=False).returncode == 0:
+        assert time.monotonic() < deadline, "the container netns is still alive"
+        time.sleep(0.05)
+
+
+def test_start_early_then_attach(lab: DnsLab) -> None:
+    lab.container("c1", {"n1": "172.18.0.2"})
+    lab.call("start")
+    [pid] = lab.resolver_pids()
+    lab.attach("c1")
+    assert lab.resolver_pids() == [pid]
+    assert lab.query("c1", "c1") == (0, ["172.18.0.2/600"])
+    lab.detach("c1")
+    lab.call("start")                                      # nobody attaches: leaves
+    [pid] = lab.resolver_pids()
+    _wait_gone(pid)
+    assert not os.path.exists(f"/proc/{pid}")
+
+
 def _wait_gone(pid: int) -> None:
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 8
     while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
         time.sleep(0.01)

@@ -76,3 +76,16 @@ def test_set_endpoint_inside_open_transaction(tmp_path) -> None:
 
 def test_normalize() -> None:
     assert r.normalize(["Web.", " web", "", "DB"]) == ["web", "db"]
+
+
+def test_link_aliases_only_for_the_linker(store: Store) -> None:
+    r.set_links(store, "n1", A, {"DATABASE": B})
+    assert r.lookup(store, A, "database") == ["172.18.0.3"]
+    assert r.lookup(store, B, "database") == []       # only the linker sees the alias
+    r.remove_endpoint(store, "n1", B)                  # target gone from the network
+    assert r.lookup(store, A, "database") == []
+    r.set_endpoint(store, "n1", B, "172.18.0.3", ["db"])
+    assert r.lookup(store, A, "database") == ["172.18.0.3"]
+    r.remove_container(store, A)
+    r.set_endpoint(store, "n1", A, "172.18.0.2", ["web"])
+    assert r.lookup(store, A, "database") == []
