@@ -166,6 +166,7 @@ def _read_errors() -> tuple[type[BaseException], ...]:
     import sys
     import zlib
     errs: list[type[BaseException]] = [tarfile.TarError, EOFError, ValueError, OSError,
+                                        OverflowError,
                                         zlib.error]
     lzma = sys.modules.get("lzma")
     if lzma is not None:
