@@ -50,11 +50,8 @@ def setns(fd: int) -> None:
 
 
 def current_netns_path() -> str:
-    return f"/proc/self/task/{_gettid()}/ns/net"
-
-
-def _gettid() -> int:
-    return os.gettid() if hasattr(os, "gettid") else os.getpid()
+    """The calling *thread's* netns (setns is per thread)."""
+    return "/proc/thread-self/ns/net"
 
 
 @contextmanager
