@@ -57,6 +57,7 @@ class Proxy:
         self.ctl: "_socket.socket | None" = None
         self.pipes: list[tuple[int, int]] = []
         self.dead: list = []
+        self.outgoing: list = []                            # control conns with a reply
         self.warnings: list[str] = []
         self.now = time.monotonic()
         self.next_sweep = 0.0
@@ -170,6 +171,8 @@ class Proxy:
                 self._sweep()
             if self.dead:
                 self._reap()
+            if self.outgoing:                               # after the reap: an unpublish
+                self._answer()                              # is acked once its fds are closed
             if self.exit_pending:
                 self._try_exit()
 
@@ -192,6 +195,11 @@ class Proxy:
         dead, self.dead = self.dead, []
         for obj in dead:
             obj.release()
+
+    def _answer(self) -> None:
+        outgoing, self.outgoing = self.outgoing, []
+        for conn in outgoing:
+            conn.flush()
 
     def _try_exit(self) -> None:
         if self.owners or self.controls:
@@ -240,12 +248,13 @@ class Control:
 class ControlConn:
     """One client: a sequence of requests, each answered (publish: at its last part)."""
 
-    __slots__ = ("proxy", "sock", "parts", "failed", "closed")
+    __slots__ = ("proxy", "sock", "parts", "failed", "closed", "outbox")
 
     def __init__(self, proxy: Proxy, sock: "_socket.socket") -> None:
         self.proxy, self.sock, self.closed = proxy, sock, False
         self.parts: list = []
         self.failed = ""
+        self.outbox = b""
         sock.setblocking(False)
         proxy.controls.add(self)
         proxy.watch(sock.fileno(), self, EP_IN)
@@ -296,6 +305,7 @@ class ControlConn:
             if proxy.owners:
                 return pp.encode_reply(False, f"proxy still serves {len(proxy.owners)} owners")
             self._reply(pp.encode_reply(True))
+            self.flush()
             proxy.leave()                                   # the client holds the lock
         return pp.encode_reply(True)
 
@@ -321,12 +331,20 @@ class ControlConn:
         return pp.encode_reply(True)
 
     def _reply(self, data: bytes) -> None:
-        try:
-            self.sock.send(data)
-        except OSError:
-            self.proxy.retire(self)
+        """Queue the answer: the loop sends it after this batch's closes are done."""
+        self.outbox = data
+        self.proxy.outgoing.append(self)
+
+    def flush(self) -> None:
+        data, self.outbox = self.outbox, b""
+        if data:
+            try:
+                self.sock.send(data)
+            except OSError:
+                self.proxy.retire(self)
 
     def release(self) -> None:
+        self.flush()
         _close_all([fd for _, _, fd in self.parts])
         self.proxy.controls.discard(self)
         self.proxy.forget(self.sock.fileno())
