@@ -92,7 +92,7 @@ def initialize_networking(ctx: Any, ctr: Container, p: Any) -> None:
         ns.update(SandboxID="", SandboxKey="", Networks={})
         return
     from minidock import ids
-    from minidock.net.controller import ensure_initialized
+    from minidock.net.boot import ensure_initialized
     ensure_initialized(ctx)
     ns["Bridge"] = ctx.config.bridge if ctx.config.bridge != "none" else ""
     sid = ids.new_id()
@@ -227,8 +227,9 @@ def release_networking(ctx: Any, ctr: Container) -> None:
         return
     from minidock.net import attach
     from minidock.net import endpoint as eps
+    from minidock.net.netns import restore_pid_ns_for_children
     from minidock.pipeline import best_effort
-    errors: list[str] = []
+    errors = best_effort([("restore_pid_ns", restore_pid_ns_for_children)])
     if kind != "host":  # a resolver socket would keep the netns (and its veths) alive
         errors += best_effort([("resolver_detach", lambda: _resolver_detach(ctx, ctr))])
     for ep in eps.of_container(ctx.store, ctr["Id"]):
@@ -255,6 +256,8 @@ def _resolver_start(ctx: Any) -> None:
 
 
 def _resolver_detach(ctx: Any, ctr: Container) -> None:
+    if not os.path.isdir(os.path.join(ctx.exec_root, "resolver")):
+        return  # the resolver never ran under this exec-root (resolver.Paths)
     try:
         from minidock.net import resolver
     except ImportError:

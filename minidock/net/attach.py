@@ -99,7 +99,7 @@ def release_endpoint(ctx: Any, ep: eps.Endpoint, leave: bool = False) -> list[st
         if leave:
             steps.append(("leave", lambda: drv.leave(ctx, net, ep)))
     steps += [
-        ("dns_remove", lambda: _dns_remove(ctx, ep)),
+        ("dns_remove", lambda: _dns_remove(ctx, ep, net)),
         ("release_ports", lambda: portmap.release(store, ep.id)),
         ("release_address", lambda: eps.release_address(store, ep.network_id, ep.id)),
         ("delete_endpoint", lambda: store.delete("endpoint", ep.id)),
@@ -139,7 +139,9 @@ def _dns_set(ctx: Any, net: nw.Net, ep: eps.Endpoint) -> None:
     dnsrecords.set_endpoint(ctx.store, net.id, ep.container_id, ep.ip, names)
 
 
-def _dns_remove(ctx: Any, ep: eps.Endpoint) -> None:
+def _dns_remove(ctx: Any, ep: eps.Endpoint, net: nw.Net | None) -> None:
+    if net is not None and not net.user_defined:
+        return
     try:
         from minidock.net import dnsrecords
     except ImportError:

@@ -4,7 +4,7 @@ the networks themselves — initialise, create, remove, list, inspect, prune.
 Initialisation, as the article orders it: the controller, the predefined `none` (null)
 and `host` (host) networks, then the default `bridge` network unless the daemon option
 `bridge` is "none". It is lazy and cheap: the first network command or `run` of a boot
-does it, and writes a marker `<exec-root>/network-init` holding the daemon options it
+does it, and writes a marker `<exec-root>/network-init` (net/boot.py) holding the daemon options it
 applied; later calls read that one small file and stop. When the options change, the
 next call re-applies them, unless containers still use the default bridge (then the
 old setup stays and the marker is not rewritten, so the change applies once they are
@@ -18,27 +18,17 @@ one handed out (the position is kept in the store, kind "netmeta").
 
 from __future__ import annotations
 
-import json
 import os
 from contextlib import contextmanager
 from typing import Any, Iterator
 
 from minidock import ids
 from minidock.errors import Conflict, Forbidden, InvalidArgument
+from minidock.net import boot
 from minidock.net import endpoint as eps
 from minidock.net import network as nw
 from minidock.net.driver import get_driver
 from minidock.pipeline import Pipeline
-
-MARKER = "network-init"
-
-
-def fingerprint(cfg: Any) -> str:
-    """The daemon options that shape networking, as one comparable string."""
-    keys = ("bridge", "bip", "fixed_cidr", "mtu", "icc", "iptables", "ip_masq", "ip_forward",
-            "ip", "userland_proxy", "default_address_pools")
-    return json.dumps({k: getattr(cfg, k) for k in keys}, sort_keys=True)
-
 
 @contextmanager
 def _init_lock(ctx: Any) -> Iterator[None]:
@@ -54,17 +44,14 @@ def _init_lock(ctx: Any) -> Iterator[None]:
 
 def ensure_initialized(ctx: Any) -> None:
     """Initialise networking for this boot if not done yet (idempotent, cheap when done)."""
-    marker = os.path.join(ctx.exec_root, MARKER)
-    want = fingerprint(ctx.config)
-    if _read(marker) == want:
+    want = boot.fingerprint(ctx.config)
+    if boot.read_marker(ctx) == want:
         return
     with _init_lock(ctx):
-        if _read(marker) == want:
+        if boot.read_marker(ctx) == want:
             return
         if _initialize(ctx):
-            with open(marker + ".tmp", "w") as fh:
-                fh.write(want)
-            os.replace(marker + ".tmp", marker)
+            boot.write_marker(ctx, want)
 
 
 def _read(path: str) -> str:

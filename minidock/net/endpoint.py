@@ -13,16 +13,16 @@ address, and a freed address is reused at once (Docker's behaviour).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
-from ipaddress import IPv4Address
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from minidock.errors import Conflict, InvalidArgument
 from minidock.net.network import Net
 
+if TYPE_CHECKING:
+    from ipaddress import IPv4Address
 
-@dataclass(frozen=True)
-class Endpoint:
+
+class Endpoint(NamedTuple):
     id: str
     network_id: str
     container_id: str
@@ -37,10 +37,10 @@ class Endpoint:
     requested_ip: str = ""
     ports: tuple[dict[str, Any], ...] = ()   # allocated bindings (portmap.Binding as dict)
     rules: tuple[tuple[str, str, tuple[str, ...], int | None], ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = {}  # never mutated
 
     def with_(self, **kw: Any) -> "Endpoint":
-        return replace(self, **kw)
+        return self._replace(**kw)
 
 
 def record_name(network_id: str, container_name: str) -> str:
@@ -48,7 +48,7 @@ def record_name(network_id: str, container_name: str) -> str:
 
 
 def to_doc(ep: Endpoint) -> dict[str, Any]:
-    return asdict(ep)
+    return ep._asdict()
 
 
 def from_doc(doc: dict[str, Any]) -> Endpoint:
@@ -80,8 +80,10 @@ def pool_of(net: Net) -> Any:
     return ipam.make_pool(net.subnet, net.gateway, net.ip_range or None)
 
 
-def allocate_address(store: Any, net: Net, owner: str, requested: str = "") -> IPv4Address:
+def allocate_address(store: Any, net: Net, owner: str, requested: str = "") -> "IPv4Address":
     """Claim `requested` or the lowest free address of `net` for `owner` (one txn)."""
+    from ipaddress import IPv4Address
+
     from minidock.net import ipam
     pool = pool_of(net)
     space = f"ip:{net.id}"

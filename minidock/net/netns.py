@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 CLONE_NEWNET = 0x40000000
+CLONE_NEWPID = 0x20000000
 MS_BIND = 0x1000
 MNT_DETACH = 0x2
 UMOUNT_NOFOLLOW = 0x8
@@ -47,6 +48,27 @@ def _check(ret: int, what: str) -> None:
 
 def setns(fd: int) -> None:
     _check(_lib().setns(fd, CLONE_NEWNET), "setns")
+
+
+def restore_pid_ns_for_children() -> None:
+    """Make this process's children be born in its own pid namespace again.
+
+    A container's monitor unshares CLONE_NEWPID so that the init it forks is pid 1 of a
+    new pid namespace; once that init has exited, every later fork of the monitor fails
+    (ENOMEM: the namespace is dead), so the monitor could not run `iptables-restore` to
+    release its container's rules. setns to our own pid namespace undoes the unshare
+    for future children only. A no-op when nothing was unshared.
+    """
+    try:
+        if os.readlink("/proc/self/ns/pid_for_children") == os.readlink("/proc/self/ns/pid"):
+            return
+    except OSError:
+        return
+    fd = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        _check(_lib().setns(fd, CLONE_NEWPID), "setns pid")
+    finally:
+        os.close(fd)
 
 
 def current_netns_path() -> str:

@@ -20,14 +20,12 @@ thread enters the sandbox only once, for a few microseconds.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 RUN_NETNS = "/run/netns"
 
 
-@dataclass(frozen=True)
-class Sandbox:
+class Sandbox(NamedTuple):
     id: str
     key: str
     link_name: str   # /run/netns/<link_name>

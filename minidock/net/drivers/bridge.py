@@ -25,7 +25,6 @@ from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
 from minidock.errors import Internal
-from minidock.net import iptables
 
 PROC_NET = "/proc/sys/net"
 
@@ -63,7 +62,7 @@ class BridgeDriver:
     # -- driver-wide ---------------------------------------------------------------
     def init_driver(self, ctx: Any, p: Any) -> None:
         """Chains, driver rules, ip_forward: once per boot (idempotent)."""
-        from minidock.net import rules
+        from minidock.net import iptables, rules
         cfg = ctx.config
         policies = {}
         fwd_path = f"{PROC_NET}/ipv4/ip_forward"
@@ -108,7 +107,7 @@ class BridgeDriver:
         return applied
 
     def _setup_iptables(self, ctx: Any, net: Any, p: Any) -> list[Any]:
-        from minidock.net import rules
+        from minidock.net import iptables, rules
         cfg = ctx.config
         if not cfg.iptables:
             return []
@@ -125,6 +124,7 @@ class BridgeDriver:
     def delete_network(self, ctx: Any, net: Any, rules: list[Any]) -> None:
         """Remove the rules, then the bridge (idempotent)."""
         if rules and ctx.config.iptables:
+            from minidock.net import iptables
             iptables.remove(rules)
         nl_del_link(net.bridge)
 
@@ -151,7 +151,7 @@ class BridgeDriver:
 
     def program_external_connectivity(self, ctx: Any, net: Any, ep: Any) -> list[Any]:
         """Port rules in one batch, then the userland proxy; returns the rules."""
-        from minidock.net import rules
+        from minidock.net import iptables, rules
         cfg = ctx.config
         if not ep.ports:
             return []
@@ -170,8 +170,11 @@ class BridgeDriver:
         return wanted
 
     def revoke_external_connectivity(self, ctx: Any, net: Any, ep: Any) -> None:
+        if not ep.ports:
+            return
         _unpublish(ctx, ep.id)
         if ep.rules and ctx.config.iptables:
+            from minidock.net import iptables
             iptables.remove(iptables.from_data(ep.rules))
 
 

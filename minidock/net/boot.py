@@ -1,0 +1,49 @@
+"""Has networking been initialised for this boot with these daemon options?
+
+The cheap half of the controller's lazy initialisation, kept apart so that every
+`run` pays one small file read and not the controller's import: the marker
+`<exec-root>/network-init` holds the fingerprint of the daemon options last applied
+(the exec-root is a tmpfs: a reboot removes the marker with the kernel objects).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+MARKER = "network-init"
+_KEYS = ("bridge", "bip", "fixed_cidr", "mtu", "icc", "iptables", "ip_masq", "ip_forward",
+         "ip", "userland_proxy", "default_address_pools")
+
+
+def fingerprint(cfg: Any) -> str:
+    """The daemon options that shape networking, as one comparable string."""
+    return json.dumps({k: getattr(cfg, k) for k in _KEYS}, sort_keys=True)
+
+
+def marker_path(ctx: Any) -> str:
+    return os.path.join(ctx.exec_root, MARKER)
+
+
+def read_marker(ctx: Any) -> str:
+    try:
+        with open(marker_path(ctx)) as fh:
+            return fh.read()
+    except OSError:
+        return ""
+
+
+def write_marker(ctx: Any, value: str) -> None:
+    path = marker_path(ctx)
+    with open(path + ".tmp", "w") as fh:
+        fh.write(value)
+    os.replace(path + ".tmp", path)
+
+
+def ensure_initialized(ctx: Any) -> None:
+    """Initialise networking unless this boot already did with these options."""
+    if read_marker(ctx) == fingerprint(ctx.config):
+        return
+    from minidock.net import controller
+    controller.ensure_initialized(ctx)
