@@ -30,6 +30,7 @@ PIPE_SIZE = 1 << 20
 POOL_MAX = 64
 SPLICE = os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK
 EP_IN, EP_OUT, EP_ERR = select.EPOLLIN, select.EPOLLOUT, select.EPOLLERR
+EP_READ = EP_IN | select.EPOLLHUP
 ET_RW = EP_IN | EP_OUT | select.EPOLLET
 EINPROGRESS = 115
 
@@ -104,21 +105,31 @@ class TcpConn:
         if ev & EP_ERR:
             self.proxy.retire(self)
             return
-        if self.up is None:
+        if self.up is None:                                 # a failed connect is EPOLLERR
             if fd != self.bfd:
                 return                                      # client data waits for connect
-            if self.b.getsockopt(_socket.SOL_SOCKET, _socket.SO_ERROR):
-                self.proxy.retire(self)
-                return
             self._connected()
+            halves = (self.up, self.down)                   # client data may be waiting
+        elif fd == self.cfd:                                # pump only what this edge
+            halves = self._woken(self.up, self.down, ev)    # can move: fewer EAGAINs
+        else:
+            halves = self._woken(self.down, self.up, ev)
         try:
-            self.up.pump()
-            self.down.pump()
+            for half in halves:
+                half.pump()
         except OSError:
             self.proxy.retire(self)
             return
         if self.up.done and self.down.done:
             self.proxy.retire(self)
+
+    @staticmethod
+    def _woken(reads: Half, writes: Half, ev: int) -> tuple:
+        """The halves an event on one socket can advance: the one reading from it
+        (readable, EOF) and the one writing to it (writable, if it has bytes waiting)."""
+        if ev & EP_OUT and writes.pending:
+            return (reads, writes) if ev & EP_READ else (writes,)
+        return (reads,) if ev & EP_READ else ()
 
     def release(self) -> None:
         for half in (self.up, self.down):

@@ -332,3 +332,17 @@ def test_stop_leaves_a_busy_proxy_alone(env):
     proxy.unpublish(ctx, "c1")
     proxy.stop(ctx)
     assert not _netns_pids(h)
+
+
+def test_refused_container_port_closes_the_client(env):
+    h, ctx, _ = env
+    with inside(h):
+        proxy.publish(ctx, "c1", [Forward("tcp", "127.0.0.1", 18080, "127.0.0.2", 81)])
+        c = socket.create_connection(("127.0.0.1", 18080), timeout=5)
+    with c:
+        try:
+            assert c.recv(10) == b""
+        except ConnectionResetError:
+            pass
+    assert echo(h, 18080, b"", host="127.0.0.1") == b""     # the proxy is still fine
+    proxy.unpublish(ctx, "c1")
