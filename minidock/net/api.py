@@ -239,6 +239,7 @@ def release_networking(ctx: Any, ctr: Container) -> None:
         from minidock.net import sandbox
         errors += best_effort([("sandbox_destroy", lambda: sandbox.destroy(_sandbox(ctx, ctr)))])
     _clear_runtime_fields(ns)
+    errors += best_effort([("save_network_settings", lambda: _save_settings(ctx, ctr))])
     if errors and os.environ.get("MINIDOCK_DEBUG"):
         import sys
         print("minidock: release_networking: " + "; ".join(errors), file=sys.stderr)
@@ -263,6 +264,17 @@ def _resolver_detach(ctx: Any, ctr: Container) -> None:
     except ImportError:
         return
     resolver.detach(ctx, ctr["Id"])
+
+
+def _save_settings(ctx: Any, ctr: Container) -> None:
+    """Persist the cleared NetworkSettings even if the caller saved the record before
+    calling us (the monitor does); only that key of the stored record is replaced."""
+    store = ctx.store
+    with store.transaction():
+        doc = store.get("container", ctr["Id"])
+        if doc is not None:
+            doc["NetworkSettings"] = ctr.get("NetworkSettings") or {}
+            store.put("container", ctr["Id"], doc, name=doc["Name"].lstrip("/"))
 
 
 def _clear_runtime_fields(ns: dict[str, Any]) -> None:

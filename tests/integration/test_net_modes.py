@@ -177,3 +177,40 @@ def test_daemon_bip_and_existing_bridge_name(host):
     proc = host.md("network", "ls", check=False)
     assert "bridge device with non default name nosuchbr0 must be created manually" in proc.stderr
     host.write_daemon_json('{}')
+
+
+def test_resolution_files_publish_all_and_ip_netns_link(host):
+    cid = _run(host, "--name", "web1", "--add-host", "foo:1.2.3.4", "--dns", "9.9.9.9",
+               "-P", "--expose", "90", "busybox", "sleep", "100")
+    hosts = host.md("exec", cid, "cat", "/etc/hosts").stdout.splitlines()
+    assert hosts[-2:] == ["1.2.3.4\tfoo", f"172.17.0.2\t{cid[:12]}"]
+    assert "nameserver 9.9.9.9" in host.md("exec", cid, "cat", "/etc/resolv.conf").stdout
+    assert host.md("exec", cid, "hostname").stdout.strip() == cid[:12]
+    ports = _inspect(host, cid)["NetworkSettings"]["Ports"]
+    assert ports["90/tcp"][0]["HostIp"] == "0.0.0.0" and int(ports["90/tcp"][0]["HostPort"]) > 0
+    key = _inspect(host, cid)["NetworkSettings"]["SandboxKey"]
+    import os
+    assert os.readlink("/run/netns/web1") == key
+    host.md("rm", "-f", cid)
+    assert not os.path.lexists("/run/netns/web1")
+
+
+def test_daemon_icc_false_and_no_userland_proxy(host):
+    host.write_daemon_json('{"icc": false, "userland-proxy": false}')
+    a = _run(host, "busybox", "sleep", "100")
+    b = _run(host, "busybox", "sleep", "100")
+    save = host.sh("iptables-save").stdout
+    assert "-A FORWARD -i minidock0 -o minidock0 -j DROP" in save
+    assert "-A POSTROUTING -o minidock0 -m addrtype --src-type LOCAL -j MASQUERADE" in save
+    assert host.sh("cat /proc/sys/net/ipv4/conf/minidock0/route_localnet").stdout.strip() == "1"
+    ip_b = _inspect(host, b)["NetworkSettings"]["IPAddress"]
+    assert host.md("exec", a, "ping", "-c1", "-W1", ip_b, check=False).returncode != 0
+
+
+def test_stopped_container_keeps_entries(host):
+    cid = host.md("run", "busybox", "true").stdout.strip() or \
+        host.md("ps", "-aq").stdout.split()[0]
+    ns = _inspect(host, cid)["NetworkSettings"]
+    assert ns["Networks"]["bridge"]["NetworkID"]
+    assert ns["Networks"]["bridge"]["IPAddress"] == "" and ns["IPAddress"] == ""
+    assert ns["SandboxKey"] == ""
