@@ -133,7 +133,8 @@ def _start_one(ctx: Any, ctr: dict, attach: bool, stdin: bool) -> int:
         return 0
     from minidock.runtime.attach import wait_exit
     sys.stdout.flush()
-    return wait_exit(ctx, started.ctr, started.exit_r, started.master)
+    return wait_exit(ctx, started.ctr, started.exit_r, started.tty,
+                     raw=bool(ctr["Config"].get("Tty")))
 
 
 def _simple(prog: str, desc: str, *flags: tuple[tuple[str, ...], dict]) -> Any:

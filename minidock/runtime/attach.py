@@ -20,9 +20,10 @@ _PROXIED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
             signal.SIGUSR1, signal.SIGUSR2)
 
 
-def wait_exit(ctx: Any, ctr: Container, exit_r: int, master: int | None) -> int:
+def wait_exit(ctx: Any, ctr: Container, exit_r: int, tty: int | None, raw: bool = False) -> int:
     """Block until the monitor reports the exit; returns the container's exit code."""
-    restore = _raw_terminal() if master is not None else None
+    restore = _raw_terminal() if raw else None
+    master = tty
     old = {}
     try:
         if master is not None:

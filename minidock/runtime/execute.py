@@ -111,7 +111,7 @@ def _exec_child(ctr: Container, opts: ExecOptions, err_w: int, slave: int | None
     from minidock.runtime import syscalls as sc
     from minidock.runtime.caps import drop_privileges
     from minidock.runtime.container import runtime_env
-    from minidock.runtime.init import _exec
+    from minidock.runtime.init import _exec, reset_signals
     from minidock.runtime.spec import merge_env
     from minidock.runtime.users import read_or_none, resolve_user
 
@@ -134,6 +134,7 @@ def _exec_child(ctr: Container, opts: ExecOptions, err_w: int, slave: int | None
         env = merge_env(runtime_env(ctr, user.home), list(opts.env))
         drop_privileges(user.uid, user.gid, user.groups)
         os.chdir(opts.workdir or cfg.get("WorkingDir") or "/")
+        reset_signals()
         sc.cloexec_from(3)
         _exec(list(opts.args), env)
     except MinidockError as err:

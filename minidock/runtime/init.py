@@ -5,12 +5,14 @@ is PID 1 of the new pid namespace. It never prints and never returns: it either 
 the container command, or reports one error line on the sync pipe and exits. The
 sync pipe is close-on-exec, so a successful exec is seen by the CLI as EOF.
 
-    setsid, stdio on 0 1 2 (tty: the pty slave as controlling terminal)
+    setsid, stdio on 0 1 2 (tty: after pivot_root, see below)
     setns(netns path)            only for a "join" network mode
     unshare(mnt uts ipc [net])   net only for a "new" network mode
     write "R"  ----------------> CLI runs the prestart hook (interfaces move in)
     read  "G"  <---------------- CLI releases (EOF instead: the CLI gave up, exit)
     rootfs.setup: mounts, pivot_root, masks
+    tty: open /dev/ptmx of the container's own devpts, send the master to the
+         monitor (SCM_RIGHTS), take the slave (/dev/pts/0) as controlling terminal
     sethostname, workdir, user (from the container's own /etc/passwd)
     capabilities, no_new_privs, every fd >= 3 close-on-exec
     execve  -> EOF on the sync pipe (success) | "E<code> <message>" (failure)
@@ -27,6 +29,10 @@ from minidock.errors import CannotInvoke, CommandNotFound, MinidockError
 from minidock.runtime import syscalls as sc
 
 
+TIOCGPTN = 0x80045430     # not in Python's termios
+TIOCSPTLCK = 0x40045431
+
+
 @dataclass
 class InitFds:
     """What the monitor hands to the init child."""
@@ -36,7 +42,8 @@ class InitFds:
     stderr: int
     sync_w: int          # child -> CLI: "R", then "E..." or EOF
     go_r: int            # CLI -> child: "G"
-    tty: bool = False
+    console: int | None = None   # tty: unix socket to the monitor, for the pty master
+    winsize: bytes | None = None
 
 
 def container_init(ctr: dict[str, Any], cdir: str, netns: tuple[str, str | None],
@@ -46,6 +53,7 @@ def container_init(ctr: dict[str, Any], cdir: str, netns: tuple[str, str | None]
     try:
         # everything used after pivot_root must be imported before it: the host's
         # filesystem (and minidock's source) is gone from view then
+        import fcntl, socket, struct, termios  # noqa: F401,E401
         from minidock.runtime import caps, container, rootfs, users  # noqa: F401
         _stdio(fds)
         _namespaces(netns)
@@ -53,8 +61,11 @@ def container_init(ctr: dict[str, Any], cdir: str, netns: tuple[str, str | None]
         if os.read(fds.go_r, 1) != b"G":
             os._exit(1)
         os.close(fds.go_r)
-        _enter_rootfs(ctr, cdir, netns[0] != "host")
+        _enter_rootfs(ctr, cdir)
+        if fds.console is not None:
+            _console(fds.console, fds.winsize)
         argv, env = _command(ctr)
+        reset_signals()
         sc.cloexec_from(3)
         _exec(argv, env)
     except MinidockError as err:
@@ -74,10 +85,27 @@ def _stdio(fds: InitFds) -> None:
     for target, fd in ((0, fds.stdin), (1, fds.stdout), (2, fds.stderr)):
         if fd != target:
             os.dup2(fd, target)
-    if fds.tty:
-        import fcntl
-        import termios
-        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def _console(sock: int, winsize: bytes | None) -> None:
+    """A pty of the container's devpts (so `tty` says /dev/pts/0, as in Docker)."""
+    import fcntl
+    import socket
+    import struct
+    import termios
+    master = os.open("/dev/pts/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))
+    number = struct.unpack("I", fcntl.ioctl(master, TIOCGPTN, b"\0" * 4))[0]
+    if winsize:
+        fcntl.ioctl(master, termios.TIOCSWINSZ, winsize)
+    slave = os.open(f"/dev/pts/{number}", os.O_RDWR)
+    with socket.socket(fileno=sock) as conn:
+        socket.send_fds(conn, [b"m"], [master])
+    os.close(master)
+    for target in (0, 1, 2):
+        os.dup2(slave, target)
+    os.close(slave)
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
 def _namespaces(netns: tuple[str, str | None]) -> None:
@@ -90,9 +118,9 @@ def _namespaces(netns: tuple[str, str | None]) -> None:
     sc.unshare(flags)
 
 
-def _enter_rootfs(ctr: dict[str, Any], cdir: str, new_netns: bool) -> None:
+def _enter_rootfs(ctr: dict[str, Any], cdir: str) -> None:
     from minidock.runtime import rootfs
-    rootfs.setup(ctr, cdir, new_netns)
+    rootfs.setup(ctr, cdir)
     sc.sethostname(ctr["Config"]["Hostname"])
 
 
@@ -114,6 +142,23 @@ def _command(ctr: dict[str, Any]) -> tuple[list[str], list[str]]:
         raise CannotInvoke(f"chdir to cwd (\"{workdir}\") set in config.json failed: "
                            f"{err.strerror.lower()}") from err
     return [ctr["Path"], *ctr["Args"]], runtime_env(ctr, user.home)
+
+
+def reset_signals() -> None:
+    """Default dispositions and an empty mask for the exec'd command.
+
+    Ignored signals survive execve: Python ignores SIGPIPE and SIGXFSZ, the monitor
+    ignores SIGTERM & co., and a shell cannot trap a signal ignored at its start.
+    """
+    import signal
+    for sig in range(1, signal.NSIG):
+        if sig in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        try:
+            signal.signal(sig, signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
 
 
 def find_executable(name: str, env: list[str]) -> str:

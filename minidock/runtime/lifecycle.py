@@ -26,13 +26,15 @@ LOST_EXIT_CODE = 255
 
 
 def proc_start(pid: int) -> int | None:
-    """Start time of `pid` in clock ticks since boot, None if it does not exist."""
+    """Start time of `pid` in clock ticks since boot, None if it does not run."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as fh:
             data = fh.read()
     except OSError:
         return None
     fields = data[data.rindex(b")") + 2:].split()
+    if fields[0] in (b"Z", b"X"):   # a zombie has exited already
+        return None
     return int(fields[19])  # field 22 overall; fields[0] is field 3 (state)
 
 

@@ -35,7 +35,8 @@ class MonitorFds:
     exit_w: int
     attach: bool                       # copy output to the inherited fds 1 and 2
     stdin: int | None = None           # -i: the CLI's fd 0
-    pty: tuple[int, int] | None = None  # -t: (master, slave)
+    tty: bool = False                  # -t: the init makes a pty and sends the master
+    winsize: bytes | None = None       # -t: the CLI terminal's size
     close: list[int] = field(default_factory=list)  # the CLI's ends, closed here
 
 
@@ -89,24 +90,34 @@ def _monitor_main(ctx: Any, ctr: dict[str, Any], netns: tuple[str, str | None],
         os.dup2(err, 2)
         os.close(err)
     sc.unshare(sc.CLONE_NEWPID)
-    if fds.pty:
-        master, slave = fds.pty
-        child_fds = InitFds(slave, slave, slave, fds.sync_w, fds.go_r, tty=True)
-        outputs = {master: "stdout"}
+    from minidock.runtime.logs import LogWriter
+    log = LogWriter(ctr["LogPath"])     # before the CLI can fail and remove the dir
+    null = os.open(os.devnull, os.O_RDONLY)
+    if fds.tty:
+        import socket
+        mine, theirs = socket.socketpair()
+        stdin = fds.stdin if fds.stdin is not None else null
+        child_fds = InitFds(null, null, null, fds.sync_w, fds.go_r,
+                            console=theirs.detach(), winsize=fds.winsize)
     else:
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
-        stdin = fds.stdin if fds.stdin is not None else os.open(os.devnull, os.O_RDONLY)
+        stdin = fds.stdin if fds.stdin is not None else null
         child_fds = InitFds(stdin, out_w, err_w, fds.sync_w, fds.go_r)
         outputs = {out_r: "stdout", err_r: "stderr"}
     pid = os.fork()
     if pid == 0:
         container_init(ctr, ctx.container_dir(ctr["Id"]), netns, child_fds)
-    for fd in (child_fds.stdout, child_fds.stderr, fds.go_r):
-        _close_quietly(fd)
+    for fd in {child_fds.stdout, child_fds.stderr, fds.go_r, child_fds.console}:
+        if fd is not None and fd != null:
+            _close_quietly(fd)
     os.write(fds.sync_w, f"P{pid}\n".encode())
     os.close(fds.sync_w)
-    status = _pump(ctr, pid, outputs, fds)
+    master = None
+    if fds.tty:
+        master = _receive_master(mine)
+        outputs = {master: "stdout"} if master is not None else {}
+    status = _pump(log, pid, outputs, fds, master)
     _finish(ctx, ctr, pid, status, fds)
 
 
@@ -117,13 +128,21 @@ def _close_quietly(fd: int) -> None:
         pass
 
 
-def _pump(ctr: dict[str, Any], pid: int, outputs: dict[int, str], fds: MonitorFds) -> int:
-    """Copy output until the init exits and its output is drained; returns wait status."""
-    from minidock.runtime.logs import LogWriter
+def _receive_master(sock: Any) -> int | None:
+    """The pty master the init sends (None if it died before)."""
+    import socket
+    try:
+        _msg, fds, _flags, _addr = socket.recv_fds(sock, 1, 1)
+    except OSError:
+        fds = []
+    sock.close()
+    return fds[0] if fds else None
 
-    log = LogWriter(ctr["LogPath"])
+
+def _pump(log: Any, pid: int, outputs: dict[int, str], fds: MonitorFds,
+          master: int | None) -> int:
+    """Copy output until the init exits and its output is drained; returns wait status."""
     pidfd = os.pidfd_open(pid)
-    master = fds.pty[0] if fds.pty else None
     stdin = fds.stdin if (master is not None and fds.stdin is not None) else None
     live = dict(outputs)
     sinks = {"stdout": 1, "stderr": 2} if fds.attach else {}
@@ -131,30 +150,43 @@ def _pump(ctr: dict[str, Any], pid: int, outputs: dict[int, str], fds: MonitorFd
     while live or status is None:
         watch = [*live, *([pidfd] if status is None else []), *([stdin] if stdin is not None else [])]
         ready, _, _ = select.select(watch, [], [])
+        if pidfd in ready:
+            status = os.waitpid(pid, 0)[1]
+            os.close(pidfd)
+            if master is not None:
+                # every process of the container is gone now, but a reader of the
+                # pty slave (a CLI's winsize fd) may keep it open: drain, do not wait
+                stdin = None
+                os.set_blocking(master, False)
+                ready = [master]
         for fd in ready:
             if fd == pidfd:
-                status = os.waitpid(pid, 0)[1]
-                os.close(pidfd)
-                if master is not None:   # the slave may be held by nothing now
-                    stdin = None
-            elif fd == stdin:
+                continue
+            if fd == stdin:
                 data = _read(fd)
                 if data:
-                    _write_all(master, data)
+                    _write_all(master, data)  # type: ignore[arg-type]
                 else:
                     stdin = None
-            else:
+                continue
+            while True:
                 data = _read(fd)
-                if not data:
-                    del live[fd]
-                    os.close(fd)
-                    continue
-                stream = live[fd]
-                log.write(stream, data)
-                if sinks.get(stream) is not None and not _write_all(sinks[stream], data):
-                    sinks[stream] = None  # type: ignore[assignment]
+                if data:
+                    _copy(log, live[fd], data, sinks)
+                if not data or status is None or fd != master:
+                    break
+            if not data:
+                del live[fd]
+                os.close(fd)
     log.close()
-    return status
+    return status  # type: ignore[return-value]
+
+
+def _copy(log: Any, stream: str, data: bytes, sinks: dict[str, int | None]) -> None:
+    log.write(stream, data)
+    sink = sinks.get(stream)
+    if sink is not None and not _write_all(sink, data):
+        sinks[stream] = None
 
 
 def _read(fd: int) -> bytes:

@@ -119,7 +119,7 @@ def _mount_at(root_fd: int, path: str, source: str, fstype: str | None, flags: i
 
 
 # -- the sequence ------------------------------------------------------------------------
-def setup(ctr: dict, cdir: str, new_netns: bool = True) -> None:
+def setup(ctr: dict, cdir: str) -> None:
     """Everything from rprivate to pivot_root; the process ends up inside the rootfs."""
     sc.mount(None, "/", None, sc.MS_REC | sc.MS_PRIVATE)
     dirs = layout(cdir)
@@ -127,7 +127,7 @@ def setup(ctr: dict, cdir: str, new_netns: bool = True) -> None:
              overlay_options(ctr["_Layers"], dirs["upper"], dirs["work"]))
     root_fd = os.open(dirs["merged"], O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        _mount_kernel_fs(root_fd, new_netns)
+        _mount_kernel_fs(root_fd)
         for key, target in ETC_FILES:
             if ctr.get(key):
                 fd = ensure_file(root_fd, target)
@@ -145,7 +145,7 @@ def setup(ctr: dict, cdir: str, new_netns: bool = True) -> None:
                ctr["HostConfig"].get("ReadonlyPaths") or [])
 
 
-def _mount_kernel_fs(root_fd: int, new_netns: bool) -> None:
+def _mount_kernel_fs(root_fd: int) -> None:
     _mount_at(root_fd, "/proc", "proc", "proc", _NOSUID_NOEXEC_NODEV)
     _mount_at(root_fd, "/dev", "tmpfs", "tmpfs", sc.MS_NOSUID, "mode=755,size=65536k")
     dev_fd = resolve(root_fd, "/dev", O_PATH | os.O_DIRECTORY)
@@ -164,12 +164,9 @@ def _mount_kernel_fs(root_fd: int, new_netns: bool) -> None:
     _mount_at(root_fd, "/dev/shm", "shm", "tmpfs", _NOSUID_NOEXEC_NODEV,
               "mode=1777,size=65536k")
     _mount_at(root_fd, "/dev/mqueue", "mqueue", "mqueue", _NOSUID_NOEXEC_NODEV)
-    if new_netns:
-        _mount_at(root_fd, "/sys", "sysfs", "sysfs", _NOSUID_NOEXEC_NODEV | sc.MS_RDONLY)
-    else:  # sysfs of the host's netns: a read-only recursive bind of the host's /sys
-        _mount_at(root_fd, "/sys", "/sys", None, sc.MS_BIND | sc.MS_REC)
-        _mount_at(root_fd, "/sys", "/sys", None,
-                  sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | _NOSUID_NOEXEC_NODEV)
+    # a new sysfs shows the netns of the mounter: the container's own, or in host
+    # mode the host's (a bind of the CLI's /sys could show another netns's devices)
+    _mount_at(root_fd, "/sys", "sysfs", "sysfs", _NOSUID_NOEXEC_NODEV | sc.MS_RDONLY)
 
 
 def mask_paths(masked: list[str], readonly: list[str]) -> None:

@@ -47,7 +47,7 @@ class Started:
 
     ctr: Container
     exit_r: int | None = None      # read the exit code here (foreground)
-    master: int | None = None      # -t: the pty master, for window size changes
+    tty: int | None = None         # -t: the container's pty, for window size changes
 
 
 def resolve_image(ctx: Any, ref: str) -> Any:
@@ -111,7 +111,7 @@ def start(ctx: Any, ctr: Container, attach: bool = False, stdin: bool = False) -
         p.done("record_running")
         proto.confirm()
         p.commit()
-    return Started(ctr, proto.exit_r, proto.master)
+    return Started(ctr, proto.exit_r, _open_tty(pid) if tty else None)
 
 
 class _Protocol:
@@ -122,8 +122,6 @@ class _Protocol:
         self.go_r, self.go_w = os.pipe()
         self.verdict_r, self.verdict_w = os.pipe()
         self.exit_r, self.exit_w = os.pipe()
-        self.master: int | None = None
-        self.slave: int | None = None
         self.pid = 0
         self.monitor_pid = 0
         self._buf = b""
@@ -185,9 +183,9 @@ class _Protocol:
             self.exit_r = None
 
     def _close_all(self) -> None:
-        for name in ("sync_r", "go_w", "verdict_w", "master"):
+        for name in ("sync_r", "go_w", "verdict_w"):
             fd = getattr(self, name)
-            if fd is not None and fd >= 0 and name != "master":
+            if fd is not None and fd >= 0:
                 os.close(fd)
                 setattr(self, name, -1)
 
@@ -203,24 +201,38 @@ def _spawn(ctx: Any, ctr: Container, netns: tuple[str, str | None], attach: bool
     from minidock.runtime import monitor
 
     proto = _Protocol()
-    if tty:
-        proto.master, proto.slave = os.openpty()
     _drop_store(ctx)
     fds = monitor.MonitorFds(
         sync_w=proto.sync_w, go_r=proto.go_r, verdict_r=proto.verdict_r,
         exit_w=proto.exit_w, attach=attach, stdin=0 if stdin else None,
-        pty=(proto.master, proto.slave) if tty else None,
+        tty=tty, winsize=_winsize() if tty else None,
         close=[proto.sync_r, proto.go_w, proto.verdict_w, proto.exit_r])
     try:
         proto.monitor_pid = monitor.spawn(ctx, ctr, netns, fds)
     finally:
-        for fd in (proto.sync_w, proto.go_r, proto.verdict_r, proto.exit_w, proto.slave):
-            if fd is not None:
-                os.close(fd)
+        for fd in (proto.sync_w, proto.go_r, proto.verdict_r, proto.exit_w):
+            os.close(fd)
     if not attach:
         os.close(proto.exit_r)
         proto.exit_r = None  # type: ignore[assignment]
     return proto
+
+
+def _winsize() -> bytes | None:
+    import fcntl
+    import termios
+    try:
+        return fcntl.ioctl(0, termios.TIOCGWINSZ, b"\0" * 8)
+    except OSError:
+        return None
+
+
+def _open_tty(pid: int) -> int | None:
+    """The container's pty slave, reopened through its init's fd 0 (for SIGWINCH)."""
+    try:
+        return os.open(f"/proc/{pid}/fd/0", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError:
+        return None
 
 
 def _drop_store(ctx: Any) -> None:
