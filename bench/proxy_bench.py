@@ -115,7 +115,8 @@ def conns_per_second(addr: tuple, seconds: float, clients: int) -> float:
 def memory(pid: int) -> str:
     with open(f"/proc/{pid}/smaps_rollup") as fh:
         fields = {ln.split(":")[0]: ln.split()[1] for ln in fh.read().splitlines()[1:]}
-    return f"RSS {int(fields['Rss']) / 1024:.1f} MiB, PSS {int(fields['Pss']) / 1024:.1f} MiB"
+    return (f"RSS {int(fields['Rss']) / 1024:.1f} MiB, PSS {int(fields['Pss']) / 1024:.1f} MiB, "
+            f"private {int(fields['Private_Clean']) / 1024 + int(fields['Private_Dirty']) / 1024:.1f} MiB")
 
 
 def inside(args: argparse.Namespace) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import array
 import fcntl
 import os
+import signal
 import socket
 import sys
 from contextlib import contextmanager
@@ -225,6 +226,7 @@ def _spawn(exec_root: str, ctl_fd: int) -> None:
             os.closerange(3, fd)
             os.closerange(fd + 1, 1 << 16)
             os.chdir("/")
+            signal.pthread_sigmask(signal.SIG_SETMASK, [])  # the caller may block some
             os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", _BOOT, exec_root, str(fd)])
         finally:
             os._exit(127)

@@ -16,7 +16,6 @@ middle of an epoll batch: `retire` defers it (see proxyd). Stdlib only, `_socket
 from __future__ import annotations
 
 import _socket
-import fcntl
 import os
 import select
 
@@ -26,7 +25,7 @@ TYPE_CHECKING = False        # not `typing`: it imports `re`
 if TYPE_CHECKING:
     from minidock.net.proxyd import Proxy as Loop
 
-PIPE_SIZE = 1 << 20
+PIPE_SIZE = 1 << 20                    # F_SETPIPE_SZ: big pipes, fewer splices
 POOL_MAX = 64
 SPLICE = os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK
 EP_IN, EP_OUT, EP_ERR = select.EPOLLIN, select.EPOLLOUT, select.EPOLLERR
