@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tests.integration.test_net_bridge import _inspect, _run, _state
+from tests.integration.test_net_bridge import _inspect, _run, _state, normalise_save
 
 
 def _ifaces(host, pid: int) -> list[str]:
@@ -158,11 +158,11 @@ def test_connect_disconnect_running(host):
 
 def test_bridge_is_idempotent_and_reused(host):
     host.md("network", "ls")
-    save = host.sh("iptables-save").stdout
+    save = normalise_save(host.sh("iptables-save").stdout)
     mac = json.loads(host.sh("ip -j link show minidock0").stdout)[0]["address"]
     host.sh(f"rm {host.exec_root}/network-init")
     host.md("network", "ls")
-    assert host.sh("iptables-save").stdout.split("\n")[1:-2] == save.split("\n")[1:-2]
+    assert normalise_save(host.sh("iptables-save").stdout) == save
     assert json.loads(host.sh("ip -j link show minidock0").stdout)[0]["address"] == mac
 
 
