@@ -56,7 +56,11 @@ def mode_kind(mode: str) -> str:
 def validate(ctx: Any, ctr: Container) -> None:
     """Every network flag of create, with Docker's messages; changes nothing."""
     from minidock.net import validate as v
-    v.validate_container(ctx, ctr, mode_kind(_mode(ctr)))
+    kind = mode_kind(_mode(ctr))
+    v.validate_container(ctx, ctr, kind)
+    if ctr["HostConfig"].get("Links"):
+        from minidock.link import links
+        links.normalize(ctx, ctr, kind == "bridge")
 
 
 def _donor(ctx: Any, ctr: Container) -> Container:
@@ -112,7 +116,19 @@ def initialize_networking(ctx: Any, ctr: Container, p: Any) -> None:
         _resolver_start(ctx)
     p.undo("new_sandbox", sandbox.destroy, _sandbox(ctx, ctr))
     ips = p.step("allocate_network", _allocate_network, ctx, ctr, p)
-    p.step("setup_resolution_files", _write_files, ctx, ctr, ips, kind == "user")
+    link_hosts = p.step("setup_links", _setup_links, ctx, ctr, kind, p)
+    p.step("setup_resolution_files", _write_files, ctx, ctr, ips, kind == "user", link_hosts)
+
+
+def _setup_links(ctx: Any, ctr: Container, kind: str, p: Any) -> list[tuple[str, str]]:
+    """Legacy links: env + hosts entries on the default bridge, DNS aliases elsewhere."""
+    if not ctr["HostConfig"].get("Links"):
+        return []
+    from minidock.link import links
+    if kind == "bridge":
+        return links.on_parent_start(ctx, ctr, p)
+    links.user_network_aliases(ctx, ctr)
+    return []
 
 
 def _sandbox(ctx: Any, ctr: Container) -> Any:
@@ -131,10 +147,11 @@ def _set_builtin_entry(ctx: Any, ctr: Container, name: str) -> None:
     ctr["NetworkSettings"]["Ports"] = {}
 
 
-def _write_files(ctx: Any, ctr: Container, ips: list[str], user: bool) -> None:
+def _write_files(ctx: Any, ctr: Container, ips: list[str], user: bool,
+                 link_hosts: list[tuple[str, str]] = ()) -> None:  # type: ignore[assignment]
     from minidock.net import files
-    files.write_files(ctx, ctr, ctr["Config"]["Hostname"], files.hosts_text(ctr, ips),
-                      files.resolv_text(ctx, ctr, user))
+    files.write_files(ctx, ctr, ctr["Config"]["Hostname"],
+                      files.hosts_text(ctr, ips, link_hosts), files.resolv_text(ctx, ctr, user))
 
 
 def _wishes(ctr: Container) -> dict[str, Any]:
@@ -191,6 +208,10 @@ def prestart(ctx: Any, ctr: Container, pid: int, p: Any) -> None:
     p.step("populate_network_resources", _populate, ctx, ctr, sb, p)
     if kind == "user":
         _resolver_attach(ctx, ctr, sb, p)
+    if kind == "bridge" and ctx.store.count("link"):
+        from minidock.link import links
+        p.step("program_links", links.program, ctx, ctr, p)
+        p.step("update_parent_hosts", links.on_child_start, ctx, ctr)
 
 
 def _populate(ctx: Any, ctr: Container, sb: Any, p: Any) -> None:
@@ -230,6 +251,9 @@ def release_networking(ctx: Any, ctr: Container) -> None:
     from minidock.net.netns import restore_pid_ns_for_children
     from minidock.pipeline import best_effort
     errors = best_effort([("restore_pid_ns", restore_pid_ns_for_children)])
+    if kind == "bridge" and ctx.store.count("link"):
+        from minidock.link import links
+        errors += best_effort([("release_links", lambda: links.release(ctx, ctr))])
     if kind != "host":  # a resolver socket would keep the netns (and its veths) alive
         errors += best_effort([("resolver_detach", lambda: _resolver_detach(ctx, ctr))])
     for ep in eps.of_container(ctx.store, ctr["Id"]):
@@ -243,6 +267,13 @@ def release_networking(ctx: Any, ctr: Container) -> None:
     if errors and os.environ.get("MINIDOCK_DEBUG"):
         import sys
         print("minidock: release_networking: " + "; ".join(errors), file=sys.stderr)
+
+
+def forget_container(ctx: Any, ctr: Container) -> None:
+    """rm: drop what the network side records about a removed container (idempotent)."""
+    if ctx.store.count("link"):
+        from minidock.link import links
+        links.forget(ctx, ctr["Id"])
 
 
 def _resolver_start(ctx: Any) -> None:
