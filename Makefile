@@ -6,6 +6,7 @@ MD := $(VENV)/bin/minidock
 APT_PKGS := iptables iproute2 busybox-static libcap-dev gcc conntrack curl kmod util-linux procps
 BUILD := build
 BUSYBOX_TAR := $(BUILD)/busybox.tar
+DB_TAR := $(BUILD)/training-postgres.tar
 PYTEST_ARGS ?=
 
 .PHONY: setup apt image demo test test-unit test-integration test-long bench clean
@@ -25,10 +26,14 @@ $(VENV)/.stamp: pyproject.toml
 	touch $@
 
 # busybox:latest as a docker-save archive, built from the host's busybox-static.
-image: setup $(BUSYBOX_TAR)
+image: setup $(BUSYBOX_TAR) $(DB_TAR)
 $(BUSYBOX_TAR): images/busybox/* | $(VENV)/.stamp
 	@mkdir -p $(BUILD)
 	$(MD) image build images/busybox -t busybox:latest --output $@
+# The article's db image (ENV doc=docker, EXPOSE 5432, a tiny TCP service).
+$(DB_TAR): images/training-postgres/* | $(VENV)/.stamp
+	@mkdir -p $(BUILD)
+	$(MD) image build images/training-postgres -t training/postgres:latest --output $@
 
 demo: setup image
 	@bash demo/demo.sh

@@ -38,7 +38,7 @@ echo '{"icc": false}' > "$MINIDOCK_ROOT/daemon.json"
 
 title "A demo host: network namespace $NS, root $MINIDOCK_ROOT"
 md image load -i build/busybox.tar
-md image build images/training-postgres -t training/postgres
+md image load -i build/training-postgres.tar
 md image ls
 
 title "1. What a container is"

@@ -7,6 +7,8 @@ and leave no temp dir, layer dir or image record behind.
 
 from __future__ import annotations
 
+from tests.reference import REF
+
 import gzip
 import hashlib
 import io
@@ -21,7 +23,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 BUSYBOX_TAR = REPO / "build" / "busybox.tar"
-BBLAYERS = Path("/work/shared/reference/images/bblayers-docker-save.tar")
+BBLAYERS = REF / "images" / "bblayers-docker-save.tar"
 
 
 # -- crafting archives -------------------------------------------------------------

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-REF = Path("/work/shared/reference")
+from tests.reference import REF  # noqa: E402
 SERVER = "while true; do echo hi | nc -l -p 80; done"
 
 

@@ -3,6 +3,8 @@ inspect Ports, `port` lines, `network ls` table, boot fingerprint, records."""
 
 from __future__ import annotations
 
+from tests.reference import REF
+
 from minidock.cli.networks import table
 from minidock.config import DaemonConfig
 from minidock.net import attach, boot, portmap
@@ -97,7 +99,7 @@ def test_network_ls_table_like_docker():
             ["f92c1637e244", "bridge", "bridge", "local"],
             ["226d182b1dc2", "host", "host", "local"],
             ["1edf30df6428", "none", "null", "local"]]
-    with open("/work/shared/reference/network-ls.txt") as fh:
+    with open(REF / "network-ls.txt") as fh:
         assert table(rows) == fh.read()
 
 

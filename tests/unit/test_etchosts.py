@@ -7,7 +7,7 @@ import pytest
 from minidock.errors import InvalidArgument
 from minidock.net import etchosts
 
-REF = Path("/work/shared/reference")
+from tests.reference import REF  # noqa: E402
 
 
 def test_reference_link_web_hosts():

@@ -7,7 +7,7 @@ import pytest
 from minidock.errors import InvalidArgument
 from minidock.link.env import link_env, link_hosts_entry, parse_link
 
-REF = Path("/work/shared/reference")
+from tests.reference import REF  # noqa: E402
 
 
 def test_parse_link():

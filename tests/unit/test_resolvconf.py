@@ -7,7 +7,7 @@ import pytest
 from minidock.errors import InvalidArgument
 from minidock.net import resolvconf as rc
 
-REF = Path("/work/shared/reference")
+from tests.reference import REF  # noqa: E402
 
 HOST = ("# generated\nsearch corp.example\nnameserver 127.0.0.53\nnameserver 10.0.0.2\n"
         "nameserver ::1\nnameserver 2001:db8::53\noptions edns0 trust-ad\n")

@@ -9,7 +9,7 @@ from minidock.link.rules import link_rules
 from minidock.net import rules as R
 from minidock.net.rules import Rule
 
-REF = Path("/work/shared/reference")
+from tests.reference import REF  # noqa: E402
 BR0 = "minidock0"
 SUBNET0 = IPv4Network("172.17.0.0/16")
 

@@ -1,0 +1,8 @@
+"""Where Docker's reference outputs live: `shared/reference` beside the repo (as CI lays
+it out), else the workplace's copy."""
+
+from pathlib import Path
+
+_REPO = Path(__file__).resolve().parents[1]
+_CANDIDATES = [_REPO.parent / "shared" / "reference", Path("/work/shared/reference")]
+REF = next((p for p in _CANDIDATES if p.is_dir()), _CANDIDATES[0])
