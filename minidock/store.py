@@ -66,6 +66,10 @@ class Store:
         # isolation_level=None: we issue BEGIN/COMMIT ourselves.
         self._db = sqlite3.connect(path, timeout=60, isolation_level=None)
         self._db.execute("PRAGMA busy_timeout=60000")
+        # WAL + synchronous=NORMAL: a commit appends to the WAL without fsync (the
+        # database stays consistent after a crash; a power loss may drop the newest
+        # commits, which reconciliation treats like a killed CLI). Saves ms per commit.
+        self._db.execute("PRAGMA synchronous=NORMAL")
         if fresh:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(_SCHEMA)
