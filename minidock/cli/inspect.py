@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from typing import Any, Callable
 
-from minidock.cli.parser import parser
+from minidock.cli.containers import parser
 from minidock.errors import InvalidArgument, NotFound
 
 _KINDS = ("container", "image", "network")

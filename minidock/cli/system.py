@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from minidock.cli.parser import parser
+from minidock.cli.containers import parser
 from minidock.errors import MinidockError
 
 

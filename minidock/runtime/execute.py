@@ -12,7 +12,7 @@ container's /etc/passwd. Errors before exec come back on a close-on-exec pipe.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from minidock.runtime.values import Values
 from typing import Any
 
 from minidock.errors import Conflict, MinidockError
@@ -21,8 +21,7 @@ from minidock.runtime.container import Container
 NAMESPACES = ("ipc", "uts", "net", "pid", "mnt")
 
 
-@dataclass(frozen=True)
-class ExecOptions:
+class ExecOptions(Values):
     args: tuple[str, ...]
     interactive: bool = False
     tty: bool = False

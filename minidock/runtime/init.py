@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass
+from minidock.runtime.values import Values
 from typing import Any
 
 from minidock.errors import CannotInvoke, CommandNotFound, MinidockError
@@ -33,8 +33,7 @@ TIOCGPTN = 0x80045430     # not in Python's termios
 TIOCSPTLCK = 0x40045431
 
 
-@dataclass
-class InitFds:
+class InitFds(Values):
     """What the monitor hands to the init child."""
 
     stdin: int
@@ -51,13 +50,14 @@ def container_init(ctr: dict[str, Any], cdir: str, netns: tuple[str, str | None]
     """Never returns: exec the command or report and _exit."""
     code = 125
     try:
-        # everything used after pivot_root must be imported before it: the host's
-        # filesystem (and minidock's source) is gone from view then
-        import fcntl, socket, struct, termios  # noqa: F401,E401
-        from minidock.runtime import caps, container, rootfs, users  # noqa: F401
         _stdio(fds)
         _namespaces(netns)
         os.write(fds.sync_w, b"R\n")
+        # everything used after pivot_root must be imported before it: the host's
+        # filesystem (and minidock's source) is gone from view then. Done while the
+        # CLI runs the prestart hook.
+        import fcntl, socket, struct, termios  # noqa: F401,E401
+        from minidock.runtime import caps, container, rootfs, users  # noqa: F401
         if os.read(fds.go_r, 1) != b"G":
             os._exit(1)
         os.close(fds.go_r)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import select
-import shutil
 import signal
 from typing import Any
 
@@ -63,15 +62,23 @@ def pidfd_checked(pid: int, start: int | None) -> int | None:
     return fd
 
 
-def record_exit(ctx: Any, cid: str, pid: int, code: int, error: str = "") -> None:
-    """The monitor's last words: state exited, networking released, --rm applied."""
+def record_exit(ctx: Any, cid: str, pid: int, code: int, error: str = "",
+                recorded: Any = None) -> None:
+    """The monitor's last words: state exited, networking released, --rm applied.
+
+    `recorded` is called once the exit is in the store (not with --rm, whose CLI
+    waits for the removal): a foreground CLI can return while networking goes.
+    """
     store = ctx.store
     with store.transaction():
         ctr = records.get(ctx, cid)
         if ctr is None or ctr["State"].get("Pid") != pid:
             return
         _mark_exited(ctr, code, error)
-        records.save(ctx, ctr)
+        if not ctr["HostConfig"].get("AutoRemove"):   # --rm: the record goes anyway
+            records.save(ctx, ctr)
+    if recorded is not None and not ctr["HostConfig"].get("AutoRemove"):
+        recorded()
     _release(ctx, ctr)
     if ctr["HostConfig"].get("AutoRemove"):
         destroy(ctx, ctr)
@@ -168,7 +175,10 @@ def remove(ctx: Any, ctr: Container, force: bool) -> None:
 
 def destroy(ctx: Any, ctr: Container) -> None:
     """Remove the files and the record (idempotent)."""
+    import shutil
+    from minidock.net import api
     cid = ctr["Id"]
+    api.forget_container(ctx, ctr)
     for path in (ctx.container_dir(cid), ctx.run_dir(cid)):
         shutil.rmtree(path, ignore_errors=True)
     with ctx.store.transaction():

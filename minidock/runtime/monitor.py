@@ -18,15 +18,14 @@ from __future__ import annotations
 import os
 import select
 import signal
-from dataclasses import dataclass, field
+from minidock.runtime.values import Values
 from typing import Any
 
 from minidock.runtime import syscalls as sc
 from minidock.runtime.init import InitFds, container_init
 
 
-@dataclass
-class MonitorFds:
+class MonitorFds(Values):
     """Pipe ends the CLI made for one start (see start.py for the protocol)."""
 
     sync_w: int
@@ -37,7 +36,7 @@ class MonitorFds:
     stdin: int | None = None           # -i: the CLI's fd 0
     tty: bool = False                  # -t: the init makes a pty and sends the master
     winsize: bytes | None = None       # -t: the CLI terminal's size
-    close: list[int] = field(default_factory=list)  # the CLI's ends, closed here
+    close: list[int] = []  # the CLI's ends, closed here
 
 
 def spawn(ctx: Any, ctr: dict[str, Any], netns: tuple[str, str | None],
@@ -219,14 +218,30 @@ def _finish(ctx: Any, ctr: dict[str, Any], pid: int, status: int, fds: MonitorFd
     from minidock.context import Context
     from minidock.runtime import lifecycle
     fresh = Context(root=ctx.root, exec_root=ctx.exec_root, config_path=ctx.config_path)
+    report = _Reporter(fds.exit_w, code)
     try:
-        lifecycle.record_exit(fresh, ctr["Id"], pid, code)
+        lifecycle.record_exit(fresh, ctr["Id"], pid, code, recorded=report)
     except BaseException:
         import traceback
         traceback.print_exc()
     finally:
+        report()
+        os._exit(0)
+
+
+class _Reporter:
+    """Tells a waiting CLI the exit code, once (nobody may be listening)."""
+
+    def __init__(self, exit_w: int, code: int) -> None:
+        self.exit_w: int | None = exit_w
+        self.code = code
+
+    def __call__(self) -> None:
+        if self.exit_w is None:
+            return
+        fd, self.exit_w = self.exit_w, None
         try:
-            os.write(fds.exit_w, f"{code}\n".encode())
+            os.write(fd, f"{self.code}\n".encode())
         except OSError:
             pass
-        os._exit(0)
+        os.close(fd)

@@ -12,7 +12,7 @@ key by key, and PATH / HOSTNAME / TERM / HOME are added at start (`runtime_env`)
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from minidock.runtime.values import Values
 from typing import Any
 
 from minidock.errors import InvalidArgument
@@ -27,8 +27,7 @@ MASKED_PATHS = ["/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys",
 READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
 
 
-@dataclass(frozen=True)
-class RunOptions:
+class RunOptions(Values):
     """Every flag of `run` / `create`, parsed but not yet checked against anything."""
 
     image: str
@@ -55,7 +54,7 @@ class RunOptions:
     ip: str = ""
     aliases: tuple[str, ...] = ()
     mac_address: str = ""
-    labels: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = {}
 
 
 def validate_name(name: str) -> str:

@@ -15,11 +15,11 @@ the start pipeline. Every step registers its undo in a Pipeline, so a failure an
     prestart(pid) (netns key,
       interfaces move in)
     write "G"      ------------------------------------------> mounts, pivot_root,
-                                                               hostname, user, caps,
-                                                               close fds, execve
+    record Running, Pid,                                       hostname, user, caps,
+      StartedAt (meanwhile)                                    close fds, execve
     read EOF       <------------------------------------------ (sync pipe is CLOEXEC)
-      or "E<code> <msg>"  -> rollback: kill, verdict "0", release networking
-    record Running, Pid, StartedAt
+      or "E<code> <msg>"  -> rollback: back to "created", kill, verdict "0",
+                             release networking
     write verdict "1" ---------> (exit of the init) record exit, release networking,
                                  --rm, write "<code>" on the exit pipe
     (foreground) read exit code <------
@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import os
 import signal
-from dataclasses import dataclass
+from minidock.runtime.values import Values
 from typing import Any
 
 from minidock.errors import Internal, MinidockError, NotFound
@@ -41,8 +41,7 @@ from minidock.runtime import container as records
 from minidock.runtime.container import Container, now_iso
 
 
-@dataclass
-class Started:
+class Started(Values):
     """A started container, with what a foreground CLI needs to wait for it."""
 
     ctr: Container
@@ -107,8 +106,10 @@ def start(ctx: Any, ctr: Container, attach: bool = False, stdin: bool = False) -
         pid = p.step("wait_for_start", proto.wait_ready)
         api.prestart(ctx, ctr, pid, p)
         p.step("release_init", proto.release)
+        # recorded while the init mounts and execs (undone if the exec fails)
         p.step("record_running", _record_running, ctx, ctr, pid, proto.monitor_pid)
-        p.done("record_running")
+        p.undo("record_running", _record_created, ctx, ctr)
+        p.step("wait_for_exec", proto.wait_exec)
         proto.confirm()
         p.commit()
     return Started(ctr, proto.exit_r, _open_tty(pid) if tty else None)
@@ -140,6 +141,9 @@ class _Protocol:
         os.write(self.go_w, b"G")
         os.close(self.go_w)
         self.go_w = -1
+
+    def wait_exec(self) -> None:
+        """EOF: the command exec'd (the pipe is close-on-exec); "E": it did not."""
         kind, body = self._message(eof_ok=True)
         if kind == "":
             return
@@ -199,7 +203,9 @@ def _error_for(code: int, msg: str) -> MinidockError:
 def _spawn(ctx: Any, ctr: Container, netns: tuple[str, str | None], attach: bool,
            stdin: bool, tty: bool) -> _Protocol:
     from minidock.runtime import monitor
+    from minidock.runtime.syscalls import _lib
 
+    _lib()   # load libc once here, not in the monitor on the critical path
     proto = _Protocol()
     _drop_store(ctx)
     fds = monitor.MonitorFds(
@@ -260,6 +266,17 @@ def _record_running(ctx: Any, ctr: Container, pid: int, monitor_pid: int) -> Non
         if records.get(ctx, ctr["Id"]) is None:
             raise NotFound(f"No such container: {ctr['Id']}")
         records.save(ctx, ctr)
+
+
+def _record_created(ctx: Any, ctr: Container) -> None:
+    """Undo of record_running: the container is back to "created"."""
+    ctr["State"].update(Status="created", Running=False, Pid=0,
+                        StartedAt="0001-01-01T00:00:00Z")
+    ctr.pop("_PidStart", None)
+    ctr.pop("_Monitor", None)
+    with ctx.store.transaction():
+        if records.get(ctx, ctr["Id"]) is not None:
+            records.save(ctx, ctr)
 
 
 def record_start_failure(ctx: Any, ctr: Container, err: MinidockError) -> None:

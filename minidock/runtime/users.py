@@ -9,13 +9,12 @@ the user as a member, and the defaults are uid 0, gid 0, home "/".
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from minidock.runtime.values import Values
 
 from minidock.errors import CannotInvoke
 
 
-@dataclass(frozen=True)
-class ExecUser:
+class ExecUser(Values):
     uid: int
     gid: int
     groups: tuple[int, ...]
