@@ -145,3 +145,36 @@ def test_input_with_i(host):
     # without -i the container's stdin is empty
     r = host.md("run", "--rm", "--net", "none", "busybox", "cat", input="hello\n")
     assert r.stdout == ""
+
+
+def test_symlinks_in_image_cannot_escape(host, tmp_path):
+    """/etc/hosts -> a host file and /etc/hostname as a directory: replaced in the
+    container's upper layer; the host file is never mounted over or written."""
+    import io
+    import tarfile
+    victim = tmp_path / "victim"
+    victim.write_text("host file\n")
+    tar_path = tmp_path / "evil.tar"
+    with tarfile.open(tar_path, "w") as tar:
+        tar.add("/bin/busybox", "bin/busybox")
+        for name in ("sh", "cat", "ls"):
+            link = tarfile.TarInfo(f"bin/{name}")
+            link.type, link.linkname = tarfile.SYMTYPE, "busybox"
+            tar.addfile(link)
+        for name in ("etc", "etc/hostname"):
+            d = tarfile.TarInfo(name)
+            d.type, d.mode = tarfile.DIRTYPE, 0o755
+            tar.addfile(d)
+        link = tarfile.TarInfo("etc/hosts")
+        link.type, link.linkname = tarfile.SYMTYPE, "../../../../../../.." + str(victim)
+        tar.addfile(link)
+        data = b"root:x:0:0:root:/root:/bin/sh\n"
+        info = tarfile.TarInfo("etc/passwd")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    host.md("import", str(tar_path), "evil:latest", "-c", "ENV PATH=/bin")
+    r = host.md("run", "--rm", "--net", "none", "evil", "/bin/sh", "-c",
+                "cat /etc/hosts; cat /etc/hostname; ls -ld /etc/hosts")
+    assert "localhost" in r.stdout and "host file" not in r.stdout
+    assert victim.read_text() == "host file\n"
+    host.md("rmi", "evil")
