@@ -2,17 +2,17 @@
 
 minidock has no daemon, but Docker's daemon options (bridge, bip, icc, ...) still
 decide how networking behaves. They live in `daemon.json` with dockerd's key names and
-are parsed into one frozen dataclass, validated with dockerd's rules and messages on
+are parsed into one immutable named tuple, validated with dockerd's rules and messages on
 every load, before anything acts on them ("validate, then act").
 
-Kept cheap to import (json + dataclasses; ipaddress only when validating): every CLI call loads it.
+Kept cheap to import (json + a named tuple; ipaddress only when validating): every CLI call loads it.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from collections import namedtuple
 from typing import TYPE_CHECKING, Any
 
 from minidock.errors import InvalidArgument
@@ -23,26 +23,35 @@ if TYPE_CHECKING:
 DEFAULT_BRIDGE = "minidock0"
 
 
-@dataclass(frozen=True)
-class DaemonConfig:
-    """Parsed and validated daemon options (dockerd's bridgeConfig and friends)."""
+_FIELDS: tuple[tuple[str, Any], ...] = (
+    ("bridge", ""),            # "-b"; "" means the default "minidock0"; "none" disables it
+    ("bip", ""),               # CIDR with host bits = gateway, e.g. "192.168.100.1/24"
+    ("fixed_cidr", ""),
+    ("mtu", 1500),             # 0 -> 1500
+    ("icc", True),
+    ("iptables", True),
+    ("ip_masq", True),
+    ("ip_forward", True),
+    ("ip", "0.0.0.0"),         # default host IP for -p
+    ("userland_proxy", True),
+    ("dns", ()),
+    ("dns_search", ()),
+    ("dns_opts", ()),
+    ("default_address_pools", ()),  # ((base CIDR, size), ...)
+    ("cluster_store", ""),
+    ("cluster_advertise", ""),
+)
 
-    bridge: str = ""  # "-b"; "" means the default "minidock0"; "none" disables it
-    bip: str = ""  # CIDR with host bits = gateway, e.g. "192.168.100.1/24"
-    fixed_cidr: str = ""
-    mtu: int = 1500  # 0 -> 1500
-    icc: bool = True
-    iptables: bool = True
-    ip_masq: bool = True
-    ip_forward: bool = True
-    ip: str = "0.0.0.0"  # default host IP for -p
-    userland_proxy: bool = True
-    dns: tuple[str, ...] = ()
-    dns_search: tuple[str, ...] = ()
-    dns_opts: tuple[str, ...] = ()
-    default_address_pools: tuple[tuple[str, int], ...] = ()  # (base CIDR, size)
-    cluster_store: str = ""
-    cluster_advertise: str = ""
+
+class DaemonConfig(namedtuple("_DaemonConfig", [f for f, _ in _FIELDS],
+                              defaults=[d for _, d in _FIELDS])):
+    """Parsed and validated daemon options (dockerd's bridgeConfig and friends).
+
+    An immutable named tuple rather than a frozen dataclass: every CLI call loads it,
+    and `dataclasses` alone costs ~10 ms of imports on the start path.
+    """
+
+    __slots__ = ()
 
     @property
     def bridge_name(self) -> str:

@@ -19,8 +19,7 @@ This module is on the `run` path (`resolve`): stdlib only, no tarfile.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from minidock.errors import Conflict, NotFound
 from minidock.image import reference
@@ -34,13 +33,12 @@ LAYER_KIND = "image-layer"
 TAGS = "image-tag"
 
 
-@dataclass(frozen=True)
-class Image:
+class Image(NamedTuple):
     """What the runtime needs to create a container from an image."""
 
     id: str
     repo_tags: tuple[str, ...]
-    config: dict[str, Any] = field(hash=False, compare=False)
+    config: dict[str, Any]
     layer_dirs: tuple[str, ...] = ()  # absolute, lowest layer FIRST
 
 

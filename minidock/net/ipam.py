@@ -12,9 +12,8 @@ network, broadcast or gateway address.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, ip_address, ip_network
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
 from minidock.errors import Conflict, InvalidArgument
 
@@ -146,8 +145,7 @@ def _as_ipv4(x: Any) -> bool:
         return False
 
 
-@dataclass(frozen=True)
-class Pool:
+class Pool(NamedTuple):
     """A network's IPv4 address pool: subnet, gateway, optional dynamic range and
     auxiliary (reserved) addresses."""
 

@@ -10,7 +10,8 @@ ports in the store.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
+
 from ipaddress import ip_address
 
 from minidock.errors import InvalidArgument
@@ -19,8 +20,7 @@ PROTOS = ("tcp", "udp", "sctp")
 EPHEMERAL_FALLBACK = (49153, 65535)
 
 
-@dataclass(frozen=True)
-class PortBinding:
+class PortBinding(NamedTuple):
     """One published container port; host_port 0 = ephemeral; with host_port_end,
     any free host port in host_port..host_port_end."""
 

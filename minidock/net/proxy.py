@@ -21,8 +21,7 @@ import signal
 import socket
 import sys
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, NamedTuple
 
 from minidock.errors import Conflict, Internal, InvalidArgument
 from minidock.net import proxyproto as pp
@@ -35,8 +34,7 @@ _BOOT = (f"import sys; sys.path.insert(0, {_PKG_PARENT!r}); "
          "from minidock.net.proxyd import main; main(sys.argv[1:])")
 
 
-@dataclass(frozen=True)
-class Forward:
+class Forward(NamedTuple):
     proto: str          # "tcp" | "udp"
     host_ip: str        # "0.0.0.0", "127.0.0.1", "::"
     host_port: int

@@ -15,9 +15,8 @@ so tests can check the resulting ruleset without a kernel.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 CHAIN = "MINIDOCK"
 ISOLATION_1 = "MINIDOCK-ISOLATION-STAGE-1"
@@ -38,8 +37,7 @@ BUILTIN_CHAINS: dict[str, list[str]] = {
 _FORWARD_TOP = 3
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(NamedTuple):
     """One iptables rule: table, chain, args as iptables-save prints them after -A CHAIN."""
 
     table: str  # "filter" | "nat"
