@@ -41,35 +41,30 @@ class MonitorFds(Values):
 
 def spawn(ctx: Any, ctr: dict[str, Any], netns: tuple[str, str | None],
           fds: MonitorFds) -> int:
-    """Double-fork the monitor; returns the monitor's pid (through the sync pipe, the
-    container pid arrives later). Called in the CLI."""
-    mid_r, mid_w = os.pipe()
-    first = os.fork()
-    if first == 0:
+    """Fork the monitor; returns its pid (the container pid arrives later on the sync
+    pipe). Called in the CLI.
+
+    One fork, not a double fork: the monitor calls setsid() so no terminal signal of
+    the CLI's session reaches it, and when the CLI exits the kernel reparents it to
+    init (or the nearest subreaper) by itself. A double fork would add a second fork
+    and a wait to every start for nothing.
+    """
+    pid = os.fork()
+    if pid:
+        return pid
+    try:
+        os.setsid()
         try:
-            os.close(mid_r)
-            os.setsid()
-            pid = os.fork()
-            if pid:
-                os.write(mid_w, str(pid).encode())
-            else:
-                os.close(mid_w)
-                try:
-                    _monitor_main(ctx, ctr, netns, fds)
-                except BaseException as err:  # tell the CLI, which rolls back
-                    import traceback
-                    traceback.print_exc()
-                    try:
-                        os.write(fds.sync_w, f"E125 monitor: {err}\n".encode()[:4000])
-                    except OSError:
-                        pass
-        finally:
-            os._exit(0)
-    os.close(mid_w)
-    raw = os.read(mid_r, 32)
-    os.close(mid_r)
-    os.waitpid(first, 0)
-    return int(raw)
+            _monitor_main(ctx, ctr, netns, fds)
+        except BaseException as err:  # tell the CLI, which rolls back
+            import traceback
+            traceback.print_exc()
+            try:
+                os.write(fds.sync_w, f"E125 monitor: {err}\n".encode()[:4000])
+            except OSError:
+                pass
+    finally:
+        os._exit(0)
 
 
 def _monitor_main(ctx: Any, ctr: dict[str, Any], netns: tuple[str, str | None],
