@@ -56,6 +56,7 @@ def _run_parser(prog: str) -> Any:
     p.add_argument("--ip", default="")
     p.add_argument("--network-alias", "--net-alias", dest="network_alias", **_REPEAT)
     p.add_argument("--mac-address", default="")
+    p.add_argument("--security-opt", **_REPEAT)
     p.add_argument("--help", action="help")
     p.add_argument("image")
     return p
@@ -107,7 +108,8 @@ def _options(prog: str, argv: list[str]) -> Any:
         publish_all=ns.publish_all, expose=tuple(ns.expose), links=tuple(ns.link),
         dns=tuple(ns.dns), dns_search=tuple(ns.dns_search),
         dns_options=tuple(ns.dns_option), add_hosts=tuple(ns.add_host), ip=ns.ip,
-        aliases=tuple(ns.network_alias), mac_address=ns.mac_address, labels=labels)
+        aliases=tuple(ns.network_alias), mac_address=ns.mac_address, labels=labels,
+        security_opt=tuple(ns.security_opt))
     return opts, env
 
 

@@ -88,10 +88,15 @@ def _host_config(opts: RunOptions, bindings: dict[str, Any]) -> dict[str, Any]:
         "GroupAdd": None, "IpcMode": "private", "Cgroup": "",
         "Links": list(opts.links) or None, "OomScoreAdj": 0, "PidMode": "",
         "Privileged": False, "PublishAllPorts": opts.publish_all,
-        "ReadonlyRootfs": False, "SecurityOpt": None, "UTSMode": "", "UsernsMode": "",
+        "ReadonlyRootfs": False, "SecurityOpt": _security_opt(opts), "UTSMode": "", "UsernsMode": "",
         "ShmSize": 67108864, "Runtime": "runc", "ConsoleSize": [0, 0], "Isolation": "",
         "MaskedPaths": list(MASKED_PATHS), "ReadonlyPaths": list(READONLY_PATHS),
     }
+
+
+def _security_opt(opts: RunOptions) -> list[str] | None:
+    from minidock.runtime.seccomp import validate_security_opts
+    return validate_security_opts(opts.security_opt)
 
 
 def _endpoint_wishes(opts: RunOptions) -> dict[str, Any]:

@@ -5,7 +5,7 @@ opens its namespace files, and forks a helper that joins ipc, uts, net, pid and
 finally mnt (which also moves root and cwd to the container's root). Joining a pid
 namespace only affects children, so the helper forks the exec'd process, waits for it
 and exits with its code. The process gets the same privileges as the container's init
-(Docker's 14 capabilities, no_new_privs, only fds 0 1 2), its user resolved in the
+(Docker's 14 capabilities, no_new_privs, seccomp, only fds 0 1 2), its user resolved in the
 container's /etc/passwd. Errors before exec come back on a close-on-exec pipe.
 """
 
@@ -38,7 +38,7 @@ def exec_in(ctx: Any, ctr: Container, opts: ExecOptions) -> int:
     import fcntl  # noqa: F401
     import termios  # noqa: F401
 
-    from minidock.runtime import attach, caps, container, init, monitor, spec, users  # noqa: F401
+    from minidock.runtime import attach, caps, container, init, monitor, seccomp, spec, users  # noqa: F401,E501
     from minidock.runtime import syscalls as sc
     from minidock.runtime.lifecycle import pidfd_checked, refresh
     from minidock.runtime.start import _error_for
@@ -87,10 +87,12 @@ def _helper(ctr: Container, opts: ExecOptions, nsfds: list[int], err_w: int,
     """The forked helper: join, fork the process, wait, exit with its code."""
     code = 125
     try:
+        from minidock.runtime import init
         from minidock.runtime import syscalls as sc
         from minidock.runtime.monitor import exit_code
         if master is not None:
             os.close(master)
+        init.seal_imports()    # the mnt namespace joined below shows the image's files
         for fd in nsfds:
             sc.setns(fd)
             os.close(fd)
@@ -107,6 +109,7 @@ def _helper(ctr: Container, opts: ExecOptions, nsfds: list[int], err_w: int,
 
 
 def _exec_child(ctr: Container, opts: ExecOptions, err_w: int, slave: int | None) -> None:
+    from minidock.runtime import seccomp
     from minidock.runtime import syscalls as sc
     from minidock.runtime.caps import drop_privileges
     from minidock.runtime.container import runtime_env
@@ -135,6 +138,7 @@ def _exec_child(ctr: Container, opts: ExecOptions, err_w: int, slave: int | None
         os.chdir(opts.workdir or cfg.get("WorkingDir") or "/")
         reset_signals()
         sc.cloexec_from(3)
+        seccomp.install(ctr["HostConfig"])
         _exec(list(opts.args), env)
     except MinidockError as err:
         code, msg = err.exit_code, str(err)

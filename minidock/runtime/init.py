@@ -14,7 +14,7 @@ sync pipe is close-on-exec, so a successful exec is seen by the CLI as EOF.
     tty: open /dev/ptmx of the container's own devpts, send the master to the
          monitor (SCM_RIGHTS), take the slave (/dev/pts/0) as controlling terminal
     sethostname, workdir, user (from the container's own /etc/passwd)
-    capabilities, no_new_privs, every fd >= 3 close-on-exec
+    capabilities, no_new_privs, every fd >= 3 close-on-exec, seccomp filter
     execve  -> EOF on the sync pipe (success) | "E<code> <message>" (failure)
 """
 
@@ -57,16 +57,18 @@ def container_init(ctr: dict[str, Any], cdir: str, netns: tuple[str, str | None]
         # filesystem (and minidock's source) is gone from view then. Done while the
         # CLI runs the prestart hook.
         import fcntl, socket, struct, termios  # noqa: F401,E401
-        from minidock.runtime import caps, container, rootfs, users  # noqa: F401
+        from minidock.runtime import caps, container, rootfs, seccomp, users  # noqa: F401
         if os.read(fds.go_r, 1) != b"G":
             os._exit(1)
         os.close(fds.go_r)
         _enter_rootfs(ctr, cdir)
+        seal_imports()
         if fds.console is not None:
             _console(fds.console, fds.winsize)
         argv, env = _command(ctr)
         reset_signals()
         sc.cloexec_from(3)
+        seccomp.install(ctr["HostConfig"])
         _exec(argv, env)
     except MinidockError as err:
         code, msg = err.exit_code, str(err)
@@ -142,6 +144,19 @@ def _command(ctr: dict[str, Any]) -> tuple[list[str], list[str]]:
         raise CannotInvoke(f"chdir to cwd (\"{workdir}\") set in config.json failed: "
                            f"{err.strerror.lower()}") from err
     return [ctr["Path"], *ctr["Args"]], runtime_env(ctr, user.home)
+
+
+def seal_imports() -> None:
+    """No more imports: sys.path now names paths in the container's filesystem.
+
+    A module first imported after pivot_root (or setns into the container's mount
+    namespace) would be read from the image, and run as root with every capability:
+    an image shipping /usr/lib/python3.11/<module>.py would own the host. Everything
+    the rest of the way needs was imported before; a forgotten import fails loudly.
+    """
+    import sys
+    sys.path[:] = []
+    sys.path_importer_cache.clear()
 
 
 def reset_signals() -> None:

@@ -55,6 +55,7 @@ class RunOptions(Values):
     aliases: tuple[str, ...] = ()
     mac_address: str = ""
     labels: dict[str, str] = {}
+    security_opt: tuple[str, ...] = ()
 
 
 def validate_name(name: str) -> str:
