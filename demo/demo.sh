@@ -72,7 +72,7 @@ in_host curl -s --max-time 5 http://127.0.0.1:8080/
 title "What minidock built: the bridge, the veths, the NAT rules"
 in_host ip -br addr show minidock0
 in_host ip -br link show type veth
-in_host iptables-save -t nat | grep MINIDOCK
+in_host iptables-save -t nat | grep -E 'MINIDOCK|minidock0'
 
 title "Cleaning up"
 md rm -f web db webapp
