@@ -141,7 +141,6 @@ def ports_of(ctr: Container) -> list[str]:
     lines = []
     for key in sorted(ports, key=lambda k: (int(k.split("/")[0]), k.split("/")[1])):
         for item in ports[key] or []:
-            ip = item["HostIp"]
-            shown = f"[{ip}]" if ":" in ip else ip
-            lines.append(f"{key} -> {shown}:{item['HostPort']}")
+            # Docker 20.10's CLI joins without brackets: "80/tcp -> :::8080"
+            lines.append(f"{key} -> {item['HostIp']}:{item['HostPort']}")
     return lines

@@ -91,7 +91,7 @@ def test_inspect_ports_and_port_lines(monkeypatch):
     assert ports == {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"},
                                 {"HostIp": "::", "HostPort": "8080"}], "53/udp": None}
     lines = portmap.ports_of({"NetworkSettings": {"Ports": ports}})
-    assert lines == ["80/tcp -> 0.0.0.0:8080", "80/tcp -> [::]:8080"]
+    assert lines == ["80/tcp -> 0.0.0.0:8080", "80/tcp -> :::8080"]
 
 
 def test_network_ls_table_like_docker():
