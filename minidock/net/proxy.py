@@ -23,15 +23,14 @@ import sys
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, NamedTuple
 
+from minidock import leanboot
 from minidock.errors import Conflict, Internal, InvalidArgument
 from minidock.net import proxyproto as pp
 
 REPLY_TIMEOUT = 10.0
-# proxyd runs in a bare interpreter (-I -S: no site, no venv; it needs only the stdlib)
-# and is imported, not run as a script, so its cached bytecode is used.
-_PKG_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-_BOOT = (f"import sys; sys.path.insert(0, {_PKG_PARENT!r}); "
-         "from minidock.net.proxyd import main; main(sys.argv[1:])")
+# proxyd runs in a bare interpreter (leanboot: -I -S, no site, no venv; it needs only
+# the stdlib) and is imported, not run as a script, so its cached bytecode is used.
+_ENTRY = "minidock.net.proxyd:main"
 
 
 class Forward(NamedTuple):
@@ -225,7 +224,7 @@ def _spawn(exec_root: str, ctl_fd: int) -> None:
             os.closerange(fd + 1, 1 << 16)
             os.chdir("/")
             signal.pthread_sigmask(signal.SIG_SETMASK, [])  # the caller may block some
-            os.execv(sys.executable, [sys.executable, "-I", "-S", "-c", _BOOT, exec_root, str(fd)])
+            os.execv(sys.executable, leanboot.argv(_ENTRY, exec_root, str(fd)))
         finally:
             os._exit(127)
     os.waitpid(pid, 0)
