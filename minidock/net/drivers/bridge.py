@@ -9,7 +9,8 @@ drivers/bridge/setup_*.go), each with its undo registered in the caller's Pipeli
     create_network   create_bridge -> bridge_sysctls (accept_ra=0, disable_ipv6)
                      -> bridge_address -> route_localnet (no userland proxy)
                      -> bridge_netfilter -> setup_iptables (+ isolation) -> link_up
-    join             veth pair with the container end created *inside* the sandbox,
+    join             anti-spoofing guard on the port (net/antispoof.py), then the
+                     veth pair with the container end created *inside* the sandbox,
                      named eth<N>, MAC 02:42+IPv4, address, up, default route
     program_external_connectivity   port rules (one batch) + userland proxy
 
@@ -131,11 +132,17 @@ class BridgeDriver:
     # -- endpoints -----------------------------------------------------------------
     def join(self, ctx: Any, net: Any, ep: Any, pl: Any, gateway: bool) -> None:
         """The veth pair: host end on the bridge, container end made inside the sandbox."""
+        from minidock.net import antispoof
         br = pl.host.link_get(net.bridge)
         if br is None:
             raise Internal(f"bridge {net.bridge} of network {net.name} does not exist")
-        pl.host.veth_add(ep.host_veth, ep.ifname, mtu=net.mtu, master=br.index, up=True,
-                         peer_netns_fd=pl.fd, peer_mac=ep.mac)
+        antispoof.guard(ep.host_veth, ep.ip, ep.mac)   # before the port exists: no window
+        try:
+            pl.host.veth_add(ep.host_veth, ep.ifname, mtu=net.mtu, master=br.index, up=True,
+                             peer_netns_fd=pl.fd, peer_mac=ep.mac)
+        except BaseException:
+            self.unguard(ep)
+            raise
         inner = pl.inner.link_get(ep.ifname)
         if inner is None:
             raise Internal(f"interface {ep.ifname} missing in sandbox")
@@ -148,6 +155,14 @@ class BridgeDriver:
         """Remove the endpoint's veth (used when the sandbox outlives the endpoint)."""
         if ep.host_veth:
             nl_del_link(ep.host_veth)
+            self.unguard(ep)
+
+    def unguard(self, ep: Any) -> None:
+        """Drop the port's anti-spoofing elements (idempotent; release without leave:
+        the veth goes with the sandbox's netns)."""
+        if ep.host_veth:
+            from minidock.net import antispoof
+            antispoof.unguard(ep.host_veth, ep.ip, ep.mac)
 
     def program_external_connectivity(self, ctx: Any, net: Any, ep: Any) -> list[Any]:
         """Port rules in one batch, then the userland proxy; returns the rules."""

@@ -1,0 +1,68 @@
+"""Anti-spoofing batches (pure text) and the guard/unguard protocol with a fake nft."""
+
+from __future__ import annotations
+
+import pytest
+
+from minidock.errors import Internal
+from minidock.net import antispoof
+
+
+def test_guard_batch_is_three_elements():
+    assert antispoof.guard_batch("veth1234abc", "172.17.0.2", "02:42:AC:11:00:02") == [
+        'add element bridge minidock guarded { "veth1234abc" }',
+        'add element bridge minidock ip4 { "veth1234abc" . 172.17.0.2 }',
+        'add element bridge minidock mac { "veth1234abc" . 02:42:ac:11:00:02 }',
+    ]
+
+
+def test_unguard_is_idempotent_add_then_delete():
+    batch = antispoof.unguard_batch("veth1234abc", "172.17.0.2", "02:42:ac:11:00:02")
+    assert batch[0] == "add table bridge minidock"
+    assert not any(line.startswith(("add rule", "flush")) for line in batch)
+    dels = [ln for ln in batch if ln.startswith("delete element")]
+    assert len(dels) == 3
+    for d in dels:
+        assert "add" + d[len("delete"):] in batch
+
+
+def test_table_batch_rewrites_rules_atomically():
+    batch = antispoof.table_batch()
+    assert batch.index("flush chain bridge minidock antispoof") < batch.index(
+        "add rule bridge minidock antispoof drop")
+    assert batch[-1] == "add rule bridge minidock antispoof drop"
+    assert any("hook prerouting" in ln for ln in batch)
+
+
+@pytest.mark.parametrize("port, ip, mac", [
+    ('veth"; flush ruleset', "172.17.0.2", "02:42:ac:11:00:02"),
+    ("veth1234567890abcdef", "172.17.0.2", "02:42:ac:11:00:02"),
+    ("veth1234abc", "172.17.0.2 }", "02:42:ac:11:00:02"),
+    ("veth1234abc", "172.17.0.2", "02:42:ac:11:00"),
+])
+def test_values_are_checked_before_they_become_syntax(port, ip, mac):
+    with pytest.raises((Internal, ValueError)):
+        antispoof.guard_batch(port, ip, mac)
+
+
+def test_guard_writes_table_only_when_missing(monkeypatch):
+    calls, table = [], {"exists": False}
+
+    def fake(lines):
+        calls.append(lines)
+        if lines[0].startswith("add element") and not table["exists"]:
+            return False, "Error: No such file or directory"
+        table["exists"] = True
+        return True, ""
+
+    monkeypatch.setattr(antispoof, "_nft", fake)
+    antispoof.guard("vetha", "10.0.0.2", "02:42:0a:00:00:02")
+    assert len(calls) == 2 and calls[1][0] == "add table bridge minidock"
+    antispoof.guard("vethb", "10.0.0.3", "02:42:0a:00:00:03")
+    assert len(calls) == 3 and calls[2][0].startswith("add element")
+
+
+def test_guard_failure_names_the_port(monkeypatch):
+    monkeypatch.setattr(antispoof, "_nft", lambda lines: (False, "Error: boom"))
+    with pytest.raises(Internal, match="anti-spoofing rules for vetha: Error: boom"):
+        antispoof.guard("vetha", "10.0.0.2", "02:42:0a:00:00:02")
