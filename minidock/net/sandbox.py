@@ -6,7 +6,8 @@ Lifecycle (the article's names):
     set_network_namespace_key(pid) bind-mount /proc/<pid>/ns/net on the key (the
                                    container's process made the netns, held on its sync
                                    pipe), and a /run/netns/<name> symlink for `ip netns`
-    populate_network_resources     lo up; each endpoint's interface made *directly inside*
+    populate_network_resources     IPv6 off by default (IPv4-only networks), lo up;
+                                   each endpoint's interface made *directly inside*
                                    the netns (the veth peer is created there by fd), named,
                                    addressed; routes and the default gateway
     destroy                        unmount the key, unlink it and the symlink: the kernel
@@ -59,9 +60,12 @@ class Plumbing:
 
     def __init__(self, key: str) -> None:
         from minidock.net.netlink import Netlink
+        from minidock.net.netns import in_netns_fd
         self.fd = os.open(key, os.O_RDONLY | os.O_CLOEXEC)
         self.host = Netlink()
-        self.inner = Netlink(netns_fd=self.fd)
+        with in_netns_fd(self.fd):      # the one visit: a socket, and sysctl defaults
+            self.inner = Netlink()
+            ipv4_only_defaults()
 
     def close(self) -> None:
         self.host.close()
@@ -73,6 +77,21 @@ class Plumbing:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def ipv4_only_defaults() -> None:
+    """In the current netns: interfaces made from now on have IPv6 off and ignore
+    router advertisements (every minidock network is IPv4-only; a rogue RA from a
+    neighbour must not give a container an IPv6 route around the IPv4 rules)."""
+    for knob, value in (("accept_ra", b"0"), ("disable_ipv6", b"1")):
+        try:
+            fd = os.open(f"/proc/sys/net/ipv6/conf/default/{knob}", os.O_WRONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return      # a kernel without IPv6
+        try:
+            os.write(fd, value)
+        finally:
+            os.close(fd)
 
 
 def loopback_up(pl: Plumbing) -> None:
