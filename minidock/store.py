@@ -61,22 +61,36 @@ class Store:
     def __init__(self, root: str) -> None:
         self.root = root
         os.makedirs(root, mode=0o700, exist_ok=True)
-        path = os.path.join(root, "minidock.db")
-        fresh = not os.path.exists(path)
+        self._path = os.path.join(root, "minidock.db")
+        self._conn: sqlite3.Connection | None = self._connect()
+        self._depth = 0
+
+    def _connect(self) -> sqlite3.Connection:
+        fresh = not os.path.exists(self._path)
         # isolation_level=None: we issue BEGIN/COMMIT ourselves.
-        self._db = sqlite3.connect(path, timeout=60, isolation_level=None)
-        self._db.execute("PRAGMA busy_timeout=60000")
+        db = sqlite3.connect(self._path, timeout=60, isolation_level=None)
+        db.execute("PRAGMA busy_timeout=60000")
         # WAL + synchronous=NORMAL: a commit appends to the WAL without fsync (the
         # database stays consistent after a crash; a power loss may drop the newest
         # commits, which reconciliation treats like a killed CLI). Saves ms per commit.
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA synchronous=NORMAL")
         if fresh:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(_SCHEMA)
-        self._depth = 0
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
+        return db
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        """The connection, reopened after close(): a handle closed before a fork (see
+        runtime/start.py) stays usable by whoever kept it, e.g. a pipeline's undo."""
+        if self._conn is None:
+            self._conn = self._connect()
+        return self._conn
 
     def close(self) -> None:
-        self._db.close()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
     # -- transactions -------------------------------------------------------------
     @contextmanager
