@@ -38,7 +38,8 @@ def exec_in(ctx: Any, ctr: Container, opts: ExecOptions) -> int:
     import fcntl  # noqa: F401
     import termios  # noqa: F401
 
-    from minidock.runtime import attach, caps, container, init, monitor, seccomp, spec, users  # noqa: F401,E501
+    from minidock.runtime import (attach, caps, container, init, monitor, rootfs,  # noqa: F401
+                                  seccomp, spec, users)
     from minidock.runtime import syscalls as sc
     from minidock.runtime.lifecycle import pidfd_checked, refresh
     from minidock.runtime.start import _error_for
@@ -113,7 +114,7 @@ def _exec_child(ctr: Container, opts: ExecOptions, err_w: int, slave: int | None
     from minidock.runtime import syscalls as sc
     from minidock.runtime.caps import drop_privileges
     from minidock.runtime.container import runtime_env
-    from minidock.runtime.init import _exec, reset_signals
+    from minidock.runtime.init import _exec, enter_workdir, reset_signals, workdir_fd
     from minidock.runtime.spec import merge_env
     from minidock.runtime.users import read_or_none, resolve_user
 
@@ -135,7 +136,10 @@ def _exec_child(ctr: Container, opts: ExecOptions, err_w: int, slave: int | None
                             read_or_none("/etc/passwd"), read_or_none("/etc/group"))
         env = merge_env(runtime_env(ctr, user.home), list(opts.env))
         drop_privileges(user.uid, user.gid, user.groups)
-        os.chdir(opts.workdir or cfg.get("WorkingDir") or "/")
+        workdir = opts.workdir or cfg.get("WorkingDir") or "/"
+        fd = workdir_fd(workdir, create=False)
+        enter_workdir(fd, workdir)
+        os.close(fd)
         reset_signals()
         sc.cloexec_from(3)
         seccomp.install(ctr["HostConfig"])

@@ -136,14 +136,41 @@ def _command(ctr: dict[str, Any]) -> tuple[list[str], list[str]]:
     user = resolve_user(cfg.get("User") or "", read_or_none("/etc/passwd"),
                         read_or_none("/etc/group"))
     workdir = cfg.get("WorkingDir") or "/"
-    os.makedirs(workdir, exist_ok=True)
-    drop_privileges(user.uid, user.gid, user.groups)
+    fd = workdir_fd(workdir, create=True)
     try:
-        os.chdir(workdir)
-    except OSError as err:
-        raise CannotInvoke(f"chdir to cwd (\"{workdir}\") set in config.json failed: "
-                           f"{err.strerror.lower()}") from err
+        drop_privileges(user.uid, user.gid, user.groups)
+        enter_workdir(fd, workdir)
+    finally:
+        os.close(fd)
     return [ctr["Path"], *ctr["Args"]], runtime_env(ctr, user.home)
+
+
+def _cwd_error(workdir: str, err: OSError) -> CannotInvoke:
+    return CannotInvoke(f"chdir to cwd (\"{workdir}\") set in config.json failed: "
+                        f"{(err.strerror or str(err)).lower()}")
+
+
+def workdir_fd(workdir: str, create: bool) -> int:
+    """O_PATH fd of the working directory, resolved inside the container's root:
+    no symlink or /proc/self/fd/N magic link can lead it out (runc's CVE-2024-21626)."""
+    from minidock.runtime import rootfs
+    root = os.open("/", rootfs.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        if create:
+            return rootfs.ensure_dir(root, workdir)
+        return rootfs.resolve(root, workdir, rootfs.O_PATH | os.O_DIRECTORY)
+    except OSError as err:
+        raise _cwd_error(workdir, err) from None
+    finally:
+        os.close(root)
+
+
+def enter_workdir(fd: int, workdir: str) -> None:
+    """fchdir as the container's user (search permission is checked then)."""
+    try:
+        os.fchdir(fd)
+    except OSError as err:
+        raise _cwd_error(workdir, err) from None
 
 
 def seal_imports() -> None:

@@ -9,6 +9,9 @@ the user as a member, and the defaults are uid 0, gid 0, home "/".
 
 from __future__ import annotations
 
+import os
+import stat
+
 from minidock.runtime.values import Values
 
 from minidock.errors import CannotInvoke
@@ -72,9 +75,30 @@ def _lookup_group(grp: str, group: str | None) -> int:
     raise CannotInvoke(f"unable to find group {grp}: no matching entries in group file")
 
 
+MAX_DB_SIZE = 4 << 20   # a passwd/group file larger than this is not read
+
+
 def read_or_none(path: str) -> str | None:
+    """The text of a regular file of the container (None if absent or not one).
+
+    The image decides what is at `path`: a FIFO (would block), /dev/zero or a
+    /proc/self/fd/N link (would read forever or the init's own input). So: resolved
+    inside the root without magic links, opened non-blocking, regular files only,
+    read up to MAX_DB_SIZE.
+    """
+    from minidock.runtime import syscalls as sc
     try:
-        with open(path) as fh:
-            return fh.read()
+        root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fd = sc.openat2(root, path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY,
+                            sc.RESOLVE_IN_ROOT | sc.RESOLVE_NO_MAGICLINKS)
+        finally:
+            os.close(root)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            return os.read(fd, MAX_DB_SIZE).decode(errors="replace")
+        finally:
+            os.close(fd)
     except OSError:
         return None
