@@ -227,7 +227,7 @@ def import_tarball(ctx: Any, opener: Callable[[], IO[bytes]], source: str,
     cfg = imgconfig.normalize_config(imgconfig.apply_changes({}, changes))
     staging = _staging(ctx)
     try:
-        stats = unpack_into(staging, "rootfs", opener, "rootfs")
+        stats = unpack_into(staging, "rootfs", opener, source)
         hexid = stats.diff_id[7:]
         os.rename(os.path.join(staging, "rootfs"), os.path.join(staging, hexid))
         created = rfc3339(datetime.now(timezone.utc))

@@ -260,7 +260,7 @@ def _plan_network(ctx: Any, name: str, driver: str, subnet: str, gateway: str,
         pool = ipam.make_pool(subnet, gateway or None, ip_range or None)
         for other in in_use:
             if pool.subnet.overlaps(other):
-                raise Conflict("Pool overlaps with other one on this address space")
+                raise Conflict(f"Pool overlaps with other one on this address space: {subnet}")
         ipam_cfg = {"Subnet": subnet}
         if ip_range:
             ipam_cfg["IPRange"] = ip_range

@@ -277,7 +277,7 @@ def check_requested(pool: Pool, addr: str, taken: Iterable[IPv4Address]) -> IPv4
     net = pool.subnet
     edges = (net.network_address, net.broadcast_address) if net.prefixlen < 31 else ()
     if ip in edges or int(ip) in _reserved(pool) | _ints(taken):
-        raise Conflict("Address already in use")
+        raise Conflict(f"Address already in use: {addr}")
     return ip  # type: ignore[return-value]
 
 

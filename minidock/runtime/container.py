@@ -19,7 +19,7 @@ from typing import Any
 from minidock.errors import Conflict
 from minidock.runtime.spec import (
     DEFAULT_PATH, MASKED_PATHS, READONLY_PATHS, ZERO_TIME, RunOptions, exposed_ports,
-    merge_env, parse_publish_raw, resolve_command)
+    merge_env, parse_publish_raw, resolve_command, validate_workdir)
 
 Container = dict[str, Any]
 KIND = "container"
@@ -62,7 +62,8 @@ def build_doc(cid: str, name: str, image: Any, opts: RunOptions, env: list[str],
             "StdinOnce": opts.interactive and not opts.detach,
             "Env": merge_env(cfg.get("Env"), env) or None, "Cmd": cmd,
             "Image": opts.image, "Volumes": None,
-            "WorkingDir": opts.workdir if opts.workdir is not None else (cfg.get("WorkingDir") or ""),
+            "WorkingDir": validate_workdir(opts.workdir) if opts.workdir is not None
+            else (cfg.get("WorkingDir") or ""),
             "Entrypoint": entrypoint, "OnBuild": None,
             "Labels": {**(cfg.get("Labels") or {}), **opts.labels},
             **({"MacAddress": opts.mac_address} if opts.mac_address else {}),

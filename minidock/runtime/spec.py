@@ -77,6 +77,9 @@ def parse_env_file(text: str, environ: dict[str, str]) -> list[str]:
     return out
 
 
+MAX_ENV_ENTRY = 131072   # the kernel's MAX_ARG_STRLEN: execve refuses a longer string
+
+
 def expand_env(items: list[str] | tuple[str, ...], environ: dict[str, str]) -> list[str]:
     """`-e K=V` as given; `-e K` takes the caller's K, or is dropped when unset."""
     out: list[str] = []
@@ -84,11 +87,30 @@ def expand_env(items: list[str] | tuple[str, ...], environ: dict[str, str]) -> l
         key, eq, _ = item.partition("=")
         if not key:
             raise InvalidArgument(f"invalid environment variable: {item}")
+        _check_env_entry(key, item)
         if eq:
             out.append(item)
         elif key in environ:
             out.append(f"{key}={environ[key]}")
     return out
+
+
+def _check_env_entry(key: str, item: str) -> None:
+    """What execve would refuse at start is refused now, naming the variable."""
+    if "\0" in item:
+        raise InvalidArgument(f"invalid environment variable {key[:64]!r}: it contains a NUL byte")
+    size = len(item.encode(errors="surrogateescape")) + 1
+    if size > MAX_ENV_ENTRY:
+        raise InvalidArgument(f"environment variable {key[:64]} is too long: {size} bytes "
+                              f"(the kernel's limit is {MAX_ENV_ENTRY})")
+
+
+def validate_workdir(workdir: str | None) -> str | None:
+    """`-w` must be absolute (Docker's rule and message)."""
+    if workdir and not workdir.startswith("/"):
+        raise InvalidArgument(f"the working directory '{workdir}' is invalid, "
+                              "it needs to be an absolute path")
+    return workdir
 
 
 def merge_env(base: list[str] | None, override: list[str]) -> list[str]:

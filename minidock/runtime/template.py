@@ -44,6 +44,8 @@ def parse(template: str) -> list[Any]:
         if m.group(3):
             rest = template[pos:]
             pos += len(rest) - len(rest.lstrip())
+    if "{{" in template[pos:]:
+        raise InvalidArgument("template: :1: unclosed action")
     items.append(template[pos:])
     root = _Node("root")
     stack = [root]

@@ -131,10 +131,10 @@ def test_check_requested():
     assert ipam.check_requested(pool, "10.77.0.5", set()) == A("10.77.0.5")  # outside range ok
     cases = [("10.77.1.5", InvalidArgument,
               "Invalid address 10.77.1.5: It does not belong to any of this network's subnets"),
-             ("10.77.0.1", Conflict, "Address already in use"),
-             ("10.77.0.0", Conflict, "Address already in use"),
-             ("10.77.0.255", Conflict, "Address already in use"),
-             ("10.77.0.9", Conflict, "Address already in use"),
+             ("10.77.0.1", Conflict, "Address already in use: 10.77.0.1"),
+             ("10.77.0.0", Conflict, "Address already in use: 10.77.0.0"),
+             ("10.77.0.255", Conflict, "Address already in use: 10.77.0.255"),
+             ("10.77.0.9", Conflict, "Address already in use: 10.77.0.9"),
              ("nope", InvalidArgument, "invalid IPv4 address: nope"),
              ("::1", InvalidArgument, "invalid IPv4 address: ::1")]
     for addr, kind, message in cases:
