@@ -16,7 +16,10 @@ Two cross-cutting hooks cost nothing when off:
 
 * ``MINIDOCK_FAULT=<step>`` raises FaultInjected right after the named step succeeds
   (its undo is already registered, so the rollback is exercised); ``<step>:kill``
-  SIGKILLs the process there instead (what reconciliation must survive).
+  SIGKILLs the process there instead (what reconciliation must survive). Every step is
+  a fault point: one with an undo fires when the undo is registered, one without fires
+  when the pipeline moves on (next step, commit). Teardown steps (`best_effort`) fire
+  after each step. Several specs may be given, comma-separated.
 * ``MINIDOCK_TRACE=1`` (or a file path) prints each step with its duration to stderr.
 """
 
@@ -63,9 +66,18 @@ class Pipeline:
     def __init__(self, name: str) -> None:
         self.name = name
         self._undo: list[tuple[str, Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = []
+        self._pending = ""   # a step done whose fault point has not fired yet
+        self._last = ""      # the last step run (an undo of it is not a step of its own)
+
+    def _fire_pending(self) -> None:
+        if self._pending:
+            name, self._pending = self._pending, ""
+            fault_point(name)
 
     def step(self, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run one step; on failure re-raise with the step named (rollback on exit)."""
+        if _FAULT:
+            self._fire_pending()
         start = time.perf_counter()
         try:
             result = fn(*args, **kwargs)
@@ -77,19 +89,34 @@ class Pipeline:
             from minidock.errors import Internal
             raise Internal(f"{self.name}: step {name} failed: {err}") from err
         trace(self.name, name, time.perf_counter() - start)
+        self._last = name
+        if _FAULT:
+            self._pending = name
         return result
 
     def undo(self, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         """Register the inverse of step `name`, then hit the fault point for it."""
         self._undo.append((name, fn, args, kwargs))
-        fault_point(name)
+        if self._pending == name:
+            self._pending = ""
+        if _TRACE and self._last != name:
+            trace(self.name, name, 0.0)   # an undo with no step of its own: a fault point
+        if _FAULT:
+            self._fire_pending()
+            fault_point(name)
 
     def done(self, name: str) -> None:
         """Mark a step that has no inverse (for the fault hook and trace symmetry)."""
-        fault_point(name)
+        if self._pending == name:
+            self._pending = ""
+        if _FAULT:
+            self._fire_pending()
+            fault_point(name)
 
     def commit(self) -> None:
         """Everything succeeded: the undo list is dropped."""
+        if _FAULT:
+            self._fire_pending()
         self._undo.clear()
 
     def rollback(self) -> list[str]:
@@ -115,18 +142,22 @@ class Pipeline:
                 print("minidock: rollback: " + "; ".join(errors), file=sys.stderr)
 
 
-def best_effort(steps: list[tuple[str, Callable[[], Any]]]) -> list[str]:
+def best_effort(steps: list[tuple[str, Callable[[], Any]]], pipeline: str = "teardown"
+                ) -> list[str]:
     """Run teardown steps in order, all of them, and return the errors joined later.
 
-    Teardown is idempotent: each step must treat "already gone" as success.
+    Teardown is idempotent: each step must treat "already gone" as success. The fault
+    hook fires after each step (FaultInjected propagates: it simulates a crash).
     """
     errors: list[str] = []
     for name, fn in steps:
         start = time.perf_counter()
         try:
             fn()
+        except FaultInjected:
+            raise
         except Exception as err:
             errors.append(f"{name}: {err}")
-        trace("teardown", name, time.perf_counter() - start)
+        trace(pipeline, name, time.perf_counter() - start)
         fault_point(name)
     return errors

@@ -108,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["MINIDOCK_DEBUG"] = "1"
     from minidock.context import Context
     ctx = Context.from_env(opts.get("root"), opts.get("exec-root"), opts.get("config"))
+    if name != "version" and not os.path.exists(os.path.join(ctx.exec_root, "minidock.boot")):
+        from minidock.reconcile import check_boot   # first command since boot (one stat)
+        check_boot(ctx)
     return run_command(ctx, entry, args)
 
 

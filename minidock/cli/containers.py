@@ -127,7 +127,7 @@ def cmd_run(ctx: Any, argv: list[str]) -> int:
     if opts.tty and opts.interactive and not opts.detach and not os.isatty(0):
         print("the input device is not a TTY", file=sys.stderr)
         return 1
-    ctr = create(ctx, opts, env)
+    ctr = create(ctx, opts, env, op="run")
     return _start_one(ctx, ctr, attach=not opts.detach, stdin=opts.interactive and not opts.detach)
 
 
@@ -285,15 +285,14 @@ def cmd_wait(ctx: Any, argv: list[str]) -> int:
 
 
 def cmd_ps(ctx: Any, argv: list[str]) -> int:
-    from minidock.runtime import container as records
-    from minidock.runtime.lifecycle import refresh
+    from minidock.runtime.lifecycle import refresh_all
     from minidock.runtime.psformat import ps_table
     p = parser("ps", "List containers")
     p.add_argument("-a", "--all", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("--no-trunc", action="store_true")
     ns = p.parse_args(argv)
-    ctrs = [refresh(ctx, c) for c in records.all_containers(ctx)]
+    ctrs = refresh_all(ctx)
     if not ns.all:
         ctrs = [c for c in ctrs if c["State"].get("Running")]
     ctrs.sort(key=lambda c: c["Created"], reverse=True)

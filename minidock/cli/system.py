@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -31,11 +32,19 @@ def cmd_system(ctx: Any, argv: list[str]) -> int:
 
 
 def _prune(ctx: Any) -> int:
+    from minidock import reconcile
     from minidock.runtime import container as records
     from minidock.runtime.lifecycle import refresh, remove
+    repaired = reconcile.reconcile_all(ctx)
+    if os.environ.get("MINIDOCK_DEBUG"):
+        for line in repaired:
+            print(f"minidock: reconciled: {line}", file=sys.stderr)
     removed = []
     for ctr in records.all_containers(ctx):
-        ctr = refresh(ctx, ctr)
+        try:
+            ctr = refresh(ctx, ctr)
+        except MinidockError:
+            continue
         if ctr["State"].get("Running"):
             continue
         try:

@@ -246,10 +246,11 @@ def release_networking(ctx: Any, ctr: Container) -> None:
     kind = mode_kind(_mode(ctr))
     if kind == "container":
         return
-    from minidock.net import attach
+    from minidock.net import attach, fwcheck
     from minidock.net import endpoint as eps
     from minidock.net.netns import restore_pid_ns_for_children
     from minidock.pipeline import best_effort
+    fwcheck.bind(ctx.exec_root)       # our rule removals keep the firewall known-good
     errors = best_effort([("restore_pid_ns", restore_pid_ns_for_children)])
     if kind == "bridge" and ctx.store.count("link"):
         from minidock.link import links

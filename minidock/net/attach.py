@@ -38,31 +38,85 @@ def gateway_network(nets: list[nw.Net]) -> nw.Net | None:
 
 def allocate_endpoint(ctx: Any, ctr: Container, net: nw.Net, ifname: str, wish: dict[str, Any],
                       with_ports: bool, p: Any) -> eps.Endpoint:
-    """Create the endpoint record of `ctr` on `net` with its address (and host ports)."""
-    from ipaddress import IPv4Address
+    """Create the endpoint record of `ctr` on `net` with its address (and host ports).
 
-    from minidock.net import ipam, portmap
+    The record is stored in the transaction that claims its address (and updated in
+    the one that claims its ports), so every claim has an owner record at all times;
+    the record names its starter (this CLI) and sandbox key for reconciliation.
+    A conflict whose holder may be dead is checked (reconcile) and retried once.
+    """
+    from minidock.net import portmap
     store = ctx.store
     ep_id = ids.new_id()
     requested = ((wish.get("IPAMConfig") or {}).get("IPv4Address") or "")
-    addr = p.step("allocate_address", eps.allocate_address, store, net, ep_id, requested)
-    p.undo("allocate_address", eps.release_address, store, net.id, ep_id)
-    mac = ctr["Config"].get("MacAddress") if ifname == "eth0" else ""
-    ep = eps.Endpoint(
-        id=ep_id, network_id=net.id, container_id=ctr["Id"], name=container_name(ctr),
-        ip=str(addr), prefixlen=net.prefixlen, mac=mac or ipam.mac_for(IPv4Address(addr)),
-        gateway=net.gateway, ifname=ifname, host_veth="veth" + os.urandom(4).hex()[:7],
-        aliases=tuple(wish.get("Aliases") or ()), requested_ip=requested)
+    ep = p.step("allocate_address", _retry_stale, ctx, f"ip:{net.id}",
+                [requested] if requested else None, _claim_address, ctx, ctr, net, ep_id,
+                ifname, wish, requested)
+    p.undo("allocate_address", _drop_endpoint, store, ep_id)
     if with_ports:
         wanted = portmap.requested_bindings(ctr, net.host_ip)
         if wanted:
             label = f"{ep.name} ({ep.id})"
-            bound = p.step("allocate_ports", portmap.allocate, store, ep_id, wanted, label)
+            spaces = sorted({f"port:{b['proto']}" for b in wanted})
+            ports = [str(b["host_port"]) for b in wanted if b["host_port"]] or None
+            ep = p.step("allocate_ports", _retry_stale, ctx, spaces, ports, _claim_ports,
+                        store, ep, net, wanted, label)
             p.undo("allocate_ports", portmap.release, store, ep_id)
-            ep = ep.with_(ports=tuple(bound))
-    p.step("store_endpoint", eps.save, store, ep, net)
-    p.undo("store_endpoint", store.delete, "endpoint", ep_id)
     return ep
+
+
+def _retry_stale(ctx: Any, spaces: Any, keys: list[str] | None, fn: Any, *args: Any) -> Any:
+    """Run `fn`; on a conflict, release claims in `spaces` whose owner is dead, and
+    retry once if any was."""
+    from minidock.errors import Conflict, InvalidArgument
+    try:
+        return fn(*args)
+    except (Conflict, InvalidArgument):
+        from minidock import reconcile
+        found = False
+        for space in ([spaces] if isinstance(spaces, str) else spaces):
+            found = reconcile.reap_claim_owner(ctx, space, keys) or found
+        if not found:
+            raise
+    return fn(*args)
+
+
+def _claim_address(ctx: Any, ctr: Container, net: nw.Net, ep_id: str, ifname: str,
+                   wish: dict[str, Any], requested: str) -> eps.Endpoint:
+    from ipaddress import IPv4Address
+
+    from minidock import reconcile
+    from minidock.net import ipam
+    store = ctx.store
+    mac = ctr["Config"].get("MacAddress") if ifname == "eth0" else ""
+    with store.transaction():
+        addr = eps.allocate_address(store, net, ep_id, requested)
+        ep = eps.Endpoint(
+            id=ep_id, network_id=net.id, container_id=ctr["Id"], name=container_name(ctr),
+            ip=str(addr), prefixlen=net.prefixlen, mac=mac or ipam.mac_for(IPv4Address(addr)),
+            gateway=net.gateway, ifname=ifname, host_veth="veth" + os.urandom(4).hex()[:7],
+            aliases=tuple(wish.get("Aliases") or ()), requested_ip=requested,
+            extra={"starter": reconcile.starter_mark(),
+                   "sandbox": (ctr.get("NetworkSettings") or {}).get("SandboxKey") or ""})
+        eps.save(store, ep, net)
+    return ep
+
+
+def _claim_ports(store: Any, ep: eps.Endpoint, net: nw.Net, wanted: list[dict[str, Any]],
+                 label: str) -> eps.Endpoint:
+    from minidock.net import portmap
+    with store.transaction():
+        bound = portmap.allocate(store, ep.id, wanted, label)
+        ep = ep.with_(ports=tuple(bound))
+        eps.save(store, ep, net)
+    return ep
+
+
+def _drop_endpoint(store: Any, ep_id: str) -> None:
+    """Undo of allocate_address: the record and every claim it owns."""
+    with store.transaction():
+        store.release_owner(ep_id)
+        store.delete("endpoint", ep_id)
 
 
 def join_endpoint(ctx: Any, net: nw.Net, ep: eps.Endpoint, pl: Any, gateway: bool,
@@ -98,8 +152,6 @@ def release_endpoint(ctx: Any, ep: eps.Endpoint, leave: bool = False) -> list[st
                       lambda: drv.revoke_external_connectivity(ctx, net, ep)))
         if leave:
             steps.append(("leave", lambda: drv.leave(ctx, net, ep)))
-        elif hasattr(drv, "unguard"):   # the veth goes with the netns; its guard stays
-            steps.append(("unguard", lambda: drv.unguard(ep)))
     steps += [
         ("dns_remove", lambda: _dns_remove(ctx, ep, net)),
         ("release_ports", lambda: portmap.release(store, ep.id)),

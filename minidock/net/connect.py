@@ -66,7 +66,8 @@ def connect(ctx: Any, net_ref: str, ctr_ref: str, alias: list[str], ip: str = ""
         nets[net.name] = attach.settings_entry(net, None, wish, ctr["Id"], "")
         _save(ctx, ctr)
         return
-    with Pipeline("network_connect") as p:
+    from minidock import reconcile
+    with reconcile.busy(ctx), Pipeline("network_connect") as p:
         used = {e.ifname for e in eps.of_container(ctx.store, ctr["Id"])}
         ifname = next(f"eth{i}" for i in range(len(used) + 1) if f"eth{i}" not in used)
         ep = attach.allocate_endpoint(ctx, ctr, net, ifname, wish, False, p)
@@ -112,11 +113,13 @@ def disconnect(ctx: Any, net_ref: str, ctr_ref: str, force: bool = False) -> Non
     nets = ctr["NetworkSettings"].get("Networks") or {}
     if net.name not in nets:
         raise NotFound(f"container {ctr['Id']} is not connected to network {net.name}")
+    from minidock.pipeline import best_effort
     for ep in eps.of_container(ctx.store, ctr["Id"]):
         if ep.network_id == nid:
             attach.release_endpoint(ctx, ep, leave=True)
             from minidock.net import files
-            files.remove_hosts_entry(ctr, ep.ip)
+            best_effort([("remove_hosts_entry", lambda: files.remove_hosts_entry(ctr, ep.ip))],
+                        "network_disconnect")
     del nets[net.name]
     _save(ctx, ctr)
 

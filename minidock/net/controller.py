@@ -44,14 +44,17 @@ def _init_lock(ctx: Any) -> Iterator[None]:
 
 def ensure_initialized(ctx: Any) -> None:
     """Initialise networking for this boot if not done yet (idempotent, cheap when done)."""
+    from minidock.net import fwcheck
     want = boot.fingerprint(ctx.config)
     if boot.read_marker(ctx) == want:
+        fwcheck.check(ctx)
         return
     with _init_lock(ctx):
         if boot.read_marker(ctx) == want:
             return
         if _initialize(ctx):
             boot.write_marker(ctx, want)
+            fwcheck.check(ctx)
 
 
 def _read(path: str) -> str:
@@ -220,22 +223,47 @@ def create_network(ctx: Any, name: str, driver: str = "bridge", subnet: str = ""
                    gateway: str = "", ip_range: str = "", internal: bool = False,
                    options: dict[str, str] | None = None,
                    labels: dict[str, str] | None = None) -> str:
-    """`network create`: validate everything, then record and build; returns the id."""
+    """`network create`: validate everything, then record and build; returns the id.
+
+    The checks (name, subnet overlap, pool pick) and the insert are one transaction,
+    so parallel creates cannot both win. The record carries `_Starter` until its last
+    write: a create whose CLI died is removed by the next one that conflicts with it.
+    """
+    from minidock import reconcile
     ensure_initialized(ctx)
-    net, ipam_cfg = _plan_network(ctx, name, driver, subnet, gateway, ip_range, internal,
-                                  options or {})
     store = ctx.store
-    with Pipeline("network_create") as p:
-        doc = nw.new_doc(net, ipam_cfg, labels)
-        p.step("store_network", store.put, "network", net.id, doc, name)
+    args = (ctx, name, driver, subnet, gateway, ip_range, internal, options or {}, labels)
+    with reconcile.busy(ctx), Pipeline("network_create") as p:
+        try:
+            net, doc = p.step("store_network", _plan_and_store, *args)
+        except (Conflict, InvalidArgument):
+            if not reconcile.reap_networks(ctx):
+                raise
+            net, doc = p.step("store_network", _plan_and_store, *args)
         p.undo("store_network", store.delete, "network", net.id)
         rules = get_driver(driver).create_network(ctx, net, p)
         doc["_net"]["rules"] = _rules_data(rules)
-        store.put("network", net.id, doc, name=name)
-        if not subnet:
-            store.put("netmeta", "last_pool", {"subnet": net.subnet}, name="last_pool")
+        doc.pop("_Starter", None)
+        with store.transaction():
+            store.put("network", net.id, doc, name=name)
+            if not subnet:
+                store.put("netmeta", "last_pool", {"subnet": net.subnet}, name="last_pool")
         p.commit()
     return net.id
+
+
+def _plan_and_store(ctx: Any, name: str, driver: str, subnet: str, gateway: str,
+                    ip_range: str, internal: bool, options: dict[str, str],
+                    labels: dict[str, str] | None) -> tuple[nw.Net, dict[str, Any]]:
+    from minidock import reconcile
+    store = ctx.store
+    with store.transaction():
+        net, ipam_cfg = _plan_network(ctx, name, driver, subnet, gateway, ip_range, internal,
+                                      options)
+        doc = nw.new_doc(net, ipam_cfg, labels)
+        doc["_Starter"] = reconcile.starter_mark()
+        store.put("network", net.id, doc, name)
+    return net, doc
 
 
 def _plan_network(ctx: Any, name: str, driver: str, subnet: str, gateway: str,
@@ -305,33 +333,77 @@ def _bool_opt(options: dict[str, str], key: str) -> bool:
 
 
 def remove_network(ctx: Any, ref: str) -> str:
-    """`network rm`: refused for predefined networks and while endpoints exist."""
+    """`network rm`: refused for predefined networks and while endpoints exist
+    (endpoints whose container is gone or not running are released first)."""
     ensure_initialized(ctx)
     nid, doc = nw.lookup(ctx.store, ref)
     if doc["Name"] in nw.PREDEFINED:
         raise Forbidden(f"{doc['Name']} is a pre-defined network and cannot be removed")
-    if eps.of_network(ctx.store, nid):
+    if eps.of_network(ctx.store, nid) and _release_stale(ctx, nid):
         raise Forbidden(f"error while removing network: network {doc['Name']} id {nid} "
                         "has active endpoints")
-    _delete_network(ctx, nid, doc)
+    delete_network(ctx, nid, doc)
     return doc["Name"]
 
 
-def _delete_network(ctx: Any, nid: str, doc: dict[str, Any]) -> None:
+def _release_stale(ctx: Any, nid: str) -> bool:
+    """Release the network's endpoints that no live container holds; True if any
+    legitimate endpoint remains."""
+    from minidock import reconcile
+    from minidock.net import attach
+    left = False
+    for ep in eps.of_network(ctx.store, nid):
+        if reconcile.endpoint_legit(ep, ctx.store.get("container", ep.container_id)):
+            left = True
+        else:
+            attach.release_endpoint(ctx, ep, leave=True)
+    return left
+
+
+def delete_network(ctx: Any, nid: str, doc: dict[str, Any]) -> None:
+    """Tear down one network and forget it (idempotent: also a half-built one, whose
+    record has no rules yet: its planned rules are removed where present)."""
     from minidock.net.iptables import from_data
+    from minidock.pipeline import best_effort
     net = nw.from_doc(doc)
-    get_driver(net.driver).delete_network(ctx, net, from_data(doc["_net"].get("rules", [])))
-    ctx.store.delete("network", nid)
-    for key in ctx.store.claimed(f"ip:{nid}"):
-        ctx.store.release(f"ip:{nid}", key)
+    rules = from_data(doc["_net"].get("rules") or []) or _planned_rules(ctx, net)
+    store = ctx.store
+
+    def claims() -> None:
+        with store.transaction():
+            for key in store.claimed(f"ip:{nid}"):
+                store.release(f"ip:{nid}", key)
+    best_effort([("delete_bridge", lambda: get_driver(net.driver).delete_network(ctx, net, rules)),
+                 ("release_addresses", claims)], "network_rm")
+    store.delete("network", nid)
+
+
+_delete_network = delete_network
+
+
+def _planned_rules(ctx: Any, net: nw.Net) -> list[Any]:
+    """The rules a bridge network's create would have added (pure)."""
+    from ipaddress import IPv4Network
+    from minidock.net import rules
+    cfg = ctx.config
+    if net.driver != "bridge" or not cfg.iptables or not net.subnet:
+        return []
+    subnet = IPv4Network(net.subnet)
+    return rules.network_rules(net.bridge, subnet, icc=net.icc,
+                               masquerade=net.masquerade and cfg.masquerade,
+                               internal=net.internal, userland_proxy=cfg.userland_proxy) + \
+        rules.isolation_rules(net.bridge, subnet, net.internal)
 
 
 def prune_networks(ctx: Any) -> list[str]:
     """`network prune`: remove every user network without endpoints; their names."""
     ensure_initialized(ctx)
     removed = []
+    from minidock.reconcile import mark_alive
     for nid, doc in sorted(ctx.store.list("network"), key=lambda x: x[1]["Name"]):
-        if doc["Name"] in nw.PREDEFINED or eps.of_network(ctx.store, nid):
+        if doc["Name"] in nw.PREDEFINED or mark_alive(doc.get("_Starter")):
+            continue
+        if eps.of_network(ctx.store, nid) and _release_stale(ctx, nid):
             continue
         _delete_network(ctx, nid, doc)
         removed.append(doc["Name"])

@@ -31,6 +31,8 @@ def restore(text: str) -> None:
     """Feed one batch to `iptables-restore --noflush -w`; Internal on failure."""
     if not text.strip():
         return
+    from minidock.net import fwcheck
+    gen = fwcheck.before_change()       # drift tracking (fwcheck.py): ~0.1 ms
     try:
         proc = subprocess.run(["iptables-restore", "--noflush", "-w"], input=text,
                               capture_output=True, text=True)
@@ -39,6 +41,7 @@ def restore(text: str) -> None:
     if proc.returncode != 0:
         msg = " ".join(proc.stderr.split())
         raise Internal(f"iptables-restore failed: {msg}")
+    fwcheck.after_change(gen, fwcheck.commits(text))
 
 
 def save() -> str:

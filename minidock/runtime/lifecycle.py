@@ -98,7 +98,17 @@ def _release(ctx: Any, ctr: Container) -> None:
 
 
 def refresh(ctx: Any, ctr: Container) -> Container:
-    """Fix a running record whose monitor and process are both gone (see module doc)."""
+    """Fix a running record whose monitor and process are both gone (see module doc).
+
+    A record left by a `run` whose CLI died (reconcile.py) is removed: NotFound.
+    """
+    if ctr.get("_Starter"):
+        from minidock import reconcile
+        if not reconcile.mark_alive(ctr["_Starter"]):
+            if reconcile.reconcile_container(ctx, ctr) is None:
+                from minidock.errors import NotFound
+                raise NotFound(f"No such container: {ctr['Id']}")
+            ctr = records.get(ctx, ctr["Id"]) or ctr
     if not ctr["State"].get("Running") or monitor_alive(ctr) or process_alive(ctr):
         return ctr
     with ctx.store.transaction():
@@ -111,6 +121,18 @@ def refresh(ctx: Any, ctr: Container) -> Container:
         records.save(ctx, fresh)
     _release(ctx, fresh)
     return fresh
+
+
+def refresh_all(ctx: Any) -> list[Container]:
+    """Every container, refreshed; records of dead runs are removed and skipped."""
+    from minidock.errors import NotFound
+    out = []
+    for ctr in records.all_containers(ctx):
+        try:
+            out.append(refresh(ctx, ctr))
+        except NotFound:
+            continue
+    return out
 
 
 def signal_container(ctr: Container, sig: int) -> bool:
@@ -162,24 +184,43 @@ def stop(ctx: Any, ctr: Container, timeout: float = 10, sig: int = signal.SIGTER
 
 
 def remove(ctx: Any, ctr: Container, force: bool) -> None:
-    """`rm [-f]`: refuse a running container without force; leave nothing behind."""
+    """`rm [-f]`: refuse a running container without force; leave nothing behind.
+
+    Each step is idempotent (a killed rm is finished by the next one), and everything
+    the container still holds goes: its networking even if its netns or veth is gone
+    already (reconcile.release_container), then its files, then the record."""
+    from minidock import reconcile
+    from minidock.pipeline import best_effort
     ctr = refresh(ctx, ctr)
     if ctr["State"].get("Running"):
         if not force:
             raise Conflict(f"You cannot remove a running container {ctr['Id']}. Stop the "
                            "container before attempting removal or force remove")
         ctr = stop(ctx, ctr, timeout=0, sig=signal.SIGKILL)
-    _release(ctx, ctr)
+    if reconcile.container_live(ctr):   # it came back (a concurrent start): keep it
+        raise Conflict(f"You cannot remove a running container {ctr['Id']}. Stop the "
+                       "container before attempting removal or force remove")
+    best_effort([("release_container", lambda: reconcile.release_container(ctx, ctr))], "rm")
     destroy(ctx, ctr)
 
 
 def destroy(ctx: Any, ctr: Container) -> None:
-    """Remove the files and the record (idempotent)."""
+    """Remove the files and the record (idempotent; the record goes last)."""
     import shutil
     from minidock.net import api
+    from minidock.pipeline import best_effort
     cid = ctr["Id"]
-    api.forget_container(ctx, ctr)
-    for path in (ctx.container_dir(cid), ctx.run_dir(cid)):
-        shutil.rmtree(path, ignore_errors=True)
-    with ctx.store.transaction():
-        records.delete(ctx, cid)
+
+    def files() -> None:
+        for path in (ctx.container_dir(cid), ctx.run_dir(cid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+    def record() -> None:
+        with ctx.store.transaction():
+            records.delete(ctx, cid)
+    errors = best_effort([("forget_container", lambda: api.forget_container(ctx, ctr)),
+                          ("remove_files", files)], "rm")
+    record()
+    if errors and os.environ.get("MINIDOCK_DEBUG"):
+        import sys
+        print("minidock: rm: " + "; ".join(errors), file=sys.stderr)

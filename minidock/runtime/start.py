@@ -58,9 +58,13 @@ def resolve_image(ctx: Any, ref: str) -> Any:
     return resolve(ctx, ref)
 
 
-def create(ctx: Any, opts: Any, env: list[str]) -> Container:
-    """Validate, make the record and the container dir; returns the stored document."""
-    from minidock import ids
+def create(ctx: Any, opts: Any, env: list[str], op: str = "create") -> Container:
+    """Validate, make the record and the container dir; returns the stored document.
+
+    op="run": the record carries `_Starter` (this CLI) until record_running, so that a
+    run whose CLI dies is recognised as failed and removed (reconcile.py).
+    """
+    from minidock import ids, reconcile
     from minidock.net import api
     from minidock.runtime import rootfs
     from minidock.runtime.spec import validate_name
@@ -71,20 +75,37 @@ def create(ctx: Any, opts: Any, env: list[str]) -> Container:
     cdir = ctx.container_dir(cid)
     ctr = records.build_doc(cid, name or ids.random_name(), image, opts, env,
                             os.path.join(cdir, cid + "-json.log"), now_iso())
+    if op == "run":
+        ctr["_Starter"] = reconcile.starter_mark()
     api.validate(ctx, ctr)
-    with Pipeline("create") as p:
+    with reconcile.busy(ctx), Pipeline("create") as p:
         p.step("prepare_rootfs", rootfs.prepare, cdir)
         p.undo("prepare_rootfs", _rmtree, cdir)
-        for retry in range(1, 4 if name is None else 2):
-            try:
-                p.step("insert_record", records.insert, ctx, ctr)
-                break
-            except MinidockError:
-                if name is not None or retry == 3:
-                    raise
-                ctr["Name"] = "/" + ids.random_name(retry)
+        p.step("insert_record", _insert, ctx, ctr, name is None)
+        p.undo("insert_record", _delete_record, ctx, cid)
         p.commit()
     return ctr
+
+
+def _insert(ctx: Any, ctr: Container, random_name: bool) -> None:
+    """Insert the record; a random name is redrawn on a clash, a given name whose
+    holder is a dead run is reclaimed once (reconcile), else Docker's conflict."""
+    from minidock import ids, reconcile
+    for retry in range(1, 4):
+        try:
+            records.insert(ctx, ctr)
+            return
+        except MinidockError:
+            if random_name and retry < 3:
+                ctr["Name"] = "/" + ids.random_name(retry)
+            elif random_name or retry > 1 or \
+                    not reconcile.reap_container_name(ctx, ctr["Name"].lstrip("/")):
+                raise
+
+
+def _delete_record(ctx: Any, cid: str) -> None:
+    with ctx.store.transaction():
+        records.delete(ctx, cid)
 
 
 def _rmtree(path: str) -> None:
@@ -96,8 +117,9 @@ def start(ctx: Any, ctr: Container, attach: bool = False, stdin: bool = False) -
     """Run the start pipeline (see module doc); returns once the command has exec'd."""
     from minidock.net import api
 
+    from minidock import reconcile
     tty = bool(ctr["Config"].get("Tty"))
-    with Pipeline("start") as p:
+    with reconcile.busy(ctx), Pipeline("start") as p:
         netns = api.netns_mode(ctx, ctr)
         api.initialize_networking(ctx, ctr, p)
         os.makedirs(ctx.run_dir(ctr["Id"]), exist_ok=True)
@@ -262,6 +284,9 @@ def _record_running(ctx: Any, ctr: Container, pid: int, monitor_pid: int) -> Non
                         StartedAt=now_iso(), FinishedAt="0001-01-01T00:00:00Z")
     ctr["_PidStart"] = proc_start(pid)
     ctr["_Monitor"] = {"Pid": monitor_pid, "Start": proc_start(monitor_pid)}
+    # From here the container is a running container: if this CLI dies before it
+    # confirms, the monitor kills the init and the record is an exited container.
+    ctr.pop("_Starter", None)
     with ctx.store.transaction():
         if records.get(ctx, ctr["Id"]) is None:
             raise NotFound(f"No such container: {ctr['Id']}")
@@ -274,6 +299,7 @@ def _record_created(ctx: Any, ctr: Container) -> None:
                         StartedAt="0001-01-01T00:00:00Z")
     ctr.pop("_PidStart", None)
     ctr.pop("_Monitor", None)
+    ctr.pop("_Starter", None)
     with ctx.store.transaction():
         if records.get(ctx, ctr["Id"]) is not None:
             records.save(ctx, ctr)
@@ -287,4 +313,5 @@ def record_start_failure(ctx: Any, ctr: Container, err: MinidockError) -> None:
             return
         fresh["State"].update(ExitCode=err.exit_code if err.exit_code != 125 else 128,
                               Error=str(err))
+        fresh.pop("_Starter", None)   # rolled back by its own CLI: not a dead run
         records.save(ctx, fresh)
