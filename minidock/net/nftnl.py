@@ -82,9 +82,9 @@ def msg_setelems(delete: bool, table: str, set_name: str, keys: list[bytes], seq
 def batch(messages: list[bytes], seq: int) -> bytes:
     """Wrap messages in BATCH_BEGIN / BATCH_END (the kernel applies them atomically)."""
     begin = _hdr(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, seq,
-                 _nfgen(socket.AF_UNSPEC, socket.htons(NFNL_SUBSYS_NFTABLES)))
+                 _nfgen(socket.AF_UNSPEC, NFNL_SUBSYS_NFTABLES))
     end = _hdr(NFNL_MSG_BATCH_END, NLM_F_REQUEST, seq + len(messages) + 1,
-               _nfgen(socket.AF_UNSPEC, socket.htons(NFNL_SUBSYS_NFTABLES)))
+               _nfgen(socket.AF_UNSPEC, NFNL_SUBSYS_NFTABLES))
     return begin + b"".join(messages) + end
 
 
