@@ -1,8 +1,9 @@
 """The per-container monitor (podman's conmon): the parent of the container's init.
 
 The CLI forks it; the monitor unshares CLONE_NEWPID, forks the init child (PID 1 of
-the new pid namespace), reports the child's host PID on the sync pipe, then re-execs
-itself into a lean interpreter (monitor_main.py) that:
+the new pid namespace), reports the child's host PID on the sync pipe, then (detached
+runs; see _become_lean for attached ones) re-execs itself into a lean interpreter
+running monitor_main.py, which:
 
 * copies the container's stdout/stderr (or the pty master) into the json-file log and,
   when attached, to the stdout/stderr it inherited from the CLI (a killed CLI does not
@@ -18,13 +19,15 @@ itself into a lean interpreter (monitor_main.py) that:
                           log fd, output pipes / console socketpair
                           fork -----------------------------> (init.py)
     read "P<pid>" <------ write "P<pid>", close sync pipe
-                          exec python -I -S (monitor_main), keeping the pid, the
-                          child and exactly the fds it still needs
+    (start pipeline)      (detached:) wait for the verdict
+    write "1" ----------> exec python -I -S (monitor_main), keeping the pid, the
+    exit                  child and exactly the fds it still needs
 
 Why the exec: forked from the CLI, the monitor would keep the CLI's whole interpreter
-for the container's life (~8 MiB of PSS each, as refcount writes un-share the pages).
-The fork stays because it costs the start path nothing: the exec runs while the CLI
-moves the interfaces in and the init mounts, and nothing waits for it.
+for the container's life (~7.5 MiB of PSS each once the CLI has exited, as refcount
+writes un-share the pages; ~2.9 MiB lean). The fork stays because it costs the start
+path nothing: the exec runs while the CLI moves the interfaces in and the init
+mounts, and nothing waits for it.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ from minidock.runtime.monitor_main import write_all as _write_all  # noqa: F401
 from minidock.runtime.values import Values
 
 ENTRY = "minidock.runtime.monitor_main:main"
+# exec the lean monitor for attached (foreground) runs too? (see _become_lean)
+LEAN_WHEN_ATTACHED = False
 
 
 class MonitorFds(Values):
@@ -145,14 +150,34 @@ def _detach_stdio(monitor_log: str) -> None:
 
 
 def _become_lean(params: dict[str, Any]) -> None:
-    """exec the lean monitor with exactly the fds it needs (0-2 are kept anyway);
-    if the exec fails, the same code runs here, in the forked interpreter."""
-    from minidock import leanboot
+    """Wait for the CLI's verdict, then exec the lean monitor (monitor_main.py).
+
+    Waiting first keeps the new interpreter's start-up off the CLI's critical path
+    (it runs while the CLI exits, not while it starts the container); the output
+    the command writes meanwhile waits in the pipes. "0" or EOF instead of "1": the
+    start failed (or the CLI died), the init is killed, the monitor leaves.
+
+    With a CLI attached, the same pump runs here, in the forked interpreter, without
+    an exec: that CLI waits for the exit code, and a lean monitor would first import
+    the store, the lifecycle and the teardown (~40 ms, more under load) that this
+    interpreter holds already, on `run --rm`'s critical path; and while the CLI
+    lives, it shares most of these pages with this monitor. Also the fallback when
+    the exec fails.
+    """
     from minidock.runtime import monitor_main
-    keep = [params["log"], *params["outputs"], params["verdict"], params["exit"]]
+    if params["attach"] and not LEAN_WHEN_ATTACHED:
+        monitor_main.run(params)
+    if monitor_main.read(params["verdict"])[:1] != b"1":
+        os.kill(params["pid"], signal.SIGKILL)   # pid 1 of its pid ns: all of it goes
+        os.waitpid(params["pid"], 0)
+        os._exit(0)
+    os.close(params["verdict"])
+    params["verdict"] = None                     # confirmed
+    keep = [params["log"], *params["outputs"], params["exit"]]
     if params["console"] is not None:
         keep.append(params["console"])
     try:
+        from minidock import leanboot
         for fd in keep:
             os.set_inheritable(fd, True)
         env = {k: v for k, v in os.environ.items() if k != "MINIDOCK_FAULT"}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import time
 
 
 def monitor_of(host, name):
@@ -34,7 +35,11 @@ def pss_kib(pid):
 def test_monitor_is_a_lean_interpreter(host):
     host.md("run", "-d", "--name", "c1", "busybox", "sleep", "1000")
     mon = monitor_of(host, "c1")
-    assert open(f"/proc/{mon}/comm").read() == "minidock-mon\n"
+    deadline = time.monotonic() + 10       # it execs once the CLI has confirmed
+    while open(f"/proc/{mon}/comm").read() != "minidock-mon\n":
+        assert time.monotonic() < deadline, "the monitor did not re-exec"
+        time.sleep(0.02)
+    time.sleep(0.2)                        # let it settle (its imports are done)
     argv = open(f"/proc/{mon}/cmdline").read().split("\0")
     assert argv[1:4] == ["-I", "-S", "-c"] and "monitor_main" in argv[4]
     maps = open(f"/proc/{mon}/maps").read()
@@ -80,3 +85,16 @@ def test_interactive_stdin_reaches_the_container(host):
     r = host.md("run", "--rm", "-i", "--net", "none", "busybox", "sh", "-c",
                 "wc -c; exit 4", input="x" * 100000, check=False)
     assert (r.returncode, r.stdout.strip()) == (4, "100000")
+
+
+def test_detached_tty_exit_code_and_log(host):
+    """-dt: nobody else holds the pty slave, so the master's EIO may come before the
+    init's exit is seen; the exit code must still be the container's."""
+    for i in range(3):
+        name = f"t{i}"
+        cid = host.md("run", "-dt", "--name", name, "--net", "none", "busybox", "sh", "-c",
+                      "tty; echo in-tty; exit 5").stdout.strip()
+        assert host.md("wait", name).stdout == "5\n"
+        assert host.md("logs", name).stdout.replace("\r", "") == "/dev/pts/0\nin-tty\n"
+        mlog = os.path.join(host.exec_root, "containers", cid, "monitor.log")
+        assert not os.path.exists(mlog) or open(mlog).read() == ""
