@@ -114,12 +114,13 @@ def _exec_child(ctr: Container, opts: ExecOptions, err_w: int, slave: int | None
     from minidock.runtime import syscalls as sc
     from minidock.runtime.caps import drop_privileges
     from minidock.runtime.container import runtime_env
-    from minidock.runtime.init import _exec, enter_workdir, reset_signals, workdir_fd
+    from minidock.runtime.init import _exec, enter_workdir, not_dumpable, reset_signals, workdir_fd
     from minidock.runtime.spec import merge_env
     from minidock.runtime.users import read_or_none, resolve_user
 
     code, msg = 126, ""
     try:
+        not_dumpable()
         os.setsid()
         if slave is not None:
             import fcntl

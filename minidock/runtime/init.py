@@ -50,6 +50,7 @@ def container_init(ctr: dict[str, Any], cdir: str, netns: tuple[str, str | None]
     """Never returns: exec the command or report and _exit."""
     code = 125
     try:
+        not_dumpable()
         _stdio(fds)
         _namespaces(netns)
         os.write(fds.sync_w, b"R\n")
@@ -226,8 +227,62 @@ def find_executable(name: str, env: list[str]) -> str:
     raise CommandNotFound(f'exec: "{name}": executable file not found in $PATH')
 
 
+PR_SET_DUMPABLE = 4
+
+
+def not_dumpable() -> None:
+    """Until execve, other processes in the container cannot open this (host
+    Python) process's /proc/<pid>/exe, root, cwd or fds (runc does the same)."""
+    sc.prctl(PR_SET_DUMPABLE, 0)
+
+
+def check_inside_root(path: str, name: str) -> None:
+    """The file execve will run, and a script's interpreters, resolve inside the
+    container's root without magic links: an image's `/proc/self/exe` (or a script
+    `#!/proc/self/exe`) would otherwise run the host's Python in the container, which
+    could then write to the host's binary through its own /proc/self/exe."""
+    from minidock.runtime import rootfs
+    for _ in range(5):                                   # the kernel nests up to 4
+        if not path.startswith("/"):
+            path = os.path.join(os.getcwd(), path)
+        root = os.open("/", rootfs.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fd = rootfs.resolve(root, path)
+        except OSError as err:
+            if err.errno == 40:                          # ELOOP: a magic link
+                raise CannotInvoke(f'exec: "{name}": {path} leads outside the container') from None
+            return                                       # execve reports it
+        finally:
+            os.close(root)
+        path = _interpreter(fd)
+        if path is None:
+            return
+
+
+def _interpreter(fd: int) -> str | None:
+    """The `#!` interpreter of the regular file behind O_PATH `fd` (closed here)."""
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        try:
+            rfd = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            return None                                  # exec-only: not a script we
+        try:                                             # (or its interpreter) can read
+            head = os.read(rfd, 256)
+        finally:
+            os.close(rfd)
+    finally:
+        os.close(fd)
+    if not head.startswith(b"#!"):
+        return None
+    words = head[2:].split(b"\n", 1)[0].split()
+    return os.fsdecode(words[0]) if words else None
+
+
 def _exec(argv: list[str], env: list[str]) -> None:
     path = find_executable(argv[0], env)
+    check_inside_root(path, argv[0])
     envd = dict(e.partition("=")[::2] for e in env)
     try:
         os.execve(path, argv, envd)
