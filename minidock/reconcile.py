@@ -147,10 +147,27 @@ def release_container(ctx: Any, ctr: Container) -> None:
     from minidock.net import endpoint as eps
     endpoints = eps.of_container(ctx.store, ctr["Id"])
     for ep in endpoints:      # leave: the veth goes now, even if a process pins the netns
+        if ep.ports and not ep.rules:      # killed between applying and recording them
+            ep = ep.with_(rules=tuple(_planned_port_rules(ctx, ep)))
         attach.release_endpoint(ctx, ep, leave=True)
     api.release_networking(ctx, ctr)
     for key in _sandbox_keys(endpoints):
         destroy_key(key)
+
+
+def _planned_port_rules(ctx: Any, ep: Any) -> list[Any]:
+    """The port rules program_external_connectivity makes for `ep` (as stored data)."""
+    from ipaddress import IPv4Address
+    from minidock.net import iptables, rules
+    doc = ctx.store.get("network", ep.network_id)
+    if doc is None or not ctx.config.iptables:
+        return []
+    bridge = (doc.get("_net") or {}).get("bridge", "")
+    out: list[Any] = []
+    for b in ep.ports:
+        out += rules.port_rules(bridge, IPv4Address(ep.ip), b["proto"], b["host_ip"],
+                                b["host_port"], b["container_port"], ctx.config.userland_proxy)
+    return [(r[0], r[1], tuple(r[2]), r[3]) for r in iptables.to_data(out)]
 
 
 def _release_stale_endpoints(ctx: Any, ctr: Container) -> None:
