@@ -2,7 +2,7 @@
 
 The CLI forks it; the monitor unshares CLONE_NEWPID, forks the init child (PID 1 of
 the new pid namespace), reports the child's host PID on the sync pipe, then (detached
-runs; see _become_lean for attached ones) re-execs itself into a lean interpreter
+runs; see _supervise for attached ones) re-execs itself into a lean interpreter
 running monitor_main.py, which:
 
 * copies the container's stdout/stderr (or the pty master) into the json-file log and,
@@ -45,7 +45,7 @@ from minidock.runtime.monitor_main import write_all as _write_all  # noqa: F401
 from minidock.runtime.values import Values
 
 ENTRY = "minidock.runtime.monitor_main:main"
-# exec the lean monitor for attached (foreground) runs too? (see _become_lean)
+# exec the lean monitor for attached (foreground) runs too? (see _supervise)
 LEAN_WHEN_ATTACHED = False
 
 
@@ -88,7 +88,7 @@ def spawn(ctx: Any, ctr: dict[str, Any], netns: tuple[str, str | None],
             except OSError:
                 pass
             os._exit(0)
-        _become_lean(params)
+        _supervise(params)
     finally:
         os._exit(0)
 
@@ -149,8 +149,9 @@ def _detach_stdio(monitor_log: str) -> None:
     os.close(err)
 
 
-def _become_lean(params: dict[str, Any]) -> None:
-    """Wait for the CLI's verdict, then exec the lean monitor (monitor_main.py).
+def _supervise(params: dict[str, Any]) -> None:
+    """Supervise the container: wait for the CLI's verdict, then exec the lean monitor
+    (monitor_main.py).
 
     Waiting first keeps the new interpreter's start-up off the CLI's critical path
     (it runs while the CLI exits, not while it starts the container); the output
