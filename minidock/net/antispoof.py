@@ -88,12 +88,17 @@ def unguard_batch(port: str, ip: str, mac: str) -> list[str]:
 def _nft(lines: list[str]) -> tuple[bool, str]:
     """One atomic `nft -f -` batch; (ok, first error line). No nft: (True, "")."""
     import subprocess
+
+    from minidock.net import fwcheck
+    gen = fwcheck.before_change()   # one nft commit: the firewall stays known-good
     try:
         proc = subprocess.run(["nft", "-f", "-"], input="\n".join(lines) + "\n",
                               capture_output=True, text=True)
     except FileNotFoundError:
         _warn_once()
         return True, ""
+    if proc.returncode == 0:
+        fwcheck.after_change(gen, 1)
     err = next((ln for ln in proc.stderr.splitlines() if ln.startswith("Error")), proc.stderr)
     return proc.returncode == 0, err.strip()
 

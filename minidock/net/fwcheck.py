@@ -120,18 +120,29 @@ def _path(exec_root: str) -> str:
     return os.path.join(exec_root, STATE)
 
 
-def _read(path: str) -> int | None:
+def _load(path: str) -> dict[str, Any]:
+    """The state file: {"gen": known-good generation, "want": {"table chain": n}}."""
+    import json
     try:
         with open(path) as fh:
-            return int(fh.read().strip() or "-1")
+            data = json.load(fh)
+        return data if isinstance(data, dict) else {}
     except (OSError, ValueError):
-        return None
+        return {}
 
 
-def _write(path: str, gen: int) -> None:
+def _read(path: str) -> int | None:
+    gen = _load(path).get("gen")
+    return gen if isinstance(gen, int) else None
+
+
+def _write(path: str, gen: int, want: dict[str, int] | None = None) -> None:
+    import json
+    if want is None:
+        want = _load(path).get("want") or {}
     tmp = f"{path}.{os.getpid()}"
     with open(tmp, "w") as fh:
-        fh.write(str(gen))
+        json.dump({"gen": gen, "want": want}, fh)
     os.replace(tmp, path)
 
 
@@ -187,18 +198,29 @@ def check(ctx: Any) -> list[str]:
 
 def _counts_ok(ctx: Any) -> bool:
     """Each chain holds at least as many rules as the driver and network rules put
-    there (a flush or a deleted chain shows; a changed rule is left to prune)."""
-    base, _per = expected(ctx, with_endpoints=False)
-    want: dict[tuple[str, str], int] = {}
-    for r in _unique(base):
-        want[(r.table, r.chain)] = want.get((r.table, r.chain), 0) + 1
-    for table in {t for t, _c in want}:
-        have = rule_counts(table)
-        if have is None:
-            return False
-        if any(have.get(c, 0) < n for (t, c), n in want.items() if t == table):
+    there when the ruleset was last verified (recorded in the state file, so this
+    path imports nothing): a flush or a deleted chain shows; a changed rule is left
+    to prune."""
+    want = _load(_path(ctx.exec_root)).get("want")
+    if not want:
+        return False
+    have: dict[str, dict[str, int] | None] = {}
+    for key, n in want.items():
+        table, _, chain = key.partition(" ")
+        if table not in have:
+            have[table] = rule_counts(table)
+        counts = have[table]
+        if counts is None or counts.get(chain, 0) < n:
             return False
     return True
+
+
+def _want(base: list[Any]) -> dict[str, int]:
+    want: dict[str, int] = {}
+    for r in _unique(base):
+        key = f"{r.table} {r.chain}"
+        want[key] = want.get(key, 0) + 1
+    return want
 
 
 def expected(ctx: Any, with_endpoints: bool = True) -> tuple[list[Any], list[Any]]:
@@ -252,7 +274,7 @@ def repair(ctx: Any, force: bool = False) -> list[str]:
             out.append(f"firewall: {len(extra)} unowned or duplicate rules removed")
     gen = generation()
     if gen is not None:
-        _write(_path(ctx.exec_root), gen)
+        _write(_path(ctx.exec_root), gen, _want(base))
     return out
 
 
