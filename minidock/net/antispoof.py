@@ -8,8 +8,9 @@ bridge, on the host end of the container's veth.
 
 The rules live in nftables' `bridge` family (not in iptables: the iptables ruleset
 stays rule-for-rule Docker's), in one table whose rules never change; containers are
-elements of three sets, so a start or a stop is one `nft -f -` batch of element
-changes (~4 ms), the table itself is written only when it is missing:
+elements of three sets, so a start or a stop is one netfilter netlink batch of
+element changes (net/nftnl.py, no process); `nft -f -` writes the table only when it
+is missing (the first container since boot):
 
     table bridge minidock
       set guarded { ifname }                 the host ends of containers' veths
@@ -114,17 +115,44 @@ def _warn_once() -> None:
               "source addresses and ARP on their bridge", file=sys.stderr)
 
 
+def _keys(port: str, ip: str, mac: str) -> list[tuple[str, list[bytes]]]:
+    """(set, [key]) of one port in the kernel's register layout (net/nftnl.py)."""
+    from minidock.net import nftnl
+    _elements(port, ip, mac)            # the same checks as the text form
+    name = nftnl.key_ifname(port)
+    return [("guarded", [name]), ("ip4", [name + nftnl.key_ipv4(ip)]),
+            ("mac", [name + nftnl.key_ether(mac.lower())])]
+
+
 def guard(port: str, ip: str, mac: str) -> None:
-    """Let the bridge port `port` carry only frames from ip/mac (idempotent)."""
-    ok, _err = _nft(guard_batch(port, ip, mac))
-    if not ok:   # first container since boot: the table is written too, same batch
-        ok, err = _nft(table_batch() + guard_batch(port, ip, mac))
-        if not ok:
-            raise Internal(f"anti-spoofing rules for {port}: {err}")
+    """Let the bridge port `port` carry only frames from ip/mac (idempotent).
+
+    One netfilter netlink batch of element adds (no nft process); only when the table
+    is missing (first container since boot) `nft -f` writes it, with the elements.
+    """
+    from minidock.net import nftnl
+    try:
+        nftnl.apply([(False, "minidock", s, k) for s, k in _keys(port, ip, mac)])
+        return
+    except FileNotFoundError:
+        pass
+    except OSError as err:
+        raise Internal(f"anti-spoofing rules for {port}: {err.strerror}") from err
+    ok, err = _nft(table_batch() + guard_batch(port, ip, mac))
+    if not ok:
+        raise Internal(f"anti-spoofing rules for {port}: {err}")
 
 
 def unguard(port: str, ip: str, mac: str) -> None:
-    """Inverse of guard; a port never guarded (or already unguarded) is no error."""
-    ok, err = _nft(unguard_batch(port, ip, mac))
-    if not ok:
-        raise Internal(f"removing anti-spoofing rules for {port}: {err}")
+    """Inverse of guard; a port never guarded (or already unguarded) is no error:
+    each element is added, then deleted, in one atomic batch."""
+    from minidock.net import nftnl
+    changes = []
+    for s, k in _keys(port, ip, mac):
+        changes += [(False, "minidock", s, k), (True, "minidock", s, k)]
+    try:
+        nftnl.apply(changes)
+    except FileNotFoundError:
+        return                          # no table: nothing guarded
+    except OSError as err:
+        raise Internal(f"removing anti-spoofing rules for {port}: {err.strerror}") from err

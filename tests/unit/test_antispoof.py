@@ -46,23 +46,56 @@ def test_values_are_checked_before_they_become_syntax(port, ip, mac):
 
 
 def test_guard_writes_table_only_when_missing(monkeypatch):
+    from minidock.net import nftnl
     calls, table = [], {"exists": False}
 
-    def fake(lines):
-        calls.append(lines)
-        if lines[0].startswith("add element") and not table["exists"]:
-            return False, "Error: No such file or directory"
+    def fake_apply(changes):
+        calls.append(("netlink", changes))
+        if not table["exists"]:
+            raise FileNotFoundError(2, "No such file or directory")
+
+    def fake_nft(lines):
+        calls.append(("nft", lines))
         table["exists"] = True
         return True, ""
 
-    monkeypatch.setattr(antispoof, "_nft", fake)
+    monkeypatch.setattr(nftnl, "apply", fake_apply)
+    monkeypatch.setattr(antispoof, "_nft", fake_nft)
     antispoof.guard("vetha", "10.0.0.2", "02:42:0a:00:00:02")
-    assert len(calls) == 2 and calls[1][0] == "add table bridge minidock"
+    assert [c[0] for c in calls] == ["netlink", "nft"]
+    assert calls[1][1][0] == "add table bridge minidock"
     antispoof.guard("vethb", "10.0.0.3", "02:42:0a:00:00:03")
-    assert len(calls) == 3 and calls[2][0].startswith("add element")
+    assert [c[0] for c in calls] == ["netlink", "nft", "netlink"]
+    sets = [(delete, s) for delete, _t, s, _k in calls[2][1]]
+    assert sets == [(False, "guarded"), (False, "ip4"), (False, "mac")]
+
+
+def test_keys_match_register_layout():
+    keys = dict(antispoof._keys("veth1", "172.17.0.2", "02:42:AC:11:00:02"))
+    name = b"veth1" + b"\0" * 11
+    assert keys == {"guarded": [name], "ip4": [name + bytes([172, 17, 0, 2])],
+                    "mac": [name + bytes.fromhex("0242ac110002") + b"\0\0"]}
+
+
+def test_unguard_adds_then_deletes_and_tolerates_no_table(monkeypatch):
+    from minidock.net import nftnl
+    seen = []
+
+    def fake_apply(changes):
+        seen.append(changes)
+        raise FileNotFoundError(2, "No such file or directory")
+
+    monkeypatch.setattr(nftnl, "apply", fake_apply)
+    antispoof.unguard("vetha", "10.0.0.2", "02:42:0a:00:00:02")   # no error
+    assert [d for d, _t, _s, _k in seen[0]] == [False, True] * 3
 
 
 def test_guard_failure_names_the_port(monkeypatch):
-    monkeypatch.setattr(antispoof, "_nft", lambda lines: (False, "Error: boom"))
-    with pytest.raises(Internal, match="anti-spoofing rules for vetha: Error: boom"):
+    from minidock.net import nftnl
+
+    def fake_apply(changes):
+        raise OSError(22, "Invalid argument")
+
+    monkeypatch.setattr(nftnl, "apply", fake_apply)
+    with pytest.raises(Internal, match="anti-spoofing rules for vetha: Invalid argument"):
         antispoof.guard("vetha", "10.0.0.2", "02:42:0a:00:00:02")
