@@ -13,6 +13,7 @@ without "/"), plus private keys starting with "_" that inspect hides:
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -76,6 +77,26 @@ def build_doc(cid: str, name: str, image: Any, opts: RunOptions, env: list[str],
     }
 
 
+_RESOURCES: dict[str, Any] = {
+    "CpuShares": 0, "Memory": 0, "NanoCpus": 0, "CgroupParent": "", "BlkioWeight": 0,
+    "BlkioWeightDevice": [], "BlkioDeviceReadBps": None, "BlkioDeviceWriteBps": None,
+    "BlkioDeviceReadIOps": None, "BlkioDeviceWriteIOps": None, "CpuPeriod": 0,
+    "CpuQuota": 0, "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0, "CpusetCpus": "",
+    "CpusetMems": "", "Devices": [], "DeviceCgroupRules": None, "DeviceRequests": None,
+    "KernelMemory": 0, "KernelMemoryTCP": 0, "MemoryReservation": 0, "MemorySwap": 0,
+    "MemorySwappiness": None, "OomKillDisable": False, "PidsLimit": None, "Ulimits": None,
+    "CpuCount": 0, "CpuPercent": 0, "IOMaximumIOps": 0, "IOMaximumBandwidth": 0,
+}
+
+
+def _graph_driver(cdir: str, layers: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """Docker's GraphDriver block: the overlay's directories (lowerdir top first)."""
+    return {"Data": {"LowerDir": ":".join(reversed(list(layers))),
+                     "MergedDir": os.path.join(cdir, "merged"),
+                     "UpperDir": os.path.join(cdir, "upper"),
+                     "WorkDir": os.path.join(cdir, "work")}, "Name": "overlay2"}
+
+
 def _host_config(opts: RunOptions, bindings: dict[str, Any]) -> dict[str, Any]:
     return {
         "Binds": None, "ContainerIDFile": "",
@@ -91,6 +112,7 @@ def _host_config(opts: RunOptions, bindings: dict[str, Any]) -> dict[str, Any]:
         "Privileged": False, "PublishAllPorts": opts.publish_all,
         "ReadonlyRootfs": False, "SecurityOpt": _security_opt(opts), "UTSMode": "", "UsernsMode": "",
         "ShmSize": 67108864, "Runtime": "runc", "ConsoleSize": [0, 0], "Isolation": "",
+        **_RESOURCES,  # no cgroup limits are set: Docker's zero values, for scripts
         "MaskedPaths": list(MASKED_PATHS), "ReadonlyPaths": list(READONLY_PATHS),
     }
 
@@ -140,6 +162,7 @@ def insert(ctx: Any, ctr: Container) -> None:
     """Claim the name and store a new record; Docker's error when the name is taken."""
     store = ctx.store
     name = short_name(ctr)
+    ctr["GraphDriver"] = _graph_driver(ctx.container_dir(ctr["Id"]), ctr.get("_Layers") or [])
     with store.transaction():
         hit = store.get_by_name(KIND, name)
         if hit is not None:
