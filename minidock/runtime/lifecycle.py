@@ -170,17 +170,36 @@ def wait_stopped(ctx: Any, ctr: Container, timeout: float | None = None) -> Cont
     return refresh(ctx, fresh) if fresh else ctr
 
 
-def stop(ctx: Any, ctr: Container, timeout: float = 10, sig: int = signal.SIGTERM) -> Container:
-    """SIGTERM, then SIGKILL after `timeout` seconds; returns the updated record."""
+def stop(ctx: Any, ctr: Container, timeout: float = 10, sig: int = signal.SIGTERM,
+         take_over: bool = False) -> Container:
+    """SIGTERM, then SIGKILL after `timeout` seconds; returns the updated record.
+
+    `take_over` (rm -f): once the init is gone, record the exit and release the
+    networking here instead of waiting for the monitor to do it (the monitor's
+    record_exit then sees another Pid and backs off); the record is removed next, so
+    the exact exit status, which only the monitor can reap, does not matter.
+    """
     ctr = refresh(ctx, ctr)
     if not ctr["State"].get("Running"):
         return ctr
     pid, start = ctr["State"]["Pid"], ctr.get("_PidStart")
-    if signal_container(ctr, sig) and wait_gone(pid, start, timeout):
-        return wait_stopped(ctx, ctr)
-    signal_container(ctr, signal.SIGKILL)
-    wait_gone(pid, start, None)
+    if not (signal_container(ctr, sig) and wait_gone(pid, start, timeout)):
+        signal_container(ctr, signal.SIGKILL)
+        wait_gone(pid, start, None)
+    if take_over:
+        return _take_over_exit(ctx, ctr, pid, 128 + int(signal.SIGKILL))
     return wait_stopped(ctx, ctr)
+
+
+def _take_over_exit(ctx: Any, ctr: Container, pid: int, code: int) -> Container:
+    with ctx.store.transaction():
+        fresh = records.get(ctx, ctr["Id"])
+        if fresh is None or fresh["State"].get("Pid") != pid:
+            return fresh or ctr          # the monitor was first: it releases
+        _mark_exited(fresh, code)
+        records.save(ctx, fresh)
+    _release(ctx, fresh)
+    return fresh
 
 
 def remove(ctx: Any, ctr: Container, force: bool) -> None:
@@ -196,7 +215,7 @@ def remove(ctx: Any, ctr: Container, force: bool) -> None:
         if not force:
             raise Conflict(f"You cannot remove a running container {ctr['Id']}. Stop the "
                            "container before attempting removal or force remove")
-        ctr = stop(ctx, ctr, timeout=0, sig=signal.SIGKILL)
+        ctr = stop(ctx, ctr, timeout=0, sig=signal.SIGKILL, take_over=True)
     if reconcile.container_live(ctr):   # it came back (a concurrent start): keep it
         raise Conflict(f"You cannot remove a running container {ctr['Id']}. Stop the "
                        "container before attempting removal or force remove")
