@@ -138,6 +138,37 @@ def join_endpoint(ctx: Any, net: nw.Net, ep: eps.Endpoint, pl: Any, gateway: boo
     return ep
 
 
+_later: list[Any] | None = None
+
+
+def _now_or_later(fn: Any) -> None:
+    if _later is None:
+        fn()
+    else:
+        _later.append(fn)
+
+
+class deferred_kernel_cleanup:
+    """Inside it, release_endpoint queues its kernel-only tail instead of running it.
+
+    Removing a veth's anti-spoofing elements is one netlink batch whose commit waits
+    for an RCU grace period (~15 ms). It touches no record and no name, address or
+    port, so a monitor tearing down a `--rm` container can tell the waiting CLI first
+    and run the queue right after (on exit of this block), off the CLI's wait.
+    """
+
+    def __enter__(self) -> "deferred_kernel_cleanup":
+        global _later
+        _later = []
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        global _later
+        queue, _later = _later or [], None
+        from minidock.pipeline import best_effort
+        best_effort([("unguard", fn) for fn in queue], "teardown")
+
+
 def release_endpoint(ctx: Any, ep: eps.Endpoint, leave: bool = False) -> list[str]:
     """Undo everything of one endpoint; errors are collected, not raised."""
     from minidock.net import portmap
@@ -152,6 +183,8 @@ def release_endpoint(ctx: Any, ep: eps.Endpoint, leave: bool = False) -> list[st
                       lambda: drv.revoke_external_connectivity(ctx, net, ep)))
         if leave:
             steps.append(("leave", lambda: drv.leave(ctx, net, ep)))
+        elif hasattr(drv, "unguard"):   # the veth goes with the netns; its guard stays
+            steps.append(("unguard", lambda: _now_or_later(lambda: drv.unguard(ep))))
     steps += [
         ("dns_remove", lambda: _dns_remove(ctx, ep, net)),
         ("release_ports", lambda: portmap.release(store, ep.id)),

@@ -79,9 +79,13 @@ def record_exit(ctx: Any, cid: str, pid: int, code: int, error: str = "",
             records.save(ctx, ctr)
     if recorded is not None and not ctr["HostConfig"].get("AutoRemove"):
         recorded()
-    _release(ctx, ctr)
-    if ctr["HostConfig"].get("AutoRemove"):
-        destroy(ctx, ctr)
+    from minidock.net.attach import deferred_kernel_cleanup
+    with deferred_kernel_cleanup():     # its kernel-only tail runs after `recorded`
+        _release(ctx, ctr)
+        if ctr["HostConfig"].get("AutoRemove"):
+            destroy(ctx, ctr)
+            if recorded is not None:
+                recorded()              # --rm: the record and files are gone
 
 
 def _mark_exited(ctr: Container, code: int, error: str = "") -> None:

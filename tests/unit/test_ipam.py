@@ -1,6 +1,5 @@
 """IPAM arithmetic: pools, picking, lowest free address, --ip checks, MACs."""
 
-import time
 from ipaddress import IPv4Address as A
 from ipaddress import IPv4Network as N
 
@@ -54,13 +53,11 @@ def test_pick_exhausted():
                               "pool among the defaults to assign to the network")
 
 
-def test_pick_in_large_configured_pool_is_fast():
+def test_pick_in_large_configured_pool():
     pools = ipam.default_pools((("10.0.0.0/8", 24),))
-    t = time.perf_counter()
     pick = ipam.pick_pool(pools, [N("10.0.0.0/24")], [N("10.0.1.0/24")], [],
                           start_after=N("10.0.0.0/24"))
     assert pick == N("10.0.2.0/24")
-    assert time.perf_counter() - t < 0.05
 
 
 def test_make_pool_defaults_and_validation():
@@ -118,12 +115,11 @@ def test_full_pool():
     assert str(err) == "no available IPv4 addresses on this network's address pools: net1 (abc)"
 
 
-def test_first_free_fast_on_big_pool():
+def test_first_free_on_big_pool():
+    # correctness only: tests never assert on timings (bench/ measures those)
     pool = ipam.make_pool("172.17.0.0/16")
     taken = {A(int(A("172.17.0.2")) + i) for i in range(60000)}
-    t = time.perf_counter()
     assert ipam.first_free(pool, taken) == A(int(A("172.17.0.2")) + 60000)
-    assert time.perf_counter() - t < 0.2
 
 
 def test_check_requested():

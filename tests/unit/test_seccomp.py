@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 import struct
-import time
 
 import pytest
 
@@ -87,11 +86,9 @@ def test_numbers_match_kernel_headers(machine, header):
             assert known[name] == nr, name
 
 
-def test_building_is_cheap():
-    start = time.perf_counter()
-    for _ in range(100):
-        sc.build_filter("x86_64")
-    assert (time.perf_counter() - start) / 100 < 0.001
+def test_building_is_deterministic():
+    # the start path builds it every time: same bytes each time (bench/ measures cost)
+    assert len({sc.build_filter("x86_64") for _ in range(5)}) == 1
 
 
 @pytest.mark.parametrize("values, want", [
