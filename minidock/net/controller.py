@@ -25,6 +25,7 @@ from typing import Any, Iterator
 from minidock import ids
 from minidock.errors import Conflict, Forbidden, InvalidArgument
 from minidock.net import boot
+from minidock.net.files import _read
 from minidock.net import endpoint as eps
 from minidock.net import network as nw
 from minidock.net.driver import get_driver
@@ -57,12 +58,6 @@ def ensure_initialized(ctx: Any) -> None:
             fwcheck.check(ctx)
 
 
-def _read(path: str) -> str:
-    try:
-        with open(path) as fh:
-            return fh.read()
-    except OSError:
-        return ""
 
 
 def _initialize(ctx: Any) -> bool:

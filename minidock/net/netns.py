@@ -28,15 +28,10 @@ MS_BIND = 0x1000
 MNT_DETACH = 0x2
 UMOUNT_NOFOLLOW = 0x8
 
-_libc: Any = None
-
-
 def _lib() -> Any:
-    global _libc
-    if _libc is None:
-        import ctypes
-        _libc = ctypes.CDLL(None, use_errno=True)
-    return _libc
+    """libc through ctypes, loaded once per process (shared with the runtime's seam)."""
+    from minidock.runtime.syscalls import _lib as lib
+    return lib()
 
 
 def _check(ret: int, what: str) -> None:

@@ -6,6 +6,8 @@ padding 3, the last column unpadded) and go-units' HumanDuration.
 
 from __future__ import annotations
 
+from minidock.image.humanize import human_duration  # go-units HumanDuration, one copy
+
 import time
 from typing import Any
 
@@ -18,34 +20,6 @@ def parse_time(text: str) -> float:
     base, _, frac = text.rstrip("Z").partition(".")
     secs = calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S"))
     return secs + (float("0." + frac) if frac else 0.0)
-
-
-def human_duration(seconds: float) -> str:
-    """go-units HumanDuration."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    minutes = s // 60
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = int(round(seconds / 3600))
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{int(seconds / 3600) // 24 // 365} years"
 
 
 def status_text(ctr: dict[str, Any], now: float) -> str:
