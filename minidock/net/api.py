@@ -257,17 +257,34 @@ def release_networking(ctx: Any, ctr: Container) -> None:
         errors += best_effort([("release_links", lambda: links.release(ctx, ctr))])
     if kind != "host":  # a resolver socket would keep the netns (and its veths) alive
         errors += best_effort([("resolver_detach", lambda: _resolver_detach(ctx, ctr))])
-    for ep in eps.of_container(ctx.store, ctr["Id"]):
+    endpoints = eps.of_container(ctx.store, ctr["Id"])
+    for ep in endpoints:
         errors += attach.release_endpoint(ctx, ep)
     ns = ctr.get("NetworkSettings") or {}
     if kind != "host" and ns.get("SandboxKey"):
         from minidock.net import sandbox
-        errors += best_effort([("sandbox_destroy", lambda: sandbox.destroy(_sandbox(ctx, ctr)))])
+        errors += best_effort([("sandbox_destroy",
+                                lambda: _destroy_sandbox(ctx, ctr, [e.host_veth for e in endpoints]))])
     _clear_runtime_fields(ns)
     errors += best_effort([("save_network_settings", lambda: _save_settings(ctx, ctr))])
     if errors and os.environ.get("MINIDOCK_DEBUG"):
         import sys
         print("minidock: release_networking: " + "; ".join(errors), file=sys.stderr)
+
+
+def _destroy_sandbox(ctx: Any, ctr: Container, veths: list[str]) -> None:
+    """Unpin the netns and return once the kernel has removed its veths (see LinkWatch)."""
+    from minidock.net import sandbox
+    if not veths:
+        sandbox.destroy(_sandbox(ctx, ctr))
+        return
+    from minidock.net.netlink import LinkWatch
+    watch = LinkWatch()
+    try:
+        sandbox.destroy(_sandbox(ctx, ctr))
+        watch.wait(veths)
+    finally:
+        watch.close()
 
 
 def forget_container(ctx: Any, ctr: Container) -> None:

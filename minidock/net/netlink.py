@@ -400,3 +400,42 @@ def _open_socket() -> socket.socket:
     sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
     sock.bind((0, 0))
     return sock
+
+
+RTMGRP_LINK = 0x1
+RTM_DELLINK_EVENT = 17
+
+
+class LinkWatch:
+    """Wait for links to disappear, event-driven (no polling).
+
+    Unmounting a sandbox key drops the last reference to a container's netns; the
+    kernel then destroys the netns, and with it the veth pair, asynchronously (in a
+    workqueue). Open the watch *before* the unmount, then `wait(names)` returns once
+    each named link is gone — by its RTM_DELLINK event — or, after `timeout`, deletes
+    what is left itself, so `rm` returns with nothing of the container left.
+    """
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
+                                  NETLINK_ROUTE)
+        self.sock.bind((0, RTMGRP_LINK))
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def wait(self, names: list[str], timeout: float = 0.5) -> None:
+        import select
+        import time
+        with Netlink() as nl:
+            left = {n for n in names if n and nl.link_get(n) is not None}
+            deadline = time.monotonic() + timeout
+            while left:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not select.select([self.sock], [], [], remaining)[0]:
+                    for name in left:       # the kernel is slow: delete them ourselves
+                        nl.link_del_name(name)
+                    return
+                for mtype, _f, _s, body in split_messages(self.sock.recv(1 << 16)):
+                    if mtype == RTM_DELLINK_EVENT:
+                        left.discard(decode_link(body).name)
