@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import os
 import subprocess
 import uuid
 from pathlib import Path
@@ -145,6 +146,15 @@ def test_published_port_from_other_netns(host, client):
 def test_published_port_from_host_loopback(host):
     _run(host, "-p", "8080:80", "busybox", "sh", "-c", SERVER)
     assert "hi" in _retry(lambda: _nc(host.sh, "127.0.0.1"))
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/net/if_inet6"), reason="kernel without IPv6")
+def test_published_port_from_host_ipv6_loopback(host):
+    # Docker binds 0.0.0.0 and "::" for `-p 8080:80`; both answer, both go on rm
+    cid = _run(host, "-p", "8080:80", "busybox", "sh", "-c", SERVER)
+    assert "hi" in _retry(lambda: _nc(host.sh, "::1"))
+    host.md("rm", "-f", cid)
+    assert ":8080 " not in host.sh("ss -ltn").stdout
 
 
 @pytest.mark.skipif(not _proxy_available(), reason="needs the userland proxy (brief E)")

@@ -257,8 +257,17 @@ def _publish(ctx: Any, ep: Any, serve: bool) -> None:
         from minidock.net import proxy
     except ImportError:
         return
-    fwd = [proxy.Forward(b["proto"], b["host_ip"], b["host_port"], ep.ip, b["container_port"])
-           for b in ep.ports if b["proto"] in ("tcp", "udp")]
+    from minidock.net.portmap import has_ipv6
+    v6 = has_ipv6()
+    fwd = []
+    for b in ep.ports:
+        if b["proto"] not in ("tcp", "udp"):
+            continue
+        fwd.append(proxy.Forward(b["proto"], b["host_ip"], b["host_port"], ep.ip,
+                                 b["container_port"]))
+        if v6 and b["host_ip"] == "0.0.0.0":   # Docker's second binding, on "::"
+            fwd.append(proxy.Forward(b["proto"], "::", b["host_port"], ep.ip,
+                                     b["container_port"]))
     if fwd:
         proxy.publish(ctx, ep.id, fwd, serve=serve)
 
