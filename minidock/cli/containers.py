@@ -171,17 +171,14 @@ def _simple(prog: str, desc: str, *flags: tuple[tuple[str, ...], dict]) -> Any:
 
 def _each(ctx: Any, refs: list[str], fn: Any, echo: bool = True) -> int:
     """Apply `fn` to each container, Docker-style: errors on stderr, exit 1 if any."""
+    from minidock.cli.parser import for_each
     from minidock.runtime import container as records
-    status = 0
-    for ref in refs:
-        try:
-            fn(records.load(ctx, ref))
-            if echo:
-                print(ref)
-        except MinidockError as err:
-            print(f"Error response from daemon: {err}", file=sys.stderr)
-            status = 1
-    return status
+
+    def one(ref: str) -> None:
+        fn(records.load(ctx, ref))
+        if echo:
+            print(ref)
+    return for_each(refs, one)
 
 
 def cmd_start(ctx: Any, argv: list[str]) -> int:

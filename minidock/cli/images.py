@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 from minidock.cli.parser import parser
-from minidock.errors import MinidockError, NotFound
+from minidock.errors import NotFound
 
 _SUBCOMMANDS = {
     "build": "cmd_build", "load": "cmd_load", "import": "cmd_import",
@@ -109,17 +109,13 @@ def cmd_rmi(ctx: Any, argv: list[str]) -> int:
     p.add_argument("--no-prune", action="store_true")
     args = p.parse_args(argv)
     from minidock.image.store import remove
-    status = 0
-    for ref in args.images:
-        try:
-            lines = remove(ctx, ref, args.force)
-        except MinidockError as err:
-            print(f"Error response from daemon: {err}", file=sys.stderr)
-            status = 1
-            continue
+    from minidock.cli.parser import for_each
+
+    def one(ref: str) -> None:
+        lines = remove(ctx, ref, args.force)
         if lines:
             print("\n".join(lines))
-    return status
+    return for_each(args.images, one)
 
 
 def cmd_image_inspect(ctx: Any, argv: list[str]) -> int:

@@ -11,7 +11,7 @@ import json
 import sys
 from typing import Any
 
-from minidock.cli.parser import parser
+from minidock.cli.parser import confirm, parser
 from minidock.errors import InvalidArgument, MinidockError
 
 USAGE = """Usage:  minidock network COMMAND
@@ -127,15 +127,12 @@ def _rm(ctx: Any, argv: list[str]) -> int:
     ap = parser("network rm", "Remove one or more networks")
     ap.add_argument("networks", nargs="+")
     args = ap.parse_args(argv)
-    status = 0
-    for ref in args.networks:
-        try:
-            controller.remove_network(ctx, ref)
-            print(ref)
-        except MinidockError as err:
-            print(f"Error response from daemon: {err}", file=sys.stderr)
-            status = 1
-    return status
+    from minidock.cli.parser import for_each
+
+    def one(ref: str) -> None:
+        controller.remove_network(ctx, ref)
+        print(ref)
+    return for_each(args.networks, one)
 
 
 def _inspect(ctx: Any, argv: list[str]) -> int:
@@ -173,12 +170,9 @@ def _prune(ctx: Any, argv: list[str]) -> int:
     ap = parser("network prune", "Remove all unused networks")
     ap.add_argument("-f", "--force", action="store_true")
     args = ap.parse_args(argv)
-    if not args.force:
-        sys.stdout.write("WARNING! This will remove all custom networks not used by at least "
-                         "one container.\nAre you sure you want to continue? [y/N] ")
-        sys.stdout.flush()
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            return 0
+    if not args.force and not confirm(
+            "This will remove all custom networks not used by at least one container."):
+        return 0
     names = controller.prune_networks(ctx)
     if names:
         sys.stdout.write("Deleted Networks:\n" + "".join(n + "\n" for n in names))

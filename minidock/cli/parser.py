@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from minidock.errors import InvalidArgument
 
@@ -16,3 +17,31 @@ class Parser(argparse.ArgumentParser):
 
 def parser(prog: str, description: str = "", **kwargs: object) -> Parser:
     return Parser(prog=f"minidock {prog}", description=description, **kwargs)  # type: ignore[arg-type]
+
+
+def report(err: Exception) -> None:
+    """Docker's line for an error about one of several objects (the others go on)."""
+    import sys
+    print(f"Error response from daemon: {err}", file=sys.stderr)
+
+
+def for_each(refs: list[str], fn: Any) -> int:
+    """Apply `fn(ref)` to every ref, Docker-style: a failure is reported and the rest
+    still run; exit status 1 if any failed. `fn` prints its own output."""
+    from minidock.errors import MinidockError
+    status = 0
+    for ref in refs:
+        try:
+            fn(ref)
+        except MinidockError as err:
+            report(err)
+            status = 1
+    return status
+
+
+def confirm(warning: str) -> bool:
+    """The prune prompt: the warning, then `Are you sure ...? [y/N]` on stdin."""
+    import sys
+    sys.stdout.write(f"WARNING! {warning}\nAre you sure you want to continue? [y/N] ")
+    sys.stdout.flush()
+    return sys.stdin.readline().strip().lower() in ("y", "yes")

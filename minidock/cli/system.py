@@ -6,7 +6,7 @@ import os
 import sys
 from typing import Any
 
-from minidock.cli.containers import parser
+from minidock.cli.parser import confirm, parser, report
 from minidock.errors import MinidockError
 
 
@@ -22,12 +22,8 @@ def cmd_system(ctx: Any, argv: list[str]) -> int:
     p.add_argument("-f", "--force", action="store_true")
     p.add_argument("-a", "--all", action="store_true")
     ns = p.parse_args(argv)
-    if not ns.force:
-        sys.stdout.write("WARNING! This will remove all stopped containers.\n"
-                         "Are you sure you want to continue? [y/N] ")
-        sys.stdout.flush()
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            return 0
+    if not ns.force and not confirm("This will remove all stopped containers."):
+        return 0
     return _prune(ctx)
 
 
@@ -51,7 +47,7 @@ def _prune(ctx: Any) -> int:
             remove(ctx, ctr, force=False)
             removed.append(ctr["Id"])
         except MinidockError as err:
-            print(f"Error response from daemon: {err}", file=sys.stderr)
+            report(err)
     if removed:
         print("Deleted Containers:")
         for cid in removed:

@@ -166,15 +166,23 @@ def _records(ctx: Any, role: str, cid: str) -> list[tuple[str, dict[str, Any]]]:
 
 
 def _drop_rules_of(ctx: Any, cid: str, role: str) -> None:
-    """Remove the applied pairs of every link where `cid` plays `role` (idempotent)."""
+    """Remove the applied pairs of every link where `cid` plays `role` (idempotent,
+    best-effort: one link's failure does not keep the others' rules in place)."""
     from minidock.net import iptables
-    for lid, doc in _records(ctx, role, cid):
+    from minidock.pipeline import best_effort
+
+    def drop(lid: str, doc: dict[str, Any]) -> None:
         rules = iptables.from_data(doc.get("Rules") or [])
         if rules:
             iptables.remove(rules)
             doc["Rules"] = []
             with ctx.store.transaction() as st:
                 st.put(KIND, lid, doc)
+    errors = best_effort([("drop_link_rules", lambda lid=lid, doc=doc: drop(lid, doc))
+                          for lid, doc in _records(ctx, role, cid)], "link")
+    if errors:
+        from minidock.errors import Internal
+        raise Internal("; ".join(errors))
 
 
 def on_child_start(ctx: Any, child: Container) -> None:

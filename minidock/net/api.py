@@ -262,7 +262,6 @@ def release_networking(ctx: Any, ctr: Container) -> None:
         errors += attach.release_endpoint(ctx, ep)
     ns = ctr.get("NetworkSettings") or {}
     if kind != "host" and ns.get("SandboxKey"):
-        from minidock.net import sandbox
         errors += best_effort([("sandbox_destroy",
                                 lambda: _destroy_sandbox(ctx, ctr, [e.host_veth for e in endpoints]))])
     _clear_runtime_fields(ns)

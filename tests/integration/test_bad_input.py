@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import BUSYBOX_TAR, TestHost
+from tests.integration.conftest import TestHost
 
 HOST_PORT = 39090   # held by a listener on the test host (not by minidock)
 

@@ -8,7 +8,6 @@ tools other than minidock where it matters (iptables-save, the container's own f
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 

@@ -1,6 +1,5 @@
 """/etc/hosts text: Docker's order, --add-host parsing, parent patching, connect lines."""
 
-from pathlib import Path
 
 import pytest
 

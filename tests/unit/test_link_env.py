@@ -1,6 +1,5 @@
 """Legacy links: spec parsing, Docker's env vars (order and quirks), hosts entry."""
 
-from pathlib import Path
 
 import pytest
 

@@ -1,6 +1,5 @@
 """resolv.conf text: host filtering, fallback, --dns regeneration, embedded DNS."""
 
-from pathlib import Path
 
 import pytest
 

@@ -1,7 +1,6 @@
 """Firewall rules as data, checked against Docker's own iptables-save outputs."""
 
 from ipaddress import IPv4Address, IPv4Network
-from pathlib import Path
 
 import pytest
 
