@@ -14,7 +14,8 @@ from typing import Any
 
 MARKER = "network-init"
 _KEYS = ("bridge", "bip", "fixed_cidr", "mtu", "icc", "iptables", "ip_masq", "ip_forward",
-         "ip", "userland_proxy", "default_address_pools")
+         "ip", "userland_proxy", "default_address_pools", "ipv6", "fixed_cidr_v6", "ip6tables",
+         "default_gateway", "default_gateway_v6")
 
 
 def fingerprint(cfg: Any) -> str:
