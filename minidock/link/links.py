@@ -45,6 +45,11 @@ def _bridge_ip(ctr: Container) -> str:
     return (nets.get("bridge") or {}).get("IPAddress") or ""
 
 
+def _bridge_ip6(ctr: Container) -> str:
+    nets = (ctr.get("NetworkSettings") or {}).get("Networks") or {}
+    return (nets.get("bridge") or {}).get("GlobalIPv6Address") or ""
+
+
 def _exposed(ctr: Container) -> list[tuple[int, str]]:
     out = []
     for key in (ctr["Config"].get("ExposedPorts") or {}):
@@ -113,6 +118,9 @@ def on_parent_start(ctx: Any, ctr: Container, p: Any) -> list[tuple[str, str]]:
         env += link_env(_name(ctr), alias, _name(child), ip, _exposed(child),
                         list(child["Config"].get("Env") or []))
         hosts.append(link_hosts_entry(alias, child["Config"]["Hostname"], _name(child), ip))
+        if _bridge_ip6(child):      # Docker writes the child's IPv6 line too (no env)
+            hosts.append(link_hosts_entry(alias, child["Config"]["Hostname"], _name(child),
+                                          _bridge_ip6(child)))
     ctr["_LinkEnv"] = env
     if children:
         with ctx.store.transaction() as st:

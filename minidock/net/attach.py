@@ -89,12 +89,18 @@ def _claim_address(ctx: Any, ctr: Container, net: nw.Net, ep_id: str, ifname: st
     from minidock.net import ipam
     store = ctx.store
     mac = ctr["Config"].get("MacAddress") if ifname == "eth0" else ""
+    requested6 = ((wish.get("IPAMConfig") or {}).get("IPv6Address") or "")
     with store.transaction():
         addr = eps.allocate_address(store, net, ep_id, requested)
+        mac = mac or ipam.mac_for(IPv4Address(addr))
+        ip6 = eps.allocate_address6(store, net, ep_id, mac, requested6)
         ep = eps.Endpoint(
             id=ep_id, network_id=net.id, container_id=ctr["Id"], name=container_name(ctr),
-            ip=str(addr), prefixlen=net.prefixlen, mac=mac or ipam.mac_for(IPv4Address(addr)),
-            gateway=net.gateway, ifname=ifname, host_veth="veth" + os.urandom(4).hex()[:7],
+            ip=str(addr), prefixlen=net.prefixlen, mac=mac,
+            ip6=ip6, prefixlen6=int(net.subnet6.split("/")[1]) if ip6 else 0,
+            gateway6=(net.default_gw6 or net.gateway6) if ip6 else "",
+            gateway=net.default_gw or net.gateway, ifname=ifname,
+            host_veth="veth" + os.urandom(4).hex()[:7],
             aliases=tuple(wish.get("Aliases") or ()), requested_ip=requested,
             extra={"starter": reconcile.starter_mark(),
                    "sandbox": (ctr.get("NetworkSettings") or {}).get("SandboxKey") or ""})
@@ -130,7 +136,10 @@ def join_endpoint(ctx: Any, net: nw.Net, ep: eps.Endpoint, pl: Any, gateway: boo
         rules = p.step("program_external_connectivity", drv.program_external_connectivity,
                        ctx, net, ep)
         from minidock.net.iptables import to_data
-        ep = ep.with_(rules=tuple((r[0], r[1], tuple(r[2]), r[3]) for r in to_data(rules)))
+        from minidock.net.drivers.bridge_ipv6 import port_rules6
+        rules6 = port_rules6(net, ep, ctx.config) if net.driver == "bridge" else []
+        ep = ep.with_(rules=tuple((r[0], r[1], tuple(r[2]), r[3]) for r in to_data(rules)),
+                      rules6=tuple((r[0], r[1], tuple(r[2]), r[3]) for r in to_data(rules6)))
         p.undo("program_external_connectivity", drv.revoke_external_connectivity, ctx, net, ep)
         ctx.store.put("endpoint", ep.id, eps.to_doc(ep),
                       name=eps.record_name(ep.network_id, ep.name))
@@ -208,7 +217,9 @@ def settings_entry(net: nw.Net, ep: eps.Endpoint | None, wish: dict[str, Any] | 
         "Aliases": aliases or None, "NetworkID": net.id,
         "EndpointID": ep.id if ep else "", "Gateway": ep.gateway if ep else "",
         "IPAddress": ep.ip if ep else "", "IPPrefixLen": ep.prefixlen if ep else 0,
-        "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+        "IPv6Gateway": ep.gateway6 if ep else "",
+        "GlobalIPv6Address": ep.ip6 if ep else "",
+        "GlobalIPv6PrefixLen": ep.prefixlen6 if ep else 0,
         "MacAddress": ep.mac if ep else "", "DriverOpts": wish.get("DriverOpts"),
     }
 
@@ -223,7 +234,7 @@ def _dns_set(ctx: Any, net: nw.Net, ep: eps.Endpoint) -> None:
     ctr = ctx.store.get("container", ep.container_id) or {}
     hostname = (ctr.get("Config") or {}).get("Hostname", "")
     names = [ep.name, *ep.aliases, ep.container_id[:12]] + ([hostname] if hostname else [])
-    dnsrecords.set_endpoint(ctx.store, net.id, ep.container_id, ep.ip, names)
+    dnsrecords.set_endpoint(ctx.store, net.id, ep.container_id, ep.ip, names, ep.ip6)
 
 
 def _dns_remove(ctx: Any, ep: eps.Endpoint, net: nw.Net | None) -> None:

@@ -80,6 +80,7 @@ def _initialize(ctx: Any) -> bool:
             if doc["Driver"] == "bridge" and not doc["_net"].get("default"):
                 net = nw.from_doc(doc)
                 doc["_net"]["rules"] = _rules_data(get_driver("bridge").create_network(ctx, net, p))
+                doc["_net"]["rules6"] = _rules6_data(ctx, net)
                 store.put("network", nid, doc, name=net.name)
         p.commit()
     return applied
@@ -88,6 +89,14 @@ def _initialize(ctx: Any) -> bool:
 def _rules_data(rules: list[Any]) -> list[Any]:
     from minidock.net.iptables import to_data
     return to_data(rules)
+
+
+def _rules6_data(ctx: Any, net: nw.Net) -> list[Any]:
+    """The ip6tables rules the bridge driver applied for `net` (pure: same options)."""
+    if net.driver != "bridge":
+        return []
+    from minidock.net.drivers.bridge_ipv6 import rules6
+    return _rules_data(rules6(net, ctx.config))
 
 
 def _ensure_default_bridge(ctx: Any, p: Pipeline) -> bool:
@@ -108,6 +117,7 @@ def _ensure_default_bridge(ctx: Any, p: Pipeline) -> bool:
         from minidock.net.iptables import from_data, remove
         if cfg.iptables:
             remove(from_data(hit[1]["_net"]["rules"]))
+        remove(from_data(hit[1]["_net"].get("rules6") or []), 6)
         if hit[1]["_net"]["bridge"] != net.bridge and not cfg.bridge:
             from minidock.net.drivers.bridge import nl_del_link
             nl_del_link(hit[1]["_net"]["bridge"])
@@ -115,6 +125,7 @@ def _ensure_default_bridge(ctx: Any, p: Pipeline) -> bool:
     if hit is not None:
         doc["Created"] = hit[1]["Created"]
     doc["_net"]["rules"] = _rules_data(get_driver("bridge").create_network(ctx, net, p))
+    doc["_net"]["rules6"] = _rules6_data(ctx, net)
     store.put("network", net.id, doc, name="bridge")
     return True
 
@@ -126,7 +137,15 @@ def _changed(doc: dict[str, Any], net: nw.Net) -> bool:
 def _default_bridge_unchanged(cfg: Any, net: nw.Net) -> bool:
     return (net.bridge == cfg.bridge_name and net.icc == cfg.icc and net.mtu == (cfg.mtu or 1500)
             and net.masquerade == cfg.masquerade and net.host_ip == cfg.ip
-            and (not cfg.bip or _bip_matches(cfg.bip, net)))
+            and (not cfg.bip or _bip_matches(cfg.bip, net))
+            and net.enable_ipv6 == cfg.ipv6 and net.default_gw == cfg.default_gateway
+            and net.default_gw6 == cfg.default_gateway_v6
+            and (not cfg.ipv6 or net.subnet6 == _fixed6(cfg)))
+
+
+def _fixed6(cfg: Any) -> str:
+    from minidock.net import ipam6
+    return str(ipam6.parse_cidr6(cfg.fixed_cidr_v6)) if cfg.fixed_cidr_v6 else ""
 
 
 def _bip_matches(bip: str, net: nw.Net) -> bool:
@@ -136,8 +155,9 @@ def _bip_matches(bip: str, net: nw.Net) -> bool:
 
 
 def _default_bridge_net(ctx: Any, nid: str, old: nw.Net | None) -> tuple[nw.Net, list[Any]]:
-    """The default bridge's Net: its pool from bip, the existing bridge, or the pools."""
-    from minidock.net import ipam
+    """The default bridge's Net: its pool from bip, the existing bridge, or the pools;
+    IPv6 from fixed-cidr-v6 (gateway: its first address) when `ipv6` is on."""
+    from minidock.net import ipam, ipam6
     cfg = ctx.config
     name = cfg.bridge_name
     existing = _bridge_address(name)
@@ -156,14 +176,27 @@ def _default_bridge_net(ctx: Any, nid: str, old: nw.Net | None) -> tuple[nw.Net,
     mtu = cfg.mtu or 1500
     opts = {nw.OPT_DEFAULT: "true", nw.OPT_ICC: _b(cfg.icc), nw.OPT_MASQ: _b(cfg.ip_masq),
             nw.OPT_HOST_IP: cfg.ip, nw.OPT_BRIDGE_NAME: name, nw.OPT_MTU: str(mtu)}
+    if cfg.default_gateway:
+        ipam6.check_default_gateway(pool.subnet, pool.gateway, cfg.default_gateway, 4)
+    subnet6 = _fixed6(cfg) if cfg.ipv6 else ""
+    gateway6 = str(ipam6.parse_cidr6(subnet6).network_address + 1) if subnet6 else ""
     net = nw.Net(id=nid, name="bridge", driver="bridge", subnet=str(pool.subnet),
                  gateway=str(pool.gateway), ip_range=str(pool.ip_range or ""),
                  bridge=name, mtu=mtu, icc=cfg.icc, masquerade=cfg.masquerade,
-                 host_ip=cfg.ip, default=True, options=opts)
-    ipam_cfg: dict[str, str] = {"Subnet": str(pool.subnet)}
+                 host_ip=cfg.ip, default=True, options=opts, enable_ipv6=bool(subnet6),
+                 subnet6=subnet6, gateway6=gateway6, default_gw=cfg.default_gateway,
+                 default_gw6=cfg.default_gateway_v6 if subnet6 else "")
+    ipam_cfg: dict[str, Any] = {"Subnet": str(pool.subnet)}
     if pool.ip_range:
         ipam_cfg["IPRange"] = str(pool.ip_range)
-    return net, [ipam_cfg]
+    if cfg.default_gateway:
+        ipam_cfg["AuxiliaryAddresses"] = {"DefaultGatewayIPv4": cfg.default_gateway}
+    configs = [ipam_cfg]
+    if subnet6:
+        configs.append({"Subnet": subnet6})
+        if net.default_gw6:
+            configs[-1]["AuxiliaryAddresses"] = {"DefaultGatewayIPv6": net.default_gw6}
+    return net, configs
 
 
 def _b(value: bool) -> str:
@@ -217,7 +250,8 @@ def _subnets_in_use(store: Any, exclude: str = "") -> list[Any]:
 def create_network(ctx: Any, name: str, driver: str = "bridge", subnet: str = "",
                    gateway: str = "", ip_range: str = "", internal: bool = False,
                    options: dict[str, str] | None = None,
-                   labels: dict[str, str] | None = None) -> str:
+                   labels: dict[str, str] | None = None, ipv6: bool = False,
+                   subnet6: str = "", gateway6: str = "", ip_range6: str = "") -> str:
     """`network create`: validate everything, then record and build; returns the id.
 
     The checks (name, subnet overlap, pool pick) and the insert are one transaction,
@@ -227,7 +261,8 @@ def create_network(ctx: Any, name: str, driver: str = "bridge", subnet: str = ""
     from minidock import reconcile
     ensure_initialized(ctx)
     store = ctx.store
-    args = (ctx, name, driver, subnet, gateway, ip_range, internal, options or {}, labels)
+    args = (ctx, name, driver, subnet, gateway, ip_range, internal, options or {}, labels,
+            (ipv6, subnet6, gateway6, ip_range6))
     with reconcile.busy(ctx), Pipeline("network_create") as p:
         try:
             net, doc = p.step("store_network", _plan_and_store, *args)
@@ -238,6 +273,7 @@ def create_network(ctx: Any, name: str, driver: str = "bridge", subnet: str = ""
         p.undo("store_network", store.delete, "network", net.id)
         rules = get_driver(driver).create_network(ctx, net, p)
         doc["_net"]["rules"] = _rules_data(rules)
+        doc["_net"]["rules6"] = _rules6_data(ctx, net)
         doc.pop("_Starter", None)
         with store.transaction():
             store.put("network", net.id, doc, name=name)
@@ -249,12 +285,14 @@ def create_network(ctx: Any, name: str, driver: str = "bridge", subnet: str = ""
 
 def _plan_and_store(ctx: Any, name: str, driver: str, subnet: str, gateway: str,
                     ip_range: str, internal: bool, options: dict[str, str],
-                    labels: dict[str, str] | None) -> tuple[nw.Net, dict[str, Any]]:
+                    labels: dict[str, str] | None, v6: tuple[bool, str, str, str]
+                    ) -> tuple[nw.Net, dict[str, Any]]:
     from minidock import reconcile
     store = ctx.store
     with store.transaction():
         net, ipam_cfg = _plan_network(ctx, name, driver, subnet, gateway, ip_range, internal,
                                       options)
+        net, ipam_cfg = _plan_ipv6(store, net, ipam_cfg, *v6)
         doc = nw.new_doc(net, ipam_cfg, labels)
         doc["_Starter"] = reconcile.starter_mark()
         store.put("network", net.id, doc, name)
@@ -306,6 +344,34 @@ def _plan_network(ctx: Any, name: str, driver: str, subnet: str, gateway: str,
                  icc=_bool_opt(options, nw.OPT_ICC), masquerade=_bool_opt(options, nw.OPT_MASQ),
                  host_ip=options.get(nw.OPT_HOST_IP, ctx.config.ip), options=dict(options))
     return net, [ipam_cfg]
+
+
+def _plan_ipv6(store: Any, net: nw.Net, ipam_cfg: list[dict[str, str]], ipv6: bool,
+               subnet6: str, gateway6: str, ip_range6: str
+               ) -> tuple[nw.Net, list[dict[str, str]]]:
+    """The IPv6 half of `network create` (checks only): a `--subnet` of that family is
+    kept even without `--ipv6` (as Docker's IPAM config), addresses only with it."""
+    from minidock.net import ipam6
+    if not subnet6:
+        if ipv6:
+            raise InvalidArgument(ipam6.NO_POOL6)
+        return net, ipam_cfg
+    pool = ipam6.make_pool6(subnet6, gateway6, ip_range6)
+    ipam6.check_overlap(pool.subnet, _subnets6_in_use(store))
+    cfg6 = {"Subnet": subnet6}
+    if ip_range6:
+        cfg6["IPRange"] = ip_range6
+    if gateway6:
+        cfg6["Gateway"] = gateway6
+    net = net._replace(enable_ipv6=ipv6, subnet6=str(pool.subnet), gateway6=str(pool.gateway),
+                       ip_range6=str(pool.ip_range or ""))
+    return net, [*ipam_cfg, cfg6]
+
+
+def _subnets6_in_use(store: Any) -> list[Any]:
+    from ipaddress import IPv6Network
+    return [IPv6Network(d["_net"]["subnet6"]) for _i, d in store.list("network")
+            if d.get("_net", {}).get("subnet6")]
 
 
 def _int_opt(options: dict[str, str], key: str, default: int) -> int:
@@ -362,14 +428,22 @@ def delete_network(ctx: Any, nid: str, doc: dict[str, Any]) -> None:
     from minidock.pipeline import best_effort
     net = nw.from_doc(doc)
     rules = from_data(doc["_net"].get("rules") or []) or _planned_rules(ctx, net)
+    rules6 = from_data(doc["_net"].get("rules6") or [])
     store = ctx.store
 
     def claims() -> None:
         with store.transaction():
-            for key in store.claimed(f"ip:{nid}"):
-                store.release(f"ip:{nid}", key)
-    best_effort([("delete_bridge", lambda: get_driver(net.driver).delete_network(ctx, net, rules)),
-                 ("release_addresses", claims)], "network_rm")
+            for space in (f"ip:{nid}", f"ip6:{nid}"):
+                for key in store.claimed(space):
+                    store.release(space, key)
+
+    def delete() -> None:
+        drv = get_driver(net.driver)
+        if net.driver == "bridge":
+            drv.delete_network(ctx, net, rules, rules6 or None)
+        else:
+            drv.delete_network(ctx, net, rules)
+    best_effort([("delete_bridge", delete), ("release_addresses", claims)], "network_rm")
     store.delete("network", nid)
 
 
@@ -418,7 +492,8 @@ def inspect_network(ctx: Any, ref: str) -> dict[str, Any]:
     for ep in sorted(eps.of_network(ctx.store, nid), key=lambda e: e.container_id):
         containers[ep.container_id] = {
             "Name": ep.name, "EndpointID": ep.id, "MacAddress": ep.mac,
-            "IPv4Address": f"{ep.ip}/{ep.prefixlen}" if ep.ip else "", "IPv6Address": ""}
+            "IPv4Address": f"{ep.ip}/{ep.prefixlen}" if ep.ip else "",
+            "IPv6Address": f"{ep.ip6}/{ep.prefixlen6}" if ep.ip6 else ""}
     return nw.public_doc(doc, containers)
 
 

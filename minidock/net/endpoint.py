@@ -38,6 +38,10 @@ class Endpoint(NamedTuple):
     ports: tuple[dict[str, Any], ...] = ()   # allocated bindings (portmap.Binding as dict)
     rules: tuple[tuple[str, str, tuple[str, ...], int | None], ...] = ()
     extra: dict[str, Any] = {}  # never mutated
+    ip6: str = ""             # IPv6 address on a network with IPv6 ("" otherwise)
+    prefixlen6: int = 0
+    gateway6: str = ""        # the IPv6 default route's next hop
+    rules6: tuple[tuple[str, str, tuple[str, ...], int | None], ...] = ()  # ip6tables
 
     def with_(self, **kw: Any) -> "Endpoint":
         return self._replace(**kw)
@@ -56,6 +60,7 @@ def from_doc(doc: dict[str, Any]) -> Endpoint:
     d["aliases"] = tuple(d.get("aliases", ()))
     d["ports"] = tuple(d.get("ports", ()))
     d["rules"] = tuple((r[0], r[1], tuple(r[2]), r[3]) for r in d.get("rules", ()))
+    d["rules6"] = tuple((r[0], r[1], tuple(r[2]), r[3]) for r in d.get("rules6", ()))
     return Endpoint(**d)
 
 
@@ -101,6 +106,32 @@ def allocate_address(store: Any, net: Net, owner: str, requested: str = "") -> "
     return addr
 
 
+def allocate_address6(store: Any, net: Net, owner: str, mac: str, requested: str = ""
+                      ) -> str:
+    """Claim the endpoint's IPv6 address on a network with IPv6 ("" otherwise): the
+    requested one, the MAC-derived one on the default bridge (as Docker's), else the
+    lowest free (claims `ip6:<network id>`, inside the caller's transaction)."""
+    if not net.enable_ipv6 or not net.subnet6:
+        return ""
+    from minidock.net import ipam6
+    pool = ipam6.make_pool6(net.subnet6, net.gateway6, net.ip_range6)
+    space = f"ip6:{net.id}"
+    taken = store.claimed(space)
+    derived = ipam6.mac_address6(pool.ip_range or pool.subnet, mac) if net.default else None
+    if requested:
+        addr = ipam6.check_requested6(pool, requested, taken)
+    elif derived is not None:
+        addr = ipam6.check_requested6(pool, str(derived), taken)
+    else:
+        addr = ipam6.first_free6(pool, taken)
+        if addr is None:
+            raise ipam6.exhausted6(net.name, net.id)
+    if not store.claim(space, str(addr), owner):
+        raise Conflict(f"Address already in use: {addr}")
+    return str(addr)
+
+
 def release_address(store: Any, network_id: str, owner: str) -> None:
     """Give back every address `owner` holds on the network (idempotent)."""
     store.release_owner(owner, f"ip:{network_id}")
+    store.release_owner(owner, f"ip6:{network_id}")

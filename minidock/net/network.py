@@ -42,6 +42,12 @@ class Net(NamedTuple):
     host_ip: str = "0.0.0.0"
     default: bool = False     # the default bridge network
     options: dict[str, str] = {}  # never mutated
+    enable_ipv6: bool = False  # containers get IPv6 addresses (needs subnet6)
+    subnet6: str = ""         # "2001:db8:1::/64" (may be set without enable_ipv6)
+    gateway6: str = ""        # the bridge's IPv6 address
+    ip_range6: str = ""
+    default_gw: str = ""      # daemon default-gateway: the containers' IPv4 default route
+    default_gw6: str = ""     # daemon default-gateway-v6
 
     @property
     def prefixlen(self) -> int:
@@ -57,7 +63,7 @@ def new_doc(net: Net, ipam_config: list[dict[str, str]], labels: dict[str, str] 
     """The stored document for a new network (Docker's keys, `_net` private)."""
     return {
         "Name": net.name, "Id": net.id, "Created": now_rfc3339(),
-        "Scope": "local", "Driver": net.driver, "EnableIPv6": False,
+        "Scope": "local", "Driver": net.driver, "EnableIPv6": net.enable_ipv6,
         "IPAM": {"Driver": "default", "Options": None if net.default else {},
                  "Config": ipam_config},
         "Internal": net.internal, "Attachable": False, "Ingress": False,
@@ -71,7 +77,10 @@ def _private(net: Net) -> dict[str, Any]:
     return {"subnet": net.subnet, "gateway": net.gateway, "ip_range": net.ip_range,
             "user_subnet": net.user_subnet, "bridge": net.bridge, "mtu": net.mtu,
             "icc": net.icc, "masquerade": net.masquerade, "host_ip": net.host_ip,
-            "default": net.default, "rules": []}
+            "default": net.default, "rules": [], "rules6": [],
+            "enable_ipv6": net.enable_ipv6, "subnet6": net.subnet6, "gateway6": net.gateway6,
+            "ip_range6": net.ip_range6, "default_gw": net.default_gw,
+            "default_gw6": net.default_gw6}
 
 
 def from_doc(doc: dict[str, Any]) -> Net:
@@ -82,7 +91,10 @@ def from_doc(doc: dict[str, Any]) -> Net:
                bridge=p.get("bridge", ""), internal=doc.get("Internal", False),
                mtu=p.get("mtu", 1500), icc=p.get("icc", True),
                masquerade=p.get("masquerade", True), host_ip=p.get("host_ip", "0.0.0.0"),
-               default=p.get("default", False), options=dict(doc.get("Options") or {}))
+               default=p.get("default", False), options=dict(doc.get("Options") or {}),
+               enable_ipv6=p.get("enable_ipv6", False), subnet6=p.get("subnet6", ""),
+               gateway6=p.get("gateway6", ""), ip_range6=p.get("ip_range6", ""),
+               default_gw=p.get("default_gw", ""), default_gw6=p.get("default_gw6", ""))
 
 
 def public_doc(doc: dict[str, Any], containers: dict[str, Any]) -> dict[str, Any]:

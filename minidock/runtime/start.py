@@ -69,6 +69,7 @@ def create(ctx: Any, opts: Any, env: list[str], op: str = "create") -> Container
     from minidock.runtime import rootfs
     from minidock.runtime.spec import validate_name
 
+    ctx.config      # an invalid daemon.json refuses the container before anything is made
     name = validate_name(opts.name) if opts.name else None
     image = resolve_image(ctx, opts.image)
     cid = ids.new_id()

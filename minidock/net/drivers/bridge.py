@@ -6,9 +6,12 @@ drivers/bridge/setup_*.go), each with its undo registered in the caller's Pipeli
 
     init_driver      ensure_chains (+ FORWARD policy DROP when it turns ip_forward on)
                      -> ip_forward -> driver_rules
-    create_network   create_bridge -> bridge_sysctls (accept_ra=0, disable_ipv6)
-                     -> bridge_address -> route_localnet (no userland proxy)
-                     -> bridge_netfilter -> setup_iptables (+ isolation) -> link_up
+    create_network   create_bridge -> bridge_sysctls (accept_ra=0, IPv6 on/off), then
+                     the article's queue: setup_ipv4 -> setup_ipv6 -> setup_ipv6_forwarding
+                     -> setup_loopback_addressing (no userland proxy) -> setup_iptables
+                     (+ setup_ip6tables) -> setup_gateway_ipv4 -> setup_gateway_ipv6
+                     -> setup_isolation (+ 6) -> setup_bridge_netfiltering -> link_up
+                     (the IPv6 steps live in bridge_ipv6.py)
     join             anti-spoofing guard on the port (net/antispoof.py), then the
                      veth pair with the container end created *inside* the sandbox,
                      named eth<N>, MAC 02:42+IPv4, address, up, default route
@@ -26,8 +29,10 @@ from ipaddress import IPv4Address, IPv4Network
 from typing import Any
 
 from minidock.errors import Internal
+from minidock.net.drivers import bridge_ipv6 as v6
 
 PROC_NET = "/proc/sys/net"
+ISOLATION = ("MINIDOCK-ISOLATION-STAGE-1", "MINIDOCK-ISOLATION-STAGE-2")
 
 
 def _write_sysctl(path: str, value: str) -> bool:
@@ -80,29 +85,51 @@ class BridgeDriver:
                    iptables.present(stale, saved))
             added = p.step("driver_rules", iptables.ensure, want, saved)
             p.undo("driver_rules", iptables.remove, added)
+        if cfg.ip6tables_on:
+            self._init_ip6tables(cfg, p)
         if turn_on:
             p.step("ip_forward", _write_sysctl, fwd_path, "1")
             p.done("ip_forward")
 
+    def _init_ip6tables(self, cfg: Any, p: Any) -> None:
+        from minidock.net import iptables, rules
+        saved = iptables.save(6)
+        p.step("ensure_chains6", iptables.ensure_chains, rules.CHAINS6, saved, None, 6)
+        p.done("ensure_chains6")
+        want = rules.driver_rules(cfg.userland_proxy, family=6)
+        stale = [r for r in rules.driver_rules(not cfg.userland_proxy, 6) if r not in want]
+        p.step("remove_stale_driver_rules6", iptables.remove, iptables.present(stale, saved), 6)
+        added = p.step("driver_rules6", iptables.ensure, want, saved, 6)
+        p.undo("driver_rules6", iptables.remove, added, 6)
+
     # -- networks ------------------------------------------------------------------
     def create_network(self, ctx: Any, net: Any, p: Any) -> list[Any]:
-        """Make (or verify) the bridge of `net` and its rules; returns the rules."""
+        """Make (or verify) the bridge of `net` and its rules; returns the IPv4 rules
+        (the IPv6 ones are bridge_ipv6.rules6 of the same network and options).
+
+        The steps after the device are the article's bridge set-up queue, in order."""
         from minidock.net.netlink import Netlink
         cfg = ctx.config
         with Netlink() as nl:
             created = p.step("create_bridge", ensure_bridge, nl, net.bridge, net.mtu)
             if created:
                 p.undo("create_bridge", nl_del_link, net.bridge)
-            p.step("bridge_sysctls", bridge_sysctls, net.bridge)
+            p.step("bridge_sysctls", v6.bridge_sysctls, net.bridge, net.enable_ipv6)
             p.done("bridge_sysctls")
-            p.step("bridge_address", ensure_address, nl, net.bridge, net.gateway, net.prefixlen)
-            p.done("bridge_address")
-            if not cfg.userland_proxy:
-                p.step("route_localnet", _write_sysctl,
-                       f"{PROC_NET}/ipv4/conf/{net.bridge}/route_localnet", "1")
-            if cfg.iptables:
-                p.step("bridge_netfilter", ensure_bridge_netfilter)
+            p.step("setup_ipv4", ensure_address, nl, net.bridge, net.gateway, net.prefixlen)
+            p.done("setup_ipv4")
+            p.step("setup_ipv6", v6.setup_ipv6, nl, net)
+            p.done("setup_ipv6")
+            p.step("setup_ipv6_forwarding", v6.setup_ipv6_forwarding, net, cfg)
+            p.done("setup_ipv6_forwarding")
+            p.step("setup_loopback_addressing", setup_loopback_addressing, net.bridge,
+                   cfg.userland_proxy)
             applied = self._setup_iptables(ctx, net, p)
+            p.step("setup_gateway_ipv4", _check_gateway, net.default_gw, net.subnet)
+            p.step("setup_gateway_ipv6", _check_gateway, net.default_gw6, net.subnet6)
+            applied += self._setup_isolation(ctx, net, p)
+            if cfg.iptables:
+                p.step("setup_bridge_netfiltering", ensure_bridge_netfilter, net.enable_ipv6)
             p.step("link_up", link_up, nl, net.bridge)
             p.done("link_up")
         return applied
@@ -117,16 +144,37 @@ class BridgeDriver:
                                      masquerade=net.masquerade and cfg.masquerade,
                                      internal=net.internal,
                                      userland_proxy=cfg.userland_proxy)
-        wanted += rules.isolation_rules(net.bridge, subnet, net.internal)
+        wanted6 = [r for r in v6.rules6(net, cfg) if r.chain not in ISOLATION]
         added = p.step("setup_iptables", iptables.ensure, wanted)
         p.undo("setup_iptables", iptables.remove, added)
+        if wanted6:
+            added6 = p.step("setup_ip6tables", iptables.ensure, wanted6, None, 6)
+            p.undo("setup_ip6tables", iptables.remove, added6, 6)
         return wanted
 
-    def delete_network(self, ctx: Any, net: Any, rules: list[Any]) -> None:
+    def _setup_isolation(self, ctx: Any, net: Any, p: Any) -> list[Any]:
+        from minidock.net import iptables, rules
+        cfg = ctx.config
+        if not cfg.iptables:
+            return []
+        wanted = rules.isolation_rules(net.bridge, IPv4Network(net.subnet), net.internal)
+        wanted6 = [r for r in v6.rules6(net, cfg) if r.chain in ISOLATION]
+        added = p.step("setup_isolation", iptables.ensure, wanted)
+        p.undo("setup_isolation", iptables.remove, added)
+        if wanted6:
+            added6 = p.step("setup_isolation6", iptables.ensure, wanted6, None, 6)
+            p.undo("setup_isolation6", iptables.remove, added6, 6)
+        return wanted
+
+    def delete_network(self, ctx: Any, net: Any, rules: list[Any],
+                       rules6: list[Any] | None = None) -> None:
         """Remove the rules, then the bridge (idempotent)."""
+        from minidock.net import iptables
         if rules and ctx.config.iptables:
-            from minidock.net import iptables
             iptables.remove(rules)
+        rules6 = v6.rules6(net, ctx.config) if rules6 is None else rules6
+        if rules6:
+            iptables.remove(rules6, 6)
         nl_del_link(net.bridge)
 
     # -- endpoints -----------------------------------------------------------------
@@ -136,13 +184,14 @@ class BridgeDriver:
         br = pl.host.link_get(net.bridge)
         if br is None:
             raise Internal(f"bridge {net.bridge} of network {net.name} does not exist")
-        antispoof.guard(ep.host_veth, ep.ip, ep.mac)   # before the port exists: no window
+        antispoof.guard(ep.host_veth, ep.ip, ep.mac, ep.ip6)  # before the port exists
         try:
             pl.host.veth_add(ep.host_veth, ep.ifname, mtu=net.mtu, master=br.index, up=True,
                              peer_netns_fd=pl.fd, peer_mac=ep.mac)
         except BaseException:
             self.unguard(ep)
             raise
+        v6.port_sysctls(ep.host_veth)
         inner = pl.inner.link_get(ep.ifname)
         if inner is None:
             raise Internal(f"interface {ep.ifname} missing in sandbox")
@@ -150,6 +199,7 @@ class BridgeDriver:
         pl.inner.link_set(inner.index, up=True)
         if gateway and ep.gateway:
             pl.inner.route_add("0.0.0.0/0", ep.gateway)
+        v6.join6(pl, ep, inner.index, gateway)
 
     def leave(self, ctx: Any, net: Any, ep: Any) -> None:
         """Remove the endpoint's veth (used when the sandbox outlives the endpoint)."""
@@ -162,10 +212,11 @@ class BridgeDriver:
         the veth goes with the sandbox's netns)."""
         if ep.host_veth:
             from minidock.net import antispoof
-            antispoof.unguard(ep.host_veth, ep.ip, ep.mac)
+            antispoof.unguard(ep.host_veth, ep.ip, ep.mac, ep.ip6)
 
     def program_external_connectivity(self, ctx: Any, net: Any, ep: Any) -> list[Any]:
-        """Port rules in one batch, then the userland proxy; returns the rules."""
+        """Port rules in one batch per family, then the userland proxy; returns the
+        IPv4 rules (the IPv6 ones are bridge_ipv6.port_rules6 of the endpoint)."""
         from minidock.net import iptables, rules
         cfg = ctx.config
         if not ep.ports:
@@ -173,14 +224,19 @@ class BridgeDriver:
         wanted: list[Any] = []
         if cfg.iptables:
             for b in ep.ports:
+                if ":" in b["host_ip"]:
+                    continue        # an IPv6 host address: ip6tables only
                 wanted += rules.port_rules(net.bridge, IPv4Address(ep.ip), b["proto"],
                                            b["host_ip"], b["host_port"], b["container_port"],
                                            cfg.userland_proxy)
             iptables.apply(wanted)
+        wanted6 = v6.port_rules6(net, ep, cfg)
         try:
+            iptables.apply(wanted6, 6)
             _publish(ctx, ep, serve=cfg.userland_proxy)
         except BaseException:
             iptables.remove(wanted)
+            iptables.remove(wanted6, 6)
             raise
         return wanted
 
@@ -188,9 +244,11 @@ class BridgeDriver:
         if not ep.ports:
             return
         _unpublish(ctx, ep.id)
+        from minidock.net import iptables
         if ep.rules and ctx.config.iptables:
-            from minidock.net import iptables
             iptables.remove(iptables.from_data(ep.rules))
+        if ep.rules6:
+            iptables.remove(iptables.from_data(ep.rules6), 6)
 
 
 # -- kernel steps (each idempotent) ---------------------------------------------------
@@ -217,15 +275,26 @@ def ensure_address(nl: Any, name: str, gateway: str, prefixlen: int) -> None:
         nl.addr_add(link.index, gateway, prefixlen)
 
 
-def bridge_sysctls(name: str) -> None:
-    """IPv4-only bridge: no router advertisements, no IPv6 (if the kernel has IPv6)."""
-    base = f"{PROC_NET}/ipv6/conf/{name}"
-    _write_sysctl(f"{base}/accept_ra", "0")
-    _write_sysctl(f"{base}/disable_ipv6", "1")
+def setup_loopback_addressing(bridge: str, userland_proxy: bool) -> None:
+    """Without the userland proxy, loopback clients reach published ports through NAT:
+    the bridge must route 127/8 sources (route_localnet)."""
+    if not userland_proxy:
+        _write_sysctl(f"{PROC_NET}/ipv4/conf/{bridge}/route_localnet", "1")
 
 
-def ensure_bridge_netfilter() -> None:
+def _check_gateway(gateway: str, subnet: str) -> None:
+    """The containers' default gateway (daemon default-gateway / -v6), if one is set,
+    lies in the network: config validation checked it; a bridge network re-checks."""
+    if gateway and subnet:
+        from ipaddress import ip_address, ip_network
+        if ip_address(gateway) not in ip_network(subnet, strict=False):
+            raise Internal(f"default gateway {gateway} is outside {subnet}")
+
+
+def ensure_bridge_netfilter(ipv6: bool = False) -> None:
     """Bridged traffic must traverse iptables (per-netns knob on this kernel)."""
+    if ipv6:
+        v6.bridge_netfilter6()
     path = f"{PROC_NET}/bridge/bridge-nf-call-iptables"
     ok = False
     try:
