@@ -203,6 +203,9 @@ def _validate_addresses(cfg: DaemonConfig) -> None:
 
 def _validate_ipv6(cfg: DaemonConfig) -> None:
     """dockerd's IPv6 checks (daemon config, bridge driver init, default bridge IPAM)."""
+    if not (cfg.ipv6 or cfg.fixed_cidr_v6 or cfg.ip6tables or cfg.default_gateway
+            or cfg.default_gateway_v6):
+        return
     from minidock.net import ipam6
     for key, value in (("default-gateway", cfg.default_gateway),
                        ("default-gateway-v6", cfg.default_gateway_v6)):

@@ -148,7 +148,8 @@ def release_container(ctx: Any, ctr: Container) -> None:
     endpoints = eps.of_container(ctx.store, ctr["Id"])
     for ep in endpoints:      # leave: the veth goes now, even if a process pins the netns
         if ep.ports and not ep.rules:      # killed between applying and recording them
-            ep = ep.with_(rules=tuple(_planned_port_rules(ctx, ep)))
+            ep = ep.with_(rules=tuple(_planned_port_rules(ctx, ep)),
+                          rules6=tuple(_planned_port_rules6(ctx, ep)))
         attach.release_endpoint(ctx, ep, leave=True)
     api.release_networking(ctx, ctr)
     for key in _sandbox_keys(endpoints):
@@ -167,6 +168,18 @@ def _planned_port_rules(ctx: Any, ep: Any) -> list[Any]:
     for b in ep.ports:
         out += rules.port_rules(bridge, IPv4Address(ep.ip), b["proto"], b["host_ip"],
                                 b["host_port"], b["container_port"], ctx.config.userland_proxy)
+    return [(r[0], r[1], tuple(r[2]), r[3]) for r in iptables.to_data(out)]
+
+
+def _planned_port_rules6(ctx: Any, ep: Any) -> list[Any]:
+    """The ip6tables port rules program_external_connectivity makes for `ep`."""
+    from minidock.net import iptables
+    from minidock.net import network as nw
+    from minidock.net.drivers.bridge_ipv6 import port_rules6
+    doc = ctx.store.get("network", ep.network_id)
+    if doc is None:
+        return []
+    out = port_rules6(nw.from_doc(doc), ep, ctx.config)
     return [(r[0], r[1], tuple(r[2]), r[3]) for r in iptables.to_data(out)]
 
 

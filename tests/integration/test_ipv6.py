@@ -237,3 +237,25 @@ def test_setup_queue_is_traced_in_the_articles_order(host6):
              "setup_iptables", "setup_gateway_ipv4", "setup_gateway_ipv6", "setup_isolation",
              "setup_bridge_netfiltering"]
     assert [s for s in steps if s in queue] == queue
+
+
+def test_spoofed_ipv6_source_cannot_reach_neighbour(host6):
+    """A container that got NET_ADMIN takes another IPv6 address: nothing it sends from
+    that address (nor neighbour advertisements for it) passes its bridge port."""
+    host6.md("network", "create", "--ipv6", "--subnet", "2001:db8:2::/64", "v6net")
+    a = _run(host6, "--network", "v6net", "busybox", "sleep", "100")
+    b = _run(host6, "--network", "v6net", "busybox", "sleep", "100")
+    pa = _inspect(host6, a)["State"]["Pid"]
+    ping = "nsenter -t {} -n busybox ping -6 -c 1 -W 2 {}"
+    assert host6.sh(ping.format(pa, "2001:db8:2::3")).returncode == 0
+    host6.sh(f"nsenter -t {pa} -n ip -6 addr add 2001:db8:2::99/64 dev eth0 nodad")
+    got = host6.sh(ping.format(pa, "-I 2001:db8:2::99 2001:db8:2::3"), check=False)
+    assert got.returncode != 0
+    pb = _inspect(host6, b)["State"]["Pid"]
+    neigh = host6.sh(f"nsenter -t {pb} -n ip -6 neigh show 2001:db8:2::99").stdout
+    assert "lladdr" not in neigh
+    host6.md("rm", "-f", a, b)
+    for _ in range(100):
+        if not host6.sh("ip -o link show type veth").stdout.strip():
+            break
+        time.sleep(0.1)
