@@ -208,7 +208,10 @@ def on_child_start(ctx: Any, child: Container) -> None:
         if path and os.path.exists(path):
             with open(path) as fh:
                 old = fh.read()
-            rewrite_in_place(path, old, update_parent_hosts(old, doc["Alias"], ip))
+            new = update_parent_hosts(old, doc["Alias"], ip)
+            if _bridge_ip6(child):
+                new = update_parent_hosts(new, doc["Alias"], _bridge_ip6(child))
+            rewrite_in_place(path, old, new)
         if _rules_enabled(ctx) and _bridge_ip(parent):
             _set_rules(ctx, lid, doc, _bridge_ip(parent), ip, _exposed(child))
 

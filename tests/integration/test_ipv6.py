@@ -259,3 +259,24 @@ def test_spoofed_ipv6_source_cannot_reach_neighbour(host6):
         if not host6.sh("ip -o link show type veth").stdout.strip():
             break
         time.sleep(0.1)
+
+
+def test_link_with_icc_false_as_docker(host):
+    """Docker 20.10: the link's hosts entry gets an IPv6 line, its env vars and its
+    ACCEPT pair stay IPv4 (linked containers cannot talk over IPv6 with icc=false)."""
+    host.write_daemon_json((REF6 / "daemon-icc-false-gw.json").read_text())  # Docker's, as is
+    web = _run(host, "--name", "web", "--expose", "80", "busybox", "sleep", "100")
+    client = _run(host, "--name", "client", "--link", "web:db", "busybox", "sleep", "100")
+    assert normalise_save(host.sh("ip6tables-save").stdout) == \
+        reference6("docker-link-icc-false-ipv6.ip6tables")
+    assert normalise_save(host.sh("iptables-save").stdout) == \
+        reference6("docker-link-icc-false-ipv6.iptables")
+    ref = (REF6 / "link-icc-false.txt").read_text()
+    env = sorted(ln for ln in host.md("exec", client, "env").stdout.splitlines()
+                 if ln.startswith("DB_"))
+    assert env == [ln for ln in ref.split("## client hosts")[0].splitlines()
+                   if ln.startswith("DB_")]
+    hosts = host.md("exec", client, "cat", "/etc/hosts").stdout
+    want = ref.split("## client hosts\n")[1].split("## ")[0]
+    want = want.replace("72cb0732e6df", web[:12]).replace("b702cf203aeb", client[:12])
+    assert hosts == want
