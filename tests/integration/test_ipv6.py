@@ -280,3 +280,27 @@ def test_link_with_icc_false_as_docker(host):
     want = ref.split("## client hosts\n")[1].split("## ")[0]
     want = want.replace("72cb0732e6df", web[:12]).replace("b702cf203aeb", client[:12])
     assert hosts == want
+
+
+def test_connect_and_disconnect_ipv6_network(host6):
+    host6.md("network", "create", "--ipv6", "--subnet", "2001:db8:2::/64", "v6net")
+    peer = _run(host6, "--network", "v6net", "--name", "peer", "busybox", "sleep", "100")
+    cid = _run(host6, "--name", "late", "busybox", "sleep", "100")
+    host6.md("network", "connect", "v6net", "late")
+    ns = _inspect(host6, cid)["NetworkSettings"]["Networks"]["v6net"]
+    assert (ns["GlobalIPv6Address"], ns["GlobalIPv6PrefixLen"], ns["IPv6Gateway"]) == \
+        ("2001:db8:2::3", 64, "2001:db8:2::1")
+    assert ("2001:db8:2::3", 64, "global") in _addrs6(host6, cid, "eth1")
+    # the file itself: connect replaces it (os.replace), the container's bind mount
+    # keeps showing the old copy
+    hosts_path = _inspect(host6, cid)["HostsPath"]
+    assert f"2001:db8:2::3\t{cid[:12]}\n" in open(hosts_path).read()
+    out = host6.md("exec", peer, "nslookup", "-type=AAAA", "late", "127.0.0.11").stdout
+    assert "2001:db8:2::3" in out
+    host6.md("network", "disconnect", "v6net", "late")
+    assert "2001:db8:2::3" not in open(hosts_path).read()
+    got = host6.md("exec", peer, "nslookup", "-type=AAAA", "late", "127.0.0.11", check=False)
+    assert "2001:db8:2::3" not in got.stdout
+    host6.md("network", "connect", "v6net", "late")          # the address is free again
+    ns = _inspect(host6, cid)["NetworkSettings"]["Networks"]["v6net"]
+    assert ns["GlobalIPv6Address"] == "2001:db8:2::3"
