@@ -158,7 +158,7 @@ def release_container(ctx: Any, ctr: Container) -> None:
 def _planned_port_rules(ctx: Any, ep: Any) -> list[Any]:
     """The port rules program_external_connectivity makes for `ep` (as stored data)."""
     from ipaddress import IPv4Address
-    from minidock.net import iptables, rules
+    from minidock.net.firewall import iptables, rules
     doc = ctx.store.get("network", ep.network_id)
     if doc is None or not ctx.config.iptables:
         return []
@@ -185,7 +185,7 @@ def _sandbox_keys(endpoints: list[Any]) -> set[str]:
 
 def destroy_key(key: str) -> None:
     """Unpin a sandbox key and its /run/netns link (idempotent)."""
-    from minidock.net import netns
+    from minidock.net.kernel import netns
     from minidock.net.sandbox import RUN_NETNS
     try:
         for name in os.listdir(RUN_NETNS):
@@ -295,7 +295,7 @@ def after_reboot(ctx: Any) -> None:
                 doc["Rules"] = []
                 store.put("link", lid, doc)
     try:
-        from minidock.net import dnsrecords
+        from minidock.net.dns import dnsrecords
         with store.transaction():
             db = dnsrecords._db(store)
             for table in ("dns_names", "dns_endpoints"):

@@ -16,7 +16,7 @@ every removal is idempotent, and a pass that fails does not stop the others.
     keys         netns keys (and /run/netns links) no record names
     veths        host ends on minidock bridges that no endpoint names
     dirs         container directories without a record
-    firewall     rebuilt to exactly the expected rules (net/fwcheck.py)
+    firewall     rebuilt to exactly the expected rules (net/firewall/fwcheck.py)
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def _claims(ctx: Any) -> Fixed:
 
 def _dns(ctx: Any) -> Fixed:
     try:
-        from minidock.net import dnsrecords
+        from minidock.net.dns import dnsrecords
     except ImportError:
         return []
     store = ctx.store
@@ -132,7 +132,7 @@ def _running(ctr: dict[str, Any]) -> bool:
 
 def _proxy(ctx: Any) -> Fixed:
     try:
-        from minidock.net import proxy
+        from minidock.net.ports import proxy
     except ImportError:
         return []
     endpoints = {eid for eid, _d in ctx.store.list("endpoint")}
@@ -145,7 +145,7 @@ def _proxy(ctx: Any) -> Fixed:
 
 
 def _resolver(ctx: Any) -> Fixed:
-    from minidock.net.resolver import Paths, detach
+    from minidock.net.dns.resolver import Paths, detach
     out = []
     for cid, _path in Paths(ctx.exec_root).records():
         ctr = ctx.store.get("container", cid)
@@ -191,7 +191,7 @@ def _listdir(path: str) -> list[str]:
 
 def _veths(ctx: Any) -> Fixed:
     from minidock.net import network as nw
-    from minidock.net.netlink import Netlink
+    from minidock.net.kernel.netlink import Netlink
     store = ctx.store
     bridges = {nw.from_doc(d).bridge for _i, d in store.list("network")} - {""}
     named = {d.get("host_veth") for _i, d in store.list("endpoint")}
@@ -219,5 +219,5 @@ def _dirs(ctx: Any) -> Fixed:
 def _firewall(ctx: Any) -> Fixed:
     if not ctx.config.iptables:
         return []
-    from minidock.net import fwcheck
+    from minidock.net.firewall import fwcheck
     return fwcheck.repair(ctx, force=True)

@@ -147,7 +147,7 @@ def _set_rules(ctx: Any, lid: str, doc: dict[str, Any], parent_ip: str, child_ip
                exposed: list[tuple[int, str]]) -> None:
     """Replace the link's applied pair with the one for these addresses."""
     from minidock.link.rules import link_rules
-    from minidock.net import iptables
+    from minidock.net.firewall import iptables
     old = iptables.from_data(doc.get("Rules") or [])
     new = link_rules(ctx.config.bridge_name, parent_ip, child_ip, exposed)
     if old == new:
@@ -168,7 +168,7 @@ def _records(ctx: Any, role: str, cid: str) -> list[tuple[str, dict[str, Any]]]:
 def _drop_rules_of(ctx: Any, cid: str, role: str) -> None:
     """Remove the applied pairs of every link where `cid` plays `role` (idempotent,
     best-effort: one link's failure does not keep the others' rules in place)."""
-    from minidock.net import iptables
+    from minidock.net.firewall import iptables
     from minidock.pipeline import best_effort
 
     def drop(lid: str, doc: dict[str, Any]) -> None:
@@ -190,7 +190,7 @@ def on_child_start(ctx: Any, child: Container) -> None:
     records = _records(ctx, "Child", child["Id"])
     if not records:
         return
-    from minidock.net.etchosts import update_parent_hosts
+    from minidock.net.dns.etchosts import update_parent_hosts
     ip = _bridge_ip(child)
     for lid, doc in records:
         parent = ctx.store.get("container", doc["Parent"])
@@ -247,7 +247,7 @@ def forget(ctx: Any, cid: str) -> None:
 
 def user_network_aliases(ctx: Any, ctr: Container) -> None:
     """On a user-defined network a link is only a DNS alias that the linker resolves."""
-    from minidock.net import dnsrecords
+    from minidock.net.dns import dnsrecords
     targets = {}
     for value in ctr["HostConfig"].get("Links") or []:
         name, alias = parse_stored(value)

@@ -4,12 +4,12 @@ Only needed when ICC is off (with ICC on, the bridge already accepts everything
 between containers). Docker appends, to filter DOCKER, parent -> child:port with
 --dport and the replies child:port -> parent with --sport (docker-facts section 1;
 the article's "--dport" on both is wrong). The rule text itself comes from
-`net/rules.py`, so the applier and the tests treat link rules like any other.
+`net/firewall/rules.py`, so the applier and the tests treat link rules like any other.
 """
 
 from __future__ import annotations
 
-from minidock.net.rules import Rule, accept_pair
+from minidock.net.firewall.rules import Rule, accept_pair
 
 
 def link_rules(bridge: str, parent_ip: str, child_ip: str,

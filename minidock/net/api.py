@@ -88,7 +88,7 @@ def netns_mode(ctx: Any, ctr: Container) -> tuple[str, str | None]:
 
 def initialize_networking(ctx: Any, ctr: Container, p: Any) -> None:
     """Hostname, sandbox, endpoints and files, before the container's process exists."""
-    from minidock.net import files
+    from minidock.net.dns import files
     kind = mode_kind(_mode(ctr))
     ns = ctr.setdefault("NetworkSettings", {})
     if kind == "container":
@@ -149,7 +149,7 @@ def _set_builtin_entry(ctx: Any, ctr: Container, name: str) -> None:
 
 def _write_files(ctx: Any, ctr: Container, ips: list[str], user: bool,
                  link_hosts: list[tuple[str, str]] = ()) -> None:  # type: ignore[assignment]
-    from minidock.net import files
+    from minidock.net.dns import files
     files.write_files(ctx, ctr, ctr["Config"]["Hostname"],
                       files.hosts_text(ctr, ips, link_hosts), files.resolv_text(ctx, ctr, user))
 
@@ -164,7 +164,8 @@ def _wishes(ctr: Container) -> dict[str, Any]:
 
 def _allocate_network(ctx: Any, ctr: Container, p: Any) -> list[str]:
     """One endpoint per network (the primary one first), ports on the gateway one."""
-    from minidock.net import attach, portmap
+    from minidock.net import attach
+    from minidock.net.ports import portmap
     from minidock.net import network as nw
     wishes = _wishes(ctr)
     nets = [nw.from_doc(nw.lookup(ctx.store, name)[1]) for name in wishes]
@@ -234,7 +235,7 @@ def _populate(ctx: Any, ctr: Container, sb: Any, p: Any) -> None:
 
 def _resolver_attach(ctx: Any, ctr: Container, sb: Any, p: Any) -> None:
     try:
-        from minidock.net import resolver
+        from minidock.net.dns import resolver
     except ImportError:
         return
     p.step("resolver_attach", resolver.attach, ctx, ctr["Id"], sb.key)
@@ -246,9 +247,10 @@ def release_networking(ctx: Any, ctr: Container) -> None:
     kind = mode_kind(_mode(ctr))
     if kind == "container":
         return
-    from minidock.net import attach, fwcheck
+    from minidock.net import attach
+    from minidock.net.firewall import fwcheck
     from minidock.net import endpoint as eps
-    from minidock.net.netns import restore_pid_ns_for_children
+    from minidock.net.kernel.netns import restore_pid_ns_for_children
     from minidock.pipeline import best_effort
     fwcheck.bind(ctx.exec_root)       # our rule removals keep the firewall known-good
     errors = best_effort([("restore_pid_ns", restore_pid_ns_for_children)])
@@ -277,7 +279,7 @@ def _destroy_sandbox(ctx: Any, ctr: Container, veths: list[str]) -> None:
     if not veths:
         sandbox.destroy(_sandbox(ctx, ctr))
         return
-    from minidock.net.netlink import LinkWatch
+    from minidock.net.kernel.netlink import LinkWatch
     watch = LinkWatch()
     try:
         sandbox.destroy(_sandbox(ctx, ctr))
@@ -296,7 +298,7 @@ def forget_container(ctx: Any, ctr: Container) -> None:
 def _resolver_start(ctx: Any) -> None:
     """Start the embedded DNS resolver early so its startup overlaps the container's."""
     try:
-        from minidock.net import resolver
+        from minidock.net.dns import resolver
     except ImportError:
         return
     start = getattr(resolver, "start", None)
@@ -308,7 +310,7 @@ def _resolver_detach(ctx: Any, ctr: Container) -> None:
     if not os.path.isdir(os.path.join(ctx.exec_root, "resolver")):
         return  # the resolver never ran under this exec-root (resolver.Paths)
     try:
-        from minidock.net import resolver
+        from minidock.net.dns import resolver
     except ImportError:
         return
     resolver.detach(ctx, ctr["Id"])
@@ -335,5 +337,5 @@ def _clear_runtime_fields(ns: dict[str, Any]) -> None:
 
 def ports_of(ctr: Container) -> list[str]:
     """`minidock port NAME` lines ("80/tcp -> 0.0.0.0:8080")."""
-    from minidock.net.portmap import ports_of as lines
+    from minidock.net.ports.portmap import ports_of as lines
     return lines(ctr)

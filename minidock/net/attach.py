@@ -45,7 +45,7 @@ def allocate_endpoint(ctx: Any, ctr: Container, net: nw.Net, ifname: str, wish: 
     the record names its starter (this CLI) and sandbox key for reconciliation.
     A conflict whose holder may be dead is checked (reconcile) and retried once.
     """
-    from minidock.net import portmap
+    from minidock.net.ports import portmap
     store = ctx.store
     ep_id = ids.new_id()
     requested = ((wish.get("IPAMConfig") or {}).get("IPv4Address") or "")
@@ -104,7 +104,7 @@ def _claim_address(ctx: Any, ctr: Container, net: nw.Net, ep_id: str, ifname: st
 
 def _claim_ports(store: Any, ep: eps.Endpoint, net: nw.Net, wanted: list[dict[str, Any]],
                  label: str) -> eps.Endpoint:
-    from minidock.net import portmap
+    from minidock.net.ports import portmap
     with store.transaction():
         bound = portmap.allocate(store, ep.id, wanted, label)
         ep = ep.with_(ports=tuple(bound))
@@ -129,7 +129,7 @@ def join_endpoint(ctx: Any, net: nw.Net, ep: eps.Endpoint, pl: Any, gateway: boo
     if gateway and ep.ports:
         rules = p.step("program_external_connectivity", drv.program_external_connectivity,
                        ctx, net, ep)
-        from minidock.net.iptables import to_data
+        from minidock.net.firewall.iptables import to_data
         ep = ep.with_(rules=tuple((r[0], r[1], tuple(r[2]), r[3]) for r in to_data(rules)))
         p.undo("program_external_connectivity", drv.revoke_external_connectivity, ctx, net, ep)
         ctx.store.put("endpoint", ep.id, eps.to_doc(ep),
@@ -171,7 +171,7 @@ class deferred_kernel_cleanup:
 
 def release_endpoint(ctx: Any, ep: eps.Endpoint, leave: bool = False) -> list[str]:
     """Undo everything of one endpoint; errors are collected, not raised."""
-    from minidock.net import portmap
+    from minidock.net.ports import portmap
     from minidock.pipeline import best_effort
     store = ctx.store
     doc = store.get("network", ep.network_id)
@@ -217,7 +217,7 @@ def _dns_set(ctx: Any, net: nw.Net, ep: eps.Endpoint) -> None:
     if not net.user_defined:
         return
     try:
-        from minidock.net import dnsrecords
+        from minidock.net.dns import dnsrecords
     except ImportError:
         return
     ctr = ctx.store.get("container", ep.container_id) or {}
@@ -230,7 +230,7 @@ def _dns_remove(ctx: Any, ep: eps.Endpoint, net: nw.Net | None) -> None:
     if net is not None and not net.user_defined:
         return
     try:
-        from minidock.net import dnsrecords
+        from minidock.net.dns import dnsrecords
     except ImportError:
         return
     dnsrecords.remove_endpoint(ctx.store, ep.network_id, ep.container_id)

@@ -44,7 +44,7 @@ def write_marker(ctx: Any, value: str) -> None:
 def ensure_initialized(ctx: Any) -> None:
     """Initialise networking unless this boot already did with these options."""
     if read_marker(ctx) == fingerprint(ctx.config):
-        from minidock.net import fwcheck
+        from minidock.net.firewall import fwcheck
         fwcheck.check(ctx)          # a flushed firewall is rebuilt (one netlink query)
         return
     from minidock.net import controller

@@ -73,7 +73,7 @@ def connect(ctx: Any, net_ref: str, ctr_ref: str, alias: list[str], ip: str = ""
         ep = attach.allocate_endpoint(ctx, ctr, net, ifname, wish, False, p)
         _join_running(ctx, ctr, net, ep, p)
         nets[net.name] = attach.settings_entry(net, ep, wish, ctr["Id"], ctr["Config"]["Hostname"])
-        from minidock.net import files
+        from minidock.net.dns import files
         files.add_hosts_entry(ctr, ep.ip)
         _save(ctx, ctr)
         p.commit()
@@ -88,7 +88,7 @@ def _join_running(ctx: Any, ctr: Container, net: nw.Net, ep: eps.Endpoint, p: An
         attach.join_endpoint(ctx, net, ep, pl, False, p)
     if net.user_defined:
         try:
-            from minidock.net import resolver
+            from minidock.net.dns import resolver
         except ImportError:
             return
         resolver.attach(ctx, ctr["Id"], key)
@@ -117,7 +117,7 @@ def disconnect(ctx: Any, net_ref: str, ctr_ref: str, force: bool = False) -> Non
     for ep in eps.of_container(ctx.store, ctr["Id"]):
         if ep.network_id == nid:
             attach.release_endpoint(ctx, ep, leave=True)
-            from minidock.net import files
+            from minidock.net.dns import files
             best_effort([("remove_hosts_entry", lambda: files.remove_hosts_entry(ctr, ep.ip))],
                         "network_disconnect")
     del nets[net.name]

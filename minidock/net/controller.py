@@ -25,7 +25,7 @@ from typing import Any, Iterator
 from minidock import ids
 from minidock.errors import Conflict, Forbidden, InvalidArgument
 from minidock.net import boot
-from minidock.net.files import _read
+from minidock.net.dns.files import _read
 from minidock.net import endpoint as eps
 from minidock.net import network as nw
 from minidock.net.driver import get_driver
@@ -45,7 +45,7 @@ def _init_lock(ctx: Any) -> Iterator[None]:
 
 def ensure_initialized(ctx: Any) -> None:
     """Initialise networking for this boot if not done yet (idempotent, cheap when done)."""
-    from minidock.net import fwcheck
+    from minidock.net.firewall import fwcheck
     want = boot.fingerprint(ctx.config)
     if boot.read_marker(ctx) == want:
         fwcheck.check(ctx)
@@ -86,7 +86,7 @@ def _initialize(ctx: Any) -> bool:
 
 
 def _rules_data(rules: list[Any]) -> list[Any]:
-    from minidock.net.iptables import to_data
+    from minidock.net.firewall.iptables import to_data
     return to_data(rules)
 
 
@@ -105,11 +105,11 @@ def _ensure_default_bridge(ctx: Any, p: Pipeline) -> bool:
     net, ipam_cfg = _default_bridge_net(ctx, hit[0] if hit else ids.new_id(),
                                         nw.from_doc(hit[1]) if hit else None)
     if hit is not None and hit[1]["_net"].get("rules") and _changed(hit[1], net):
-        from minidock.net.iptables import from_data, remove
+        from minidock.net.firewall.iptables import from_data, remove
         if cfg.iptables:
             remove(from_data(hit[1]["_net"]["rules"]))
         if hit[1]["_net"]["bridge"] != net.bridge and not cfg.bridge:
-            from minidock.net.drivers.bridge import nl_del_link
+            from minidock.net.drivers.bridge.driver import nl_del_link
             nl_del_link(hit[1]["_net"]["bridge"])
     doc = nw.new_doc(net, ipam_cfg)
     if hit is not None:
@@ -171,7 +171,7 @@ def _b(value: bool) -> str:
 
 
 def _bridge_address(name: str) -> str | None:
-    from minidock.net.netlink import Netlink
+    from minidock.net.kernel.netlink import Netlink
     with Netlink() as nl:
         link = nl.link_get(name)
         if link is None:
@@ -181,14 +181,14 @@ def _bridge_address(name: str) -> str | None:
 
 
 def _link_exists(name: str) -> bool:
-    from minidock.net.netlink import Netlink
+    from minidock.net.kernel.netlink import Netlink
     with Netlink() as nl:
         return nl.link_get(name) is not None
 
 
 def _host_routes() -> list[Any]:
     from ipaddress import IPv4Network
-    from minidock.net.netlink import Netlink
+    from minidock.net.kernel.netlink import Netlink
     with Netlink() as nl:
         return [IPv4Network(r.dst, strict=False) for r in nl.route_list(table=0)
                 if not r.dst.endswith("/0")]
@@ -358,7 +358,7 @@ def _release_stale(ctx: Any, nid: str) -> bool:
 def delete_network(ctx: Any, nid: str, doc: dict[str, Any]) -> None:
     """Tear down one network and forget it (idempotent: also a half-built one, whose
     record has no rules yet: its planned rules are removed where present)."""
-    from minidock.net.iptables import from_data
+    from minidock.net.firewall.iptables import from_data
     from minidock.pipeline import best_effort
     net = nw.from_doc(doc)
     rules = from_data(doc["_net"].get("rules") or []) or _planned_rules(ctx, net)
@@ -379,7 +379,7 @@ _delete_network = delete_network
 def _planned_rules(ctx: Any, net: nw.Net) -> list[Any]:
     """The rules a bridge network's create would have added (pure)."""
     from ipaddress import IPv4Network
-    from minidock.net import rules
+    from minidock.net.firewall import rules
     cfg = ctx.config
     if net.driver != "bridge" or not cfg.iptables or not net.subnet:
         return []

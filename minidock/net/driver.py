@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from minidock.net.sandbox import Plumbing
     from minidock.pipeline import Pipeline
 
-DRIVERS = {"bridge": "minidock.net.drivers.bridge", "host": "minidock.net.drivers.host",
+DRIVERS = {"bridge": "minidock.net.drivers.bridge.driver", "host": "minidock.net.drivers.host",
            "null": "minidock.net.drivers.null"}
 
 

@@ -310,7 +310,7 @@ class IPAM(Protocol):
 
 
 # -- registry -------------------------------------------------------------------------
-DRIVERS = {"bridge": "minidock.net.drivers.bridge", "host": "minidock.net.drivers.host",
+DRIVERS = {"bridge": "minidock.net.drivers.bridge.driver", "host": "minidock.net.drivers.host",
            "null": "minidock.net.drivers.null"}
 IPAMS = {"default": "minidock.net.ipams.default"}
 LOOKUPS: list[str] = []          # modules with lookup(kind, name) -> driver | None

@@ -38,7 +38,7 @@ class Sandbox(NamedTuple):
 
 def set_network_namespace_key(sb: Sandbox, pid: int) -> None:
     """Pin the netns of `pid` on the sandbox key; link it under /run/netns."""
-    from minidock.net import netns
+    from minidock.net.kernel import netns
     netns.bind_key(pid, sb.key)
     if sb.link_name:
         try:
@@ -49,7 +49,7 @@ def set_network_namespace_key(sb: Sandbox, pid: int) -> None:
 
 def destroy(sb: Sandbox) -> None:
     """Unpin and forget the sandbox (idempotent: missing pieces count as removed)."""
-    from minidock.net import netns
+    from minidock.net.kernel import netns
     if sb.link_name:
         netns.unlink_name(sb.link_name, sb.key, RUN_NETNS)
     netns.unbind_key(sb.key)
@@ -59,8 +59,8 @@ class Plumbing:
     """The two netlink sockets populate uses: host side and sandbox side."""
 
     def __init__(self, key: str) -> None:
-        from minidock.net.netlink import Netlink
-        from minidock.net.netns import in_netns_fd
+        from minidock.net.kernel.netlink import Netlink
+        from minidock.net.kernel.netns import in_netns_fd
         self.fd = os.open(key, os.O_RDONLY | os.O_CLOEXEC)
         self.host = Netlink()
         with in_netns_fd(self.fd):      # the one visit: a socket, and sysctl defaults

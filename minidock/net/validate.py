@@ -28,7 +28,7 @@ def validate_container(ctx: Any, ctr: Container, kind: str) -> None:
     for server in hc.get("Dns") or []:
         _ip(server, f"{server} is not an ip address")
     if hc.get("ExtraHosts"):
-        from minidock.net.etchosts import parse_add_host
+        from minidock.net.dns.etchosts import parse_add_host
         for v in hc["ExtraHosts"]:
             parse_add_host(v)
     mac = cfg.get("MacAddress")

@@ -7,7 +7,8 @@ from tests.reference import REF
 
 from minidock.cli.networks import table
 from minidock.config import DaemonConfig
-from minidock.net import attach, boot, portmap
+from minidock.net import attach, boot
+from minidock.net.ports import portmap
 from minidock.net import endpoint as eps
 from minidock.net import network as nw
 

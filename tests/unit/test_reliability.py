@@ -9,8 +9,8 @@ import pytest
 
 from minidock import pipeline
 from minidock.errors import FaultInjected
-from minidock.net import fwcheck
-from minidock.net.rules import Rule
+from minidock.net.firewall import fwcheck
+from minidock.net.firewall.rules import Rule
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from ipaddress import IPv4Address, IPv4Network
 import pytest
 
 from minidock.link.rules import link_rules
-from minidock.net import rules as R
-from minidock.net.rules import Rule
+from minidock.net.firewall import rules as R
+from minidock.net.firewall.rules import Rule
 
 from tests.reference import REF  # noqa: E402
 BR0 = "minidock0"

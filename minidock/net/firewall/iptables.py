@@ -1,7 +1,7 @@
 """The one applier of firewall rules: a list of `rules.Rule` in, one
 `iptables-restore --noflush -w` batch out.
 
-Rules are data (net/rules.py builds them, pure); this module is the thin side-effect
+Rules are data (net/firewall/rules.py builds them, pure); this module is the thin side-effect
 seam. One batch per change because one `iptables-restore` of 100 rules is ~37x faster
 than 100 `iptables` calls, and a batch is atomic: either every rule of it lands or none.
 The same list that added rules removes them (`remove`).
@@ -24,14 +24,14 @@ from typing import TYPE_CHECKING, Iterable
 from minidock.errors import Internal
 
 if TYPE_CHECKING:
-    from minidock.net.rules import Rule
+    from minidock.net.firewall.rules import Rule
 
 
 def restore(text: str) -> None:
     """Feed one batch to `iptables-restore --noflush -w`; Internal on failure."""
     if not text.strip():
         return
-    from minidock.net import fwcheck
+    from minidock.net.firewall import fwcheck
     gen = fwcheck.before_change()       # drift tracking (fwcheck.py): ~0.1 ms
     try:
         proc = subprocess.run(["iptables-restore", "--noflush", "-w"], input=text,
@@ -90,7 +90,7 @@ def ensure_chains(wanted: dict[str, list[str]], saved: str | None = None,
 
 def present(rules: Iterable["Rule"], saved: str) -> list["Rule"]:
     """The rules of `rules` that `saved` (an iptables-save text) already holds."""
-    from minidock.net.rules import parse_save
+    from minidock.net.firewall.rules import parse_save
     table = parse_save(saved)
     return [r for r in rules if r.spec() in table.get((r.table, r.chain), [])]
 
@@ -98,7 +98,7 @@ def present(rules: Iterable["Rule"], saved: str) -> list["Rule"]:
 def apply(rules: list["Rule"]) -> None:
     """Add `rules` in one batch (inserts at their positions, appends the rest)."""
     if rules:
-        from minidock.net.rules import render
+        from minidock.net.firewall.rules import render
         restore(render(rules))
 
 
@@ -116,7 +116,7 @@ def remove(rules: list["Rule"]) -> None:
     """Delete `rules` in one batch; rules already gone are skipped (idempotent)."""
     if not rules:
         return
-    from minidock.net.rules import render
+    from minidock.net.firewall.rules import render
     try:
         restore(render(rules, delete=True))
     except Internal:
@@ -131,7 +131,7 @@ def to_data(rules: list["Rule"]) -> list[list[object]]:
 
 
 def from_data(data: Iterable[Iterable[object]]) -> list["Rule"]:
-    from minidock.net.rules import Rule
+    from minidock.net.firewall.rules import Rule
     out = []
     for table, chain, args, position in data:  # type: ignore[misc]
         out.append(Rule(str(table), str(chain), tuple(args), position))  # type: ignore[arg-type]

@@ -62,7 +62,7 @@ def _host_port_range(value: str) -> tuple[int, int]:
 
 
 def ephemeral_range() -> tuple[int, int]:
-    from minidock.net.portspec import ephemeral_range as parse
+    from minidock.net.ports.portspec import ephemeral_range as parse
     try:
         with open("/proc/sys/net/ipv4/ip_local_port_range") as fh:
             return parse(fh.read())

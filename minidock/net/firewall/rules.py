@@ -1,6 +1,6 @@
 """Firewall rules as data: what Docker's bridge driver programs, as `Rule` values.
 
-Every function here returns a list of `Rule`s and touches nothing; `net/iptables.py`
+Every function here returns a list of `Rule`s and touches nothing; `net/firewall/iptables.py`
 turns a list into one `iptables-restore --noflush` batch, and the same list (rendered
 with `delete=True`) removes it. Rule arguments are spelled exactly as `iptables-save`
 prints them, so a list can be compared with a saved ruleset rule for rule.

@@ -37,8 +37,8 @@ import os
 import select
 import time
 
-from minidock.net import proxyproto as pp
-from minidock.net.proxyrelay import EP_IN, PIPE_SIZE, POOL_MAX, TcpListener, UdpListener
+from minidock.net.ports import proxyproto as pp
+from minidock.net.ports.proxyrelay import EP_IN, PIPE_SIZE, POOL_MAX, TcpListener, UdpListener
 
 ANC_SIZE = _socket.CMSG_SPACE(pp.MAX_FDS * 4)
 EXIT_RETRY = 0.1

@@ -19,11 +19,11 @@ import _socket
 import os
 import select
 
-from minidock.net import proxyproto as pp
+from minidock.net.ports import proxyproto as pp
 
 TYPE_CHECKING = False        # not `typing`: it imports `re`
 if TYPE_CHECKING:
-    from minidock.net.proxyd import Proxy as Loop
+    from minidock.net.ports.proxyd import Proxy as Loop
 
 PIPE_SIZE = 1 << 20                    # F_SETPIPE_SZ: big pipes, fewer splices
 POOL_MAX = 64

@@ -5,7 +5,7 @@ Detection costs one netlink round trip (~0.1 ms), not an `iptables-save` (~5-10 
 nftables keeps a per-netns *generation id* that every committed change increments
 (NFT_MSG_GETGEN; iptables-nft batches are one commit each). The file
 `<exec-root>/firewall` holds the generation at which minidock last knew the ruleset to
-be right. Every batch minidock applies (net/iptables.py `restore`) reads the id
+be right. Every batch minidock applies (net/firewall/iptables.py `restore`) reads the id
 before and after: if the ruleset was known-good before and only that batch happened
 (after == before + 1), the new id is recorded; anything else leaves the file stale,
 and the next `check` (each network initialisation: every `run` and network command)
@@ -225,7 +225,7 @@ def _want(base: list[Any]) -> dict[str, int]:
 
 def expected(ctx: Any, with_endpoints: bool = True) -> tuple[list[Any], list[Any]]:
     """(driver + network rules, rules of live endpoints and links) the store says exist."""
-    from minidock.net import iptables, rules
+    from minidock.net.firewall import iptables, rules
     store = ctx.store
     base = list(rules.driver_rules(ctx.config.userland_proxy))
     for _nid, doc in store.list("network"):
@@ -251,8 +251,8 @@ def expected(ctx: Any, with_endpoints: bool = True) -> tuple[list[Any], list[Any
 def repair(ctx: Any, force: bool = False) -> list[str]:
     """Re-add what is missing; with `force`, also drop unowned per-container rules and
     duplicates. Records the resulting generation as known-good."""
-    from minidock.net import iptables
-    from minidock.net.rules import CHAINS, parse_save
+    from minidock.net.firewall import iptables
+    from minidock.net.firewall.rules import CHAINS, parse_save
     bind(ctx.exec_root)
     out: list[str] = []
     saved = iptables.save()
@@ -328,7 +328,7 @@ def _unowned(state: dict[tuple[str, str], list[str]], wanted: list[Any],
              subnets: list[Any]) -> list[Any]:
     """Rules in the per-container chains that no record owns, and extra copies of
     owned ones (pure: parsed iptables-save in, Rule values to delete out)."""
-    from minidock.net.rules import Rule
+    from minidock.net.firewall.rules import Rule
     budget: dict[tuple[str, str, str], int] = {}
     for r in wanted:
         key = (r.table, r.chain, r.spec())

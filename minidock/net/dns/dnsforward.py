@@ -32,7 +32,7 @@ import struct
 import threading
 from typing import Any, Callable
 
-from minidock.net import dnswire
+from minidock.net.dns import dnswire
 
 MAX_UPSTREAMS = 3
 DEFAULT_TIMEOUT = 4.0

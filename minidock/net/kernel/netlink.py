@@ -290,7 +290,7 @@ class Netlink:
         if netns_fd is None:
             self.sock = _open_socket()
         else:
-            from minidock.net.netns import in_netns_fd
+            from minidock.net.kernel.netns import in_netns_fd
             with in_netns_fd(netns_fd):
                 self.sock = _open_socket()
         self._seq = 0

@@ -25,12 +25,12 @@ from typing import Any, Callable, Iterator, NamedTuple
 
 from minidock import leanboot
 from minidock.errors import Conflict, Internal, InvalidArgument
-from minidock.net import proxyproto as pp
+from minidock.net.ports import proxyproto as pp
 
 REPLY_TIMEOUT = 10.0
 # proxyd runs in a bare interpreter (leanboot: -I -S, no site, no venv; it needs only
 # the stdlib) and is imported, not run as a script, so its cached bytecode is used.
-_ENTRY = "minidock.net.proxyd:main"
+_ENTRY = "minidock.net.ports.proxyd:main"
 
 
 class Forward(NamedTuple):

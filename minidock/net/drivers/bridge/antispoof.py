@@ -9,7 +9,7 @@ bridge, on the host end of the container's veth.
 The rules live in nftables' `bridge` family (not in iptables: the iptables ruleset
 stays rule-for-rule Docker's), in one table whose rules never change; containers are
 elements of three sets, so a start or a stop is one netfilter netlink batch of
-element changes (net/nftnl.py, no process); `nft -f -` writes the table only when it
+element changes (net/kernel/nftnl.py, no process); `nft -f -` writes the table only when it
 is missing (the first container since boot):
 
     table bridge minidock
@@ -90,7 +90,7 @@ def _nft(lines: list[str]) -> tuple[bool, str]:
     """One atomic `nft -f -` batch; (ok, first error line). No nft: (True, "")."""
     import subprocess
 
-    from minidock.net import fwcheck
+    from minidock.net.firewall import fwcheck
     gen = fwcheck.before_change()   # one nft commit: the firewall stays known-good
     try:
         proc = subprocess.run(["nft", "-f", "-"], input="\n".join(lines) + "\n",
@@ -116,8 +116,8 @@ def _warn_once() -> None:
 
 
 def _keys(port: str, ip: str, mac: str) -> list[tuple[str, list[bytes]]]:
-    """(set, [key]) of one port in the kernel's register layout (net/nftnl.py)."""
-    from minidock.net import nftnl
+    """(set, [key]) of one port in the kernel's register layout (net/kernel/nftnl.py)."""
+    from minidock.net.kernel import nftnl
     _elements(port, ip, mac)            # the same checks as the text form
     name = nftnl.key_ifname(port)
     return [("guarded", [name]), ("ip4", [name + nftnl.key_ipv4(ip)]),
@@ -130,7 +130,7 @@ def guard(port: str, ip: str, mac: str) -> None:
     One netfilter netlink batch of element adds (no nft process); only when the table
     is missing (first container since boot) `nft -f` writes it, with the elements.
     """
-    from minidock.net import nftnl
+    from minidock.net.kernel import nftnl
     try:
         nftnl.apply([(False, "minidock", s, k) for s, k in _keys(port, ip, mac)])
         return
@@ -146,7 +146,7 @@ def guard(port: str, ip: str, mac: str) -> None:
 def unguard(port: str, ip: str, mac: str) -> None:
     """Inverse of guard; a port never guarded (or already unguarded) is no error:
     each element is added, then deleted, in one atomic batch."""
-    from minidock.net import nftnl
+    from minidock.net.kernel import nftnl
     changes = []
     for s, k in _keys(port, ip, mac):
         changes += [(False, "minidock", s, k), (True, "minidock", s, k)]

@@ -46,10 +46,10 @@ import threading
 import time
 from typing import Any
 
-from minidock.net import dnsrecords, dnswire
-from minidock.net.dnsforward import Forwarder, UpstreamConfig
-from minidock.net.netns import in_netns_fd
-from minidock.net.resolver import Paths
+from minidock.net.dns import dnsrecords, dnswire
+from minidock.net.dns.dnsforward import Forwarder, UpstreamConfig
+from minidock.net.kernel.netns import in_netns_fd
+from minidock.net.dns.resolver import Paths
 from minidock.store import Store
 
 DNS_IP = "127.0.0.11"
@@ -349,7 +349,7 @@ def log(msg: str) -> None:
 
 
 def main(argv: list[str]) -> None:
-    """`python -m minidock.net.resolverd ROOT EXEC_ROOT LISTEN_FD` (started by resolver.py)."""
+    """`python -m minidock.net.dns.resolverd ROOT EXEC_ROOT LISTEN_FD` (started by resolver.py)."""
     root, exec_root, fd = argv[0], argv[1], int(argv[2])
     os.chdir("/")
     listener = socket.socket(fileno=fd)

@@ -221,7 +221,7 @@ def _start(ctx: Any, paths: Paths) -> socket.socket:
 
 def _spawn(ctx: Any, paths: Paths, fd: int) -> None:
     """Double fork + exec, so the resolver is nobody's child and outlives the CLI."""
-    argv = [sys.executable, "-m", "minidock.net.resolverd", ctx.root, ctx.exec_root, str(fd)]
+    argv = [sys.executable, "-m", "minidock.net.dns.resolverd", ctx.root, ctx.exec_root, str(fd)]
     log_fd = os.open(paths.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
     null_fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
     try:

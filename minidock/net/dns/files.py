@@ -2,7 +2,7 @@
 (libnetwork's setupResolutionFiles / buildHostsFile).
 
 They live in the container's directory and the runtime bind-mounts them; their text
-comes from the pure builders (net/etchosts.py, net/resolvconf.py). Host mode copies the
+comes from the pure builders (net/dns/etchosts.py, net/dns/resolvconf.py). Host mode copies the
 host's files; `container:` mode shares the donor's paths (not copies), so a change seen
 by one is seen by the other, as in Docker.
 """
@@ -31,19 +31,19 @@ def _write(path: str, text: str) -> None:
 
 
 def extra_hosts(ctr: Container) -> list[tuple[str, str]]:
-    from minidock.net.etchosts import parse_add_host
+    from minidock.net.dns.etchosts import parse_add_host
     return [parse_add_host(v) for v in ctr["HostConfig"].get("ExtraHosts") or []]
 
 
 def hosts_text(ctr: Container, ips: list[str], links: list[tuple[str, str]] = ()) -> str:  # type: ignore[assignment]
-    from minidock.net.etchosts import build_hosts
+    from minidock.net.dns.etchosts import build_hosts
     cfg = ctr["Config"]
     return build_hosts(cfg["Hostname"], ips, extra_hosts(ctr), list(links),
                        cfg.get("Domainname") or "")
 
 
 def resolv_text(ctx: Any, ctr: Container, user_network: bool) -> str:
-    from minidock.net import resolvconf
+    from minidock.net.dns import resolvconf
     hc, cfg = ctr["HostConfig"], ctx.config
     host = _read(resolvconf.host_resolv_path())
     dns = tuple(hc.get("Dns") or cfg.dns)
@@ -85,14 +85,14 @@ def share_files(ctr: Container, donor: Container) -> None:
 
 def add_hosts_entry(ctr: Container, ip: str) -> None:
     """After `network connect`: one more `<ip>\\t<hostname>` line."""
-    from minidock.net.etchosts import add_host_entry
+    from minidock.net.dns.etchosts import add_host_entry
     path = ctr.get("HostsPath")
     if path and os.path.exists(path):
         _write(path, add_host_entry(_read(path), ip, _names(ctr)))
 
 
 def remove_hosts_entry(ctr: Container, ip: str) -> None:
-    from minidock.net.etchosts import remove_host_entry
+    from minidock.net.dns.etchosts import remove_host_entry
     path = ctr.get("HostsPath")
     if path and os.path.exists(path):
         _write(path, remove_host_entry(_read(path), ip, _names(ctr)))

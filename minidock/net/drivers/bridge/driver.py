@@ -9,7 +9,7 @@ drivers/bridge/setup_*.go), each with its undo registered in the caller's Pipeli
     create_network   create_bridge -> bridge_sysctls (accept_ra=0, disable_ipv6)
                      -> bridge_address -> route_localnet (no userland proxy)
                      -> bridge_netfilter -> setup_iptables (+ isolation) -> link_up
-    join             anti-spoofing guard on the port (net/antispoof.py), then the
+    join             anti-spoofing guard on the port (net/drivers/bridge/antispoof.py), then the
                      veth pair with the container end created *inside* the sandbox,
                      named eth<N>, MAC 02:42+IPv4, address, up, default route
     program_external_connectivity   port rules (one batch) + userland proxy
@@ -63,7 +63,7 @@ class BridgeDriver:
     # -- driver-wide ---------------------------------------------------------------
     def init_driver(self, ctx: Any, p: Any) -> None:
         """Chains, driver rules, ip_forward: once per boot (idempotent)."""
-        from minidock.net import iptables, rules
+        from minidock.net.firewall import iptables, rules
         cfg = ctx.config
         policies = {}
         fwd_path = f"{PROC_NET}/ipv4/ip_forward"
@@ -87,7 +87,7 @@ class BridgeDriver:
     # -- networks ------------------------------------------------------------------
     def create_network(self, ctx: Any, net: Any, p: Any) -> list[Any]:
         """Make (or verify) the bridge of `net` and its rules; returns the rules."""
-        from minidock.net.netlink import Netlink
+        from minidock.net.kernel.netlink import Netlink
         cfg = ctx.config
         with Netlink() as nl:
             created = p.step("create_bridge", ensure_bridge, nl, net.bridge, net.mtu)
@@ -108,7 +108,7 @@ class BridgeDriver:
         return applied
 
     def _setup_iptables(self, ctx: Any, net: Any, p: Any) -> list[Any]:
-        from minidock.net import iptables, rules
+        from minidock.net.firewall import iptables, rules
         cfg = ctx.config
         if not cfg.iptables:
             return []
@@ -125,14 +125,14 @@ class BridgeDriver:
     def delete_network(self, ctx: Any, net: Any, rules: list[Any]) -> None:
         """Remove the rules, then the bridge (idempotent)."""
         if rules and ctx.config.iptables:
-            from minidock.net import iptables
+            from minidock.net.firewall import iptables
             iptables.remove(rules)
         nl_del_link(net.bridge)
 
     # -- endpoints -----------------------------------------------------------------
     def join(self, ctx: Any, net: Any, ep: Any, pl: Any, gateway: bool) -> None:
         """The veth pair: host end on the bridge, container end made inside the sandbox."""
-        from minidock.net import antispoof
+        from minidock.net.drivers.bridge import antispoof
         br = pl.host.link_get(net.bridge)
         if br is None:
             raise Internal(f"bridge {net.bridge} of network {net.name} does not exist")
@@ -161,12 +161,12 @@ class BridgeDriver:
         """Drop the port's anti-spoofing elements (idempotent; release without leave:
         the veth goes with the sandbox's netns)."""
         if ep.host_veth:
-            from minidock.net import antispoof
+            from minidock.net.drivers.bridge import antispoof
             antispoof.unguard(ep.host_veth, ep.ip, ep.mac)
 
     def program_external_connectivity(self, ctx: Any, net: Any, ep: Any) -> list[Any]:
         """Port rules in one batch, then the userland proxy; returns the rules."""
-        from minidock.net import iptables, rules
+        from minidock.net.firewall import iptables, rules
         cfg = ctx.config
         if not ep.ports:
             return []
@@ -189,7 +189,7 @@ class BridgeDriver:
             return
         _unpublish(ctx, ep.id)
         if ep.rules and ctx.config.iptables:
-            from minidock.net import iptables
+            from minidock.net.firewall import iptables
             iptables.remove(iptables.from_data(ep.rules))
 
 
@@ -247,17 +247,17 @@ def link_up(nl: Any, name: str) -> None:
 
 def nl_del_link(name: str) -> None:
     """Delete a link by name; already gone counts as done."""
-    from minidock.net.netlink import Netlink
+    from minidock.net.kernel.netlink import Netlink
     with Netlink() as nl:
         nl.link_del_name(name)
 
 
 def _publish(ctx: Any, ep: Any, serve: bool) -> None:
     try:
-        from minidock.net import proxy
+        from minidock.net.ports import proxy
     except ImportError:
         return
-    from minidock.net.portmap import has_ipv6
+    from minidock.net.ports.portmap import has_ipv6
     v6 = has_ipv6()
     fwd = []
     for b in ep.ports:
@@ -274,7 +274,7 @@ def _publish(ctx: Any, ep: Any, serve: bool) -> None:
 
 def _unpublish(ctx: Any, owner: str) -> None:
     try:
-        from minidock.net import proxy
+        from minidock.net.ports import proxy
     except ImportError:
         return
     proxy.unpublish(ctx, owner)

@@ -22,7 +22,7 @@ import os
 import socket
 import struct
 
-from minidock.net.netlink import attr, attr_nested, attr_str, split_messages
+from minidock.net.kernel.netlink import attr, attr_nested, attr_str, split_messages
 
 NETLINK_NETFILTER = 12
 NFNL_SUBSYS_NFTABLES = 10
@@ -95,7 +95,7 @@ def apply(changes: list[tuple[bool, str, str, list[bytes]]], family: int = NFPRO
     Raises OSError(errno) from the kernel: ENOENT when the table, a set or (on delete)
     an element is missing, EEXIST never (adds use NLM_F_CREATE without EXCL).
     """
-    from minidock.net import fwcheck
+    from minidock.net.firewall import fwcheck
     gen = fwcheck.before_change()       # one commit: the firewall stays known-good
     seq0 = int.from_bytes(os.urandom(3), "big") << 4
     msgs = [msg_setelems(d, t, s, k, seq0 + 1 + i, family) for i, (d, t, s, k) in enumerate(changes)]
