@@ -84,6 +84,10 @@ SCOPE_GLOBAL = "global"
 # Docker's generic option key (`-o` on network create) and the endpoint's MAC option.
 OPT_GENERIC = "com.docker.network.generic"
 OPT_MAC_ADDRESS = "com.docker.network.endpoint.macaddress"
+# ipamapi: request_address(options={REQUEST_ADDRESS_TYPE: GATEWAY}) asks for a
+# network's gateway (the given address, or the IPAM's choice: the pool's first).
+REQUEST_ADDRESS_TYPE = "RequestAddressType"
+GATEWAY = "com.docker.network.gateway"
 
 State = dict[str, Any]
 

@@ -76,9 +76,9 @@ def _validate_wish(ctx: Any, name: str, wish: dict[str, Any]) -> None:
         if not net.user_subnet:
             raise InvalidArgument("user specified IP address is supported only when "
                                   "connecting to networks with user configured subnets")
-        from minidock.net import endpoint as eps
         from minidock.net import ipam
-        ipam.check_requested(eps.pool_of(net), requested, ())
+        ipam.check_requested(ipam.make_pool(net.subnet, net.gateway, net.ip_range or None),
+                             requested, ())
 
 
 def _validate_ports(ctx: Any, hc: dict[str, Any]) -> None:

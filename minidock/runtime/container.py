@@ -141,7 +141,7 @@ def runtime_env(ctr: Container, home: str | None = None) -> list[str]:
     base = [DEFAULT_PATH, "HOSTNAME=" + cfg["Hostname"]]
     if cfg.get("Tty"):
         base.append("TERM=xterm")
-    base += ctr.get("_LinkEnv") or []  # legacy links (set at start by link/links.py)
+    base += ctr.get("_LinkEnv") or []  # legacy links (set at start by net/links/links.py)
     env = merge_env(base, cfg.get("Env") or [])
     if home is not None and not any(e.startswith("HOME=") for e in env):
         env.append("HOME=" + home)

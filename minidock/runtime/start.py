@@ -62,9 +62,11 @@ def create(ctx: Any, opts: Any, env: list[str], op: str = "create") -> Container
     """Validate, make the record and the container dir; returns the stored document.
 
     op="run": the record carries `_Starter` (this CLI) until record_running, so that a
-    run whose CLI dies is recognised as failed and removed (reconcile.py).
+    run whose CLI dies is recognised as failed and removed (runtime/repair.py).
     """
-    from minidock import ids, reconcile
+    from minidock import ids
+    from minidock.identity import starter_mark
+    from minidock.locks import busy
     from minidock.net import api
     from minidock.runtime import rootfs
     from minidock.runtime.spec import validate_name
@@ -76,9 +78,9 @@ def create(ctx: Any, opts: Any, env: list[str], op: str = "create") -> Container
     ctr = records.build_doc(cid, name or ids.random_name(), image, opts, env,
                             os.path.join(cdir, cid + "-json.log"), now_iso())
     if op == "run":
-        ctr["_Starter"] = reconcile.starter_mark()
+        ctr["_Starter"] = starter_mark()
     api.validate(ctx, ctr)
-    with reconcile.busy(ctx), Pipeline("create") as p:
+    with busy(ctx), Pipeline("create") as p:
         p.step("prepare_rootfs", rootfs.prepare, cdir)
         p.undo("prepare_rootfs", _rmtree, cdir)
         p.step("insert_record", _insert, ctx, ctr, name is None)
@@ -90,7 +92,8 @@ def create(ctx: Any, opts: Any, env: list[str], op: str = "create") -> Container
 def _insert(ctx: Any, ctr: Container, random_name: bool) -> None:
     """Insert the record; a random name is redrawn on a clash, a given name whose
     holder is a dead run is reclaimed once (reconcile), else Docker's conflict."""
-    from minidock import ids, reconcile
+    from minidock import ids
+    from minidock.runtime.repair import reap_container_name
     for retry in range(1, 4):
         try:
             records.insert(ctx, ctr)
@@ -99,7 +102,7 @@ def _insert(ctx: Any, ctr: Container, random_name: bool) -> None:
             if random_name and retry < 3:
                 ctr["Name"] = "/" + ids.random_name(retry)
             elif random_name or retry > 1 or \
-                    not reconcile.reap_container_name(ctx, ctr["Name"].lstrip("/")):
+                    not reap_container_name(ctx, ctr["Name"].lstrip("/")):
                 raise
 
 
@@ -116,10 +119,9 @@ def _rmtree(path: str) -> None:
 def start(ctx: Any, ctr: Container, attach: bool = False, stdin: bool = False) -> Started:
     """Run the start pipeline (see module doc); returns once the command has exec'd."""
     from minidock.net import api
-
-    from minidock import reconcile
+    from minidock.locks import busy
     tty = bool(ctr["Config"].get("Tty"))
-    with reconcile.busy(ctx), Pipeline("start") as p:
+    with busy(ctx), Pipeline("start") as p:
         netns = api.netns_mode(ctx, ctr)
         api.initialize_networking(ctx, ctr, p)
         os.makedirs(ctx.run_dir(ctr["Id"]), exist_ok=True)
@@ -225,7 +227,7 @@ def _error_for(code: int, msg: str) -> MinidockError:
 def _spawn(ctx: Any, ctr: Container, netns: tuple[str, str | None], attach: bool,
            stdin: bool, tty: bool) -> _Protocol:
     from minidock.runtime import monitor
-    from minidock.runtime.syscalls import _lib
+    from minidock.libc import lib as _lib
 
     _lib()   # load libc once here, not in the monitor on the critical path
     proto = _Protocol()
@@ -279,7 +281,7 @@ def _drop_store(ctx: Any) -> None:
 
 
 def _record_running(ctx: Any, ctr: Container, pid: int, monitor_pid: int) -> None:
-    from minidock.runtime.lifecycle import proc_start
+    from minidock.identity import proc_start
     ctr["State"].update(Status="running", Running=True, Pid=pid, ExitCode=0, Error="",
                         StartedAt=now_iso(), FinishedAt="0001-01-01T00:00:00Z")
     ctr["_PidStart"] = proc_start(pid)

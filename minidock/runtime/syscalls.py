@@ -10,7 +10,6 @@ on first use so that commands that make no such calls (ps, inspect) pay nothing.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 # clone / unshare flags
 CLONE_NEWNS = 0x00020000
@@ -41,15 +40,7 @@ _SYS_CLOSE_RANGE = 436
 _SYS_OPENAT2 = 437
 CLOSE_RANGE_CLOEXEC = 1 << 2
 
-_libc: Any = None
-
-
-def _lib() -> Any:
-    global _libc
-    if _libc is None:
-        import ctypes
-        _libc = ctypes.CDLL(None, use_errno=True)
-    return _libc
+from minidock.libc import lib as _lib
 
 
 def _check(ret: int, what: str, path: str | None = None) -> int:

@@ -119,7 +119,7 @@ class DnsLab:
         return proc
 
     def call(self, func: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        code = ("import sys; from minidock.context import Context; from minidock.net import resolver;"
+        code = ("import sys; from minidock.context import Context; from minidock.net.dns import resolver;"
                 f"ctx = Context(root={self.host.root!r}, exec_root={self.host.exec_root!r});"
                 f"r = resolver.{func}(ctx, *sys.argv[1:]); print(r)")
         return self.py(code, *args, check=check)

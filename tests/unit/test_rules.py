@@ -4,7 +4,7 @@ from ipaddress import IPv4Address, IPv4Network
 
 import pytest
 
-from minidock.link.rules import link_rules
+from minidock.net.links.rules import link_rules
 from minidock.net.firewall import rules as R
 from minidock.net.firewall.rules import Rule
 

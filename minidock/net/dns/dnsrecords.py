@@ -131,6 +131,22 @@ def remove_container(store: Store, container_id: str) -> None:
             db.execute(f"DELETE FROM {table} WHERE container_id=?", (container_id,))
 
 
+def attachments(store: Store) -> set[tuple[str, str]]:
+    """(network id, container id) of every container with records or links."""
+    db = _db(store)
+    rows = db.execute("SELECT network_id, container_id FROM dns_endpoints").fetchall()
+    rows += db.execute("SELECT network_id, container_id FROM dns_links").fetchall()
+    return {(n, c) for n, c in rows}
+
+
+def clear(store: Store) -> None:
+    """Forget every container's records (after a reboot nothing runs)."""
+    with store.transaction():
+        db = _db(store)
+        for table in ("dns_names", "dns_endpoints"):
+            db.execute(f"DELETE FROM {table}")
+
+
 # -- readers (resolver) ---------------------------------------------------------------
 _LOOKUP = """
 SELECT DISTINCT e.ip FROM dns_names n

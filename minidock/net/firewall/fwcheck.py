@@ -8,14 +8,15 @@ nftables keeps a per-netns *generation id* that every committed change increment
 be right. Every batch minidock applies (net/firewall/iptables.py `restore`) reads the id
 before and after: if the ruleset was known-good before and only that batch happened
 (after == before + 1), the new id is recorded; anything else leaves the file stale,
-and the next `check` (each network initialisation: every `run` and network command)
-runs `repair`: one iptables-save, missing chains/rules re-added in their places (the
-controller's idempotent init), per-endpoint and link rules ensured; with `force`
-(`system prune`), per-container rules no record owns and duplicates are removed too.
+and the next `drifted` check (each network initialisation: every `run` and network
+command) asks for `repair`: one iptables-save, missing chains/rules re-added in their
+places (the controller's idempotent init), per-endpoint and link rules ensured; with
+`force` (`system prune`), per-container rules no record owns and duplicates are
+removed too.
 
-Expected rules are data from the store: driver rules, each network's stored rules,
-each endpoint's port rules, each link's ACCEPT pair. With the legacy iptables backend
-there is no generation id: `check` does nothing and only `system prune` repairs.
+The expected rules are given by the caller (net/repair.py asks every driver's
+`expected_rules` and adds the links' ACCEPT pairs). With the legacy iptables backend
+there is no generation id: `drifted` is always False and only `system prune` repairs.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from __future__ import annotations
 import _socket      # not `socket`: its import costs ~7 ms (selectors), on the start path
 import os
 import struct
-from typing import Any
+from typing import Any, Callable
 
 STATE = "firewall"
 _NETLINK_NETFILTER = 12
@@ -182,26 +183,25 @@ def after_change(gen_before: int | None, batch_commits: int = 1) -> None:
         _write(_bound, now)
 
 
-def check(ctx: Any) -> list[str]:
-    """Cheap drift check for the start of a command (see module doc)."""
-    if not ctx.config.iptables:
-        return []
-    bind(ctx.exec_root)
+def drifted(exec_root: str) -> bool:
+    """Cheap drift check for the start of a command (see module doc): True when the
+    ruleset changed and our rules are not all there any more (repair needed)."""
+    bind(exec_root)
     gen = generation()
     if gen is None or _read(_bound) == gen:    # type: ignore[arg-type]
-        return []
-    if _counts_ok(ctx):         # changed by someone else, ours intact (~0.5 ms)
+        return False
+    if _counts_ok(exec_root):   # changed by someone else, ours intact (~0.5 ms)
         _write(_bound, gen)     # type: ignore[arg-type]
-        return []
-    return repair(ctx)
+        return False
+    return True
 
 
-def _counts_ok(ctx: Any) -> bool:
+def _counts_ok(exec_root: str) -> bool:
     """Each chain holds at least as many rules as the driver and network rules put
     there when the ruleset was last verified (recorded in the state file, so this
     path imports nothing): a flush or a deleted chain shows; a changed rule is left
     to prune."""
-    want = _load(_path(ctx.exec_root)).get("want")
+    want = _load(_path(exec_root)).get("want")
     if not want:
         return False
     have: dict[str, dict[str, int] | None] = {}
@@ -223,44 +223,22 @@ def _want(base: list[Any]) -> dict[str, int]:
     return want
 
 
-def expected(ctx: Any, with_endpoints: bool = True) -> tuple[list[Any], list[Any]]:
-    """(driver + network rules, rules of live endpoints and links) the store says exist."""
-    from minidock.net.firewall import iptables, rules
-    store = ctx.store
-    base = list(rules.driver_rules(ctx.config.userland_proxy))
-    for _nid, doc in store.list("network"):
-        base += iptables.from_data((doc.get("_net") or {}).get("rules") or [])
-    if not with_endpoints:
-        return base, []
-    from minidock.net import endpoint as eps
-    from minidock.reconcile import container_live, endpoint_legit
-    per = []
-    for _eid, doc in store.list("endpoint"):
-        if doc.get("rules"):     # only a live owner's: a releasing one's rules are going
-            ep = eps.from_doc(doc)
-            if endpoint_legit(ep, store.get("container", ep.container_id)):
-                per += iptables.from_data(doc["rules"])
-    for _lid, doc in store.list("link"):
-        if doc.get("Rules"):
-            parent = store.get("container", doc.get("Parent", ""))
-            if parent is not None and container_live(parent):
-                per += iptables.from_data(doc["Rules"])
-    return base, per
-
-
-def repair(ctx: Any, force: bool = False) -> list[str]:
-    """Re-add what is missing; with `force`, also drop unowned per-container rules and
-    duplicates. Records the resulting generation as known-good."""
+def repair(exec_root: str, base: list[Any], per: list[Any], subnets: list[Any],
+           reinit: Callable[[], None], force: bool = False) -> list[str]:
+    """Re-add what is missing of `base` (driver and network rules: by `reinit`, the
+    idempotent network initialisation, so they land in their places) and of `per`
+    (endpoint and link rules); with `force`, also drop per-container rules that are
+    not in `per` and duplicates (`subnets`: the networks', for hairpin MASQUERADEs).
+    Records the resulting generation as known-good."""
     from minidock.net.firewall import iptables
     from minidock.net.firewall.rules import CHAINS, parse_save
-    bind(ctx.exec_root)
+    bind(exec_root)
     out: list[str] = []
     saved = iptables.save()
-    base, per = expected(ctx)
     have = iptables.existing_chains(saved)
     missing_chain = any((t, c) not in have for t, cs in CHAINS.items() for c in cs)
     if missing_chain or len(iptables.present(base, saved)) < len(set(base)):
-        _reinit(ctx)
+        reinit()
         out.append("firewall: chains and network rules restored")
         saved = iptables.save()
     added = iptables.ensure(_unique(per), saved)
@@ -268,13 +246,13 @@ def repair(ctx: Any, force: bool = False) -> list[str]:
         out.append(f"firewall: {len(added)} container rules restored")
         saved = iptables.save()
     if force:
-        extra = _unowned(parse_save(saved), base + per, _subnets(ctx))
+        extra = _unowned(parse_save(saved), base + per, subnets)
         if extra:
             iptables.remove(extra)
             out.append(f"firewall: {len(extra)} unowned or duplicate rules removed")
     gen = generation()
     if gen is not None:
-        _write(_path(ctx.exec_root), gen, _want(base))
+        _write(_path(exec_root), gen, _want(base))
     return out
 
 
@@ -288,24 +266,9 @@ def _unique(rules: list[Any]) -> list[Any]:
     return out
 
 
-def _reinit(ctx: Any) -> None:
-    """Run the controller's idempotent initialisation again (it ensures chains,
-    driver rules and every network's rules in their places)."""
-    from minidock.net import boot, controller
-    with controller._init_lock(ctx):
-        controller._initialize(ctx)
-        boot.write_marker(ctx, boot.fingerprint(ctx.config))
-
-
 # Per-container rules live here; anything else is left to its owner (users, Docker,
 # other minidock features).
 _PER_CONTAINER = {("filter", "MINIDOCK"), ("nat", "MINIDOCK"), ("nat", "POSTROUTING")}
-
-
-def _subnets(ctx: Any) -> list[Any]:
-    from ipaddress import IPv4Network
-    return [IPv4Network(d["_net"]["subnet"]) for _i, d in ctx.store.list("network")
-            if (d.get("_net") or {}).get("subnet")]
 
 
 def _masq_of(spec: str, subnets: list[Any]) -> bool:

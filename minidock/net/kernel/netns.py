@@ -30,7 +30,7 @@ UMOUNT_NOFOLLOW = 0x8
 
 def _lib() -> Any:
     """libc through ctypes, loaded once per process (shared with the runtime's seam)."""
-    from minidock.runtime.syscalls import _lib as lib
+    from minidock.libc import lib
     return lib()
 
 

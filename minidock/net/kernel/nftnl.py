@@ -95,8 +95,6 @@ def apply(changes: list[tuple[bool, str, str, list[bytes]]], family: int = NFPRO
     Raises OSError(errno) from the kernel: ENOENT when the table, a set or (on delete)
     an element is missing, EEXIST never (adds use NLM_F_CREATE without EXCL).
     """
-    from minidock.net.firewall import fwcheck
-    gen = fwcheck.before_change()       # one commit: the firewall stays known-good
     seq0 = int.from_bytes(os.urandom(3), "big") << 4
     msgs = [msg_setelems(d, t, s, k, seq0 + 1 + i, family) for i, (d, t, s, k) in enumerate(changes)]
     sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
@@ -119,4 +117,3 @@ def apply(changes: list[tuple[bool, str, str, list[bytes]]], family: int = NFPRO
             raise OSError(first_error, os.strerror(first_error))
     finally:
         sock.close()
-    fwcheck.after_change(gen, 1)

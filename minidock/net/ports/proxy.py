@@ -253,6 +253,11 @@ def _reply(conn: socket.socket) -> tuple[bool, str, list[str]]:
         raise Internal(f"userland proxy: no answer on its control socket: {err}") from err
 
 
+def owners(ctx: Any) -> list[str]:
+    """The endpoints that have forwards in the proxy's table."""
+    return list(_read_table(ctx))
+
+
 def _read_table(ctx: Any) -> pp.Table:
     try:
         with open(pp.path(ctx.exec_root, "table")) as fh:

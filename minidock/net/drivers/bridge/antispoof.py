@@ -124,15 +124,24 @@ def _keys(port: str, ip: str, mac: str) -> list[tuple[str, list[bytes]]]:
             ("mac", [name + nftnl.key_ether(mac.lower())])]
 
 
+def _apply(changes: list[tuple[bool, str, str, list[bytes]]]) -> None:
+    """One netfilter netlink batch (net/kernel/nftnl.py): one commit, so the firewall
+    stays known-good (net/firewall/fwcheck.py)."""
+    from minidock.net.firewall import fwcheck
+    from minidock.net.kernel import nftnl
+    gen = fwcheck.before_change()
+    nftnl.apply(changes)
+    fwcheck.after_change(gen, 1)
+
+
 def guard(port: str, ip: str, mac: str) -> None:
     """Let the bridge port `port` carry only frames from ip/mac (idempotent).
 
     One netfilter netlink batch of element adds (no nft process); only when the table
     is missing (first container since boot) `nft -f` writes it, with the elements.
     """
-    from minidock.net.kernel import nftnl
     try:
-        nftnl.apply([(False, "minidock", s, k) for s, k in _keys(port, ip, mac)])
+        _apply([(False, "minidock", s, k) for s, k in _keys(port, ip, mac)])
         return
     except FileNotFoundError:
         pass
@@ -146,12 +155,11 @@ def guard(port: str, ip: str, mac: str) -> None:
 def unguard(port: str, ip: str, mac: str) -> None:
     """Inverse of guard; a port never guarded (or already unguarded) is no error:
     each element is added, then deleted, in one atomic batch."""
-    from minidock.net.kernel import nftnl
     changes = []
     for s, k in _keys(port, ip, mac):
         changes += [(False, "minidock", s, k), (True, "minidock", s, k)]
     try:
-        nftnl.apply(changes)
+        _apply(changes)
     except FileNotFoundError:
         return                          # no table: nothing guarded
     except OSError as err:

@@ -5,13 +5,13 @@ A link joins a receiving container (the *parent*, e.g. `web`) to a source contai
 function and applied here:
 
 1. environment: `WEBDB_NAME=/web/webdb`, `WEBDB_PORT_5432_TCP=...`, `WEBDB_ENV_doc=...`
-   (link/env.py) — set once, when the parent starts; stale after a child restart, as
+   (net/links/env.py) — set once, when the parent starts; stale after a child restart, as
    in Docker;
 2. `/etc/hosts` of the parent: `<childIP>\\t<alias> <childHostname> <childName>`
-   (link/env.py `link_hosts_entry`); when the child restarts with a new address every
+   (net/links/env.py `link_hosts_entry`); when the child restarts with a new address every
    running parent's hosts file is patched (the article's updateParentHosts);
 3. with `icc: false`, for every exposed port of the child the ACCEPT pair
-   (link/rules.py): parent -> child `--dport`, child -> parent `--sport`.
+   (net/links/rules.py): parent -> child `--dport`, child -> parent `--sport`.
 
 Lifecycle (every verb has its inverse):
 
@@ -65,7 +65,7 @@ def normalize(ctx: Any, ctr: Container, on_default_bridge: bool) -> None:
     On a user-defined network a link is only a DNS alias the linker sees (no env, no
     hosts line, no rules); the child must exist either way.
     """
-    from minidock.link.env import parse_link
+    from minidock.net.links.env import parse_link
     specs = ctr["HostConfig"].get("Links") or []
     out = []
     for spec in specs:
@@ -104,7 +104,7 @@ def _children(ctx: Any, ctr: Container) -> list[tuple[str, str, Container]]:
 
 def on_parent_start(ctx: Any, ctr: Container, p: Any) -> list[tuple[str, str]]:
     """Check the links, set the link env (ctr["_LinkEnv"]), record them; hosts entries out."""
-    from minidock.link.env import link_env, link_hosts_entry
+    from minidock.net.links.env import link_env, link_hosts_entry
     children = _children(ctx, ctr)
     env: list[str] = []
     hosts: list[tuple[str, str]] = []
@@ -146,7 +146,7 @@ def program(ctx: Any, ctr: Container, p: Any) -> None:
 def _set_rules(ctx: Any, lid: str, doc: dict[str, Any], parent_ip: str, child_ip: str,
                exposed: list[tuple[int, str]]) -> None:
     """Replace the link's applied pair with the one for these addresses."""
-    from minidock.link.rules import link_rules
+    from minidock.net.links.rules import link_rules
     from minidock.net.firewall import iptables
     old = iptables.from_data(doc.get("Rules") or [])
     new = link_rules(ctx.config.bridge_name, parent_ip, child_ip, exposed)
@@ -243,6 +243,15 @@ def forget(ctx: Any, cid: str) -> None:
     with ctx.store.transaction() as st:
         for lid, _doc in _records(ctx, "Parent", cid):
             st.delete(KIND, lid)
+
+
+def forget_rules(ctx: Any) -> None:
+    """After a reboot no rule of any link exists any more: the records say so."""
+    with ctx.store.transaction() as st:
+        for lid, doc in st.list(KIND):
+            if doc.get("Rules"):
+                doc["Rules"] = []
+                st.put(KIND, lid, doc)
 
 
 def user_network_aliases(ctx: Any, ctr: Container) -> None:
