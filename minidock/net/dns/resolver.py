@@ -26,18 +26,18 @@ On-disk state, under `<exec-root>/resolver/` (runtime state: a reboot wipes it):
 Starting is race-free without polling: the client binds and listens on ctl.sock
 itself, under the lock, and hands the listening fd to the new process (double fork,
 setsid, exec), then connects at once: the connection waits in the backlog until the
-resolver accepts it.
+resolver accepts it (minidock/spawn.py: the same for every per-host helper).
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
 import socket
 import sys
 from contextlib import contextmanager
 from typing import Any, Iterator
 
+from minidock import spawn
 from minidock.errors import Internal
 
 REPLY_TIMEOUT = 15.0
@@ -57,12 +57,8 @@ class Paths:
     def locked(self) -> Iterator[None]:
         """Hold the resolver lock (exclusive flock) for the body."""
         os.makedirs(self.records_dir, mode=0o700, exist_ok=True)
-        fd = os.open(self.lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with spawn.locked(self.lock):
             yield
-        finally:
-            os.close(fd)
 
     def write_record(self, cid: str, netns_path: str) -> None:
         tmp = os.path.join(self.records_dir, f".{cid}.tmp")
@@ -191,53 +187,11 @@ def _read_reply(sock: socket.socket) -> str:
 
 
 def _try_connect(path: str) -> socket.socket | None:
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-    try:
-        sock.connect(path)
-        return sock
-    except (FileNotFoundError, ConnectionRefusedError):
-        sock.close()
-        return None
+    return spawn.connect(path, socket.SOCK_STREAM)
 
 
 def _start(ctx: Any, paths: Paths) -> socket.socket:
     """Listen on ctl.sock, start the resolver on that fd, connect (caller holds lock)."""
-    try:
-        os.unlink(paths.sock)
-    except FileNotFoundError:
-        pass
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-    try:
-        listener.bind(paths.sock)
-        listener.listen(128)
-        _spawn(ctx, paths, listener.fileno())
-    finally:
-        listener.close()
-    sock = _try_connect(paths.sock)
-    if sock is None:
-        raise Internal("dns resolver: control socket vanished while starting")
-    return sock
-
-
-def _spawn(ctx: Any, paths: Paths, fd: int) -> None:
-    """Double fork + exec, so the resolver is nobody's child and outlives the CLI."""
-    argv = [sys.executable, "-m", "minidock.net.dns.resolverd", ctx.root, ctx.exec_root, str(fd)]
-    log_fd = os.open(paths.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
-    null_fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        pid = os.fork()
-        if pid == 0:  # only async-signal-safe work between fork and exec
-            try:
-                os.setsid()
-                if os.fork() == 0:
-                    os.dup2(null_fd, 0)
-                    os.dup2(log_fd, 1)
-                    os.dup2(log_fd, 2)
-                    os.set_inheritable(fd, True)
-                    os.execv(argv[0], argv)
-            finally:
-                os._exit(0)
-        os.waitpid(pid, 0)
-    finally:
-        os.close(log_fd)
-        os.close(null_fd)
+    argv = [sys.executable, "-m", "minidock.net.dns.resolverd", ctx.root, ctx.exec_root,
+            str(spawn.LISTEN_FD)]
+    return spawn.start(paths.sock, socket.SOCK_STREAM, argv, paths.log, backlog=128)

@@ -5,7 +5,7 @@ are programmed and `unpublish(ctx, owner)` when they are revoked. Every listenin
 socket is bound here, in the calling process, so a taken port fails synchronously with
 Docker's exact message; the bound fds then travel over `<exec-root>/proxy.sock`
 (SCM_RIGHTS) to the one proxy process of this host (proxyd.py), which is started on
-demand and leaves by itself when it serves nothing. The protocol, the table file and
+demand (minidock/spawn.py) and leaves by itself when it serves nothing. The protocol, the table file and
 the locking protocol are drawn in proxyproto.py and proxyd.py.
 
 The proxy runs in the network namespace of the process that starts it (it is forked
@@ -15,15 +15,12 @@ from it), i.e. the host's; it holds neither the caller's stdio nor its cwd.
 from __future__ import annotations
 
 import array
-import fcntl
 import os
-import signal
 import socket
-import sys
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, NamedTuple
 
-from minidock import leanboot
+from minidock import leanboot, spawn
 from minidock.errors import Conflict, Internal, InvalidArgument
 from minidock.net.ports import proxyproto as pp
 
@@ -157,35 +154,28 @@ def _session(ctx: Any, start: bool | Callable[[], bool]) -> Iterator[Any]:
 
     A proxy that is not running is started if `start` is true (or returns true).
     """
-    os.makedirs(ctx.exec_root, mode=0o700, exist_ok=True)
-    lockfd = os.open(pp.path(ctx.exec_root, "lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     conn = None
     try:
-        fcntl.flock(lockfd, fcntl.LOCK_EX)
-        conn = _connect(ctx)
-        if conn is None and (start() if callable(start) else start):
-            conn = _start(ctx)
-        yield conn
-    finally:
-        os.close(lockfd)        # unlock first: the proxy re-checks "idle" when we close
+        with spawn.locked(pp.path(ctx.exec_root, "lock")):
+            conn = _connect(ctx)
+            if conn is None and (start() if callable(start) else start):
+                conn = _start(ctx)
+            yield conn
+    finally:                    # unlocked first: the proxy re-checks "idle" when we close
         if conn is not None:
             conn.close()
 
 
 def _connect(ctx: Any) -> socket.socket | None:
-    conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
-    try:
-        conn.connect(pp.path(ctx.exec_root, "sock"))
-    except FileNotFoundError:
-        conn.close()
-        return None
-    except ConnectionRefusedError:                          # a killed proxy's files: we
-        conn.close()                                        # hold the lock, remove them
-        for name in ("sock", "pid"):
-            try:
-                os.unlink(pp.path(ctx.exec_root, name))
-            except FileNotFoundError:
-                pass
+    """Our connection to the running proxy, or None (a killed proxy's socket and pid
+    files are removed: we hold the lock)."""
+    conn = spawn.connect(pp.path(ctx.exec_root, "sock"), socket.SOCK_SEQPACKET,
+                         remove_stale=True)
+    if conn is None:
+        try:
+            os.unlink(pp.path(ctx.exec_root, "pid"))
+        except FileNotFoundError:
+            pass
         return None
     conn.settimeout(REPLY_TIMEOUT)
     return conn
@@ -193,41 +183,10 @@ def _connect(ctx: Any) -> socket.socket | None:
 
 def _start(ctx: Any) -> socket.socket:
     """Bind proxy.sock ourselves, then start proxyd on it: we can talk at once (backlog)."""
-    path = pp.path(ctx.exec_root, "sock")
-    ctl = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
-    try:
-        ctl.bind(path)
-        ctl.listen(64)
-        _spawn(ctx.exec_root, ctl.fileno())
-    finally:
-        ctl.close()
-    conn = _connect(ctx)
-    if conn is None:
-        raise Internal("userland proxy: cannot connect to its control socket")
+    conn = spawn.start(pp.path(ctx.exec_root, "sock"), socket.SOCK_SEQPACKET,
+                       leanboot.argv(_ENTRY, ctx.exec_root, str(spawn.LISTEN_FD)))
+    conn.settimeout(REPLY_TIMEOUT)
     return conn
-
-
-def _spawn(exec_root: str, ctl_fd: int) -> None:
-    """Double fork + setsid + exec proxyd, detached from our stdio, cwd and session."""
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.setsid()
-            if os.fork():
-                os._exit(0)
-            fd = fcntl.fcntl(ctl_fd, fcntl.F_DUPFD, 10)
-            os.set_inheritable(fd, True)
-            null = os.open(os.devnull, os.O_RDWR)
-            for std in (0, 1, 2):
-                os.dup2(null, std)
-            os.closerange(3, fd)
-            os.closerange(fd + 1, 1 << 16)
-            os.chdir("/")
-            signal.pthread_sigmask(signal.SIG_SETMASK, [])  # the caller may block some
-            os.execv(sys.executable, leanboot.argv(_ENTRY, exec_root, str(fd)))
-        finally:
-            os._exit(127)
-    os.waitpid(pid, 0)
 
 
 def _call(conn: socket.socket, packets: list[tuple[bytes, list[int]]]) -> list[str]:
