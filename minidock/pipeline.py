@@ -137,9 +137,15 @@ class Pipeline:
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         if exc_type is not None:
-            errors = self.rollback()
-            if errors and os.environ.get("MINIDOCK_DEBUG"):
-                print("minidock: rollback: " + "; ".join(errors), file=sys.stderr)
+            report(self.rollback(), f"{self.name}: rollback")
+
+
+def report(errors: list[str], what: str) -> list[str]:
+    """Teardown errors, one line each on stderr (the command's status says the rest);
+    returns them."""
+    for line in errors:
+        print(f"minidock: {what}: {line}", file=sys.stderr)
+    return errors
 
 
 def best_effort(steps: list[tuple[str, Callable[[], Any]]], pipeline: str = "teardown"
@@ -192,4 +198,4 @@ class deferred_kernel_cleanup:
     def __exit__(self, *exc: object) -> None:
         global _later
         queue, _later = _later or [], None
-        best_effort([("unguard", fn) for fn in queue], "teardown")
+        report(best_effort([("kernel_cleanup", fn) for fn in queue], "teardown"), "teardown")

@@ -254,7 +254,7 @@ def release_networking(ctx: Context, ctr: Container) -> list[str]:
     from minidock.net import network as nw
     from minidock.net.firewall import fwcheck
     from minidock.net.kernel.netns import restore_pid_ns_for_children
-    from minidock.pipeline import best_effort
+    from minidock.pipeline import best_effort, report
     fwcheck.bind(ctx.exec_root)       # our rule removals keep the firewall known-good
     errors = best_effort([("restore_pid_ns", restore_pid_ns_for_children)])
     if kind == "bridge" and ctx.store.count("link"):
@@ -275,15 +275,6 @@ def release_networking(ctx: Context, ctr: Container) -> list[str]:
     clear_runtime_fields(ns)
     errors += best_effort([("save_network_settings", lambda: _save_settings(ctx, ctr))])
     return report(errors, "release_networking")
-
-
-def report(errors: list[str], what: str) -> list[str]:
-    """Teardown errors, one line each on stderr; returns them."""
-    if errors:
-        import sys
-        for line in errors:
-            print(f"minidock: {what}: {line}", file=sys.stderr)
-    return errors
 
 
 def forget_container(ctx: Context, ctr: Container) -> None:

@@ -112,7 +112,7 @@ def disconnect(ctx: Context, net_ref: str, ctr_ref: str, force: bool = False) ->
     nets = ctr["NetworkSettings"].get("Networks") or {}
     if net.name not in nets:
         raise NotFound(f"container {ctr['Id']} is not connected to network {net.name}")
-    from minidock.net.api import report
+    from minidock.pipeline import report
     from minidock.pipeline import best_effort
     errors: list[str] = []
     for ep in eps.of_container(ctx.store, ctr["Id"]):
@@ -140,6 +140,6 @@ def _force_remove(ctx: Context, nid: str, name: str) -> None:
     hit = ctx.store.get_by_name("endpoint", eps.record_name(nid, name))
     if hit is None:
         raise NotFound(f"No such container: {name}")
-    from minidock.net.api import report
+    from minidock.pipeline import report
     _fail_if(report(attach.release_endpoint(ctx, eps.from_doc(hit[1]), leave=True),
                     "network disconnect"), name, nid[:12])

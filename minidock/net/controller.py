@@ -305,7 +305,9 @@ def remove_network(ctx: Context, ref: str) -> str:
     if eps.of_network(ctx.store, nid) and _release_stale(ctx, nid):
         raise Forbidden(f"error while removing network: network {doc['Name']} id {nid} "
                         "has active endpoints")
-    delete_network(ctx, nid, doc)
+    if delete_network(ctx, nid, doc):
+        from minidock.errors import Internal
+        raise Internal(f"network {doc['Name']} removed, but its teardown was incomplete")
     return doc["Name"]
 
 
@@ -322,18 +324,21 @@ def _release_stale(ctx: Context, nid: str) -> bool:
     return left
 
 
-def delete_network(ctx: Context, nid: str, doc: dict[str, Any]) -> None:
+def delete_network(ctx: Context, nid: str, doc: dict[str, Any]) -> list[str]:
     """Tear down one network and forget it (idempotent: also a half-built one, whose
-    driver state is partial: the driver removes what it would have made)."""
-    from minidock.pipeline import best_effort
+    driver state is partial: the driver removes what it would have made). The
+    teardown errors, reported on stderr, are returned."""
+    from minidock.pipeline import best_effort, report
     net = nw.from_doc(doc)
 
     def release_pool() -> None:
         if net.pool_id:
             get_ipam(net.ipam_driver).release_pool(ctx, net.pool_id)
-    best_effort([("delete_network", lambda: get_driver(net.driver).delete_network(ctx, net.info())),
-                 ("release_pool", release_pool)], "network_rm")
+    errors = best_effort([("delete_network",
+                           lambda: get_driver(net.driver).delete_network(ctx, net.info())),
+                          ("release_pool", release_pool)], "network_rm")
     ctx.store.delete("network", nid)
+    return report(errors, "network rm")
 
 
 def reap_networks(ctx: Context) -> bool:

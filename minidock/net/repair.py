@@ -43,10 +43,11 @@ def release_container(ctx: Context, ctr: Container) -> list[str]:
     """Everything networking of a container that is not live (idempotent); the
     teardown errors, each already reported on stderr."""
     from minidock.net import api, attach
+    from minidock.pipeline import report
     endpoints = eps.of_container(ctx.store, ctr["Id"])
     errors: list[str] = []
     for ep in endpoints:      # leave: the veth goes now, even if a process pins the netns
-        errors += api.report(attach.release_endpoint(ctx, ep, leave=True), "release_endpoint")
+        errors += report(attach.release_endpoint(ctx, ep, leave=True), "release_endpoint")
     errors += api.release_networking(ctx, ctr)
     for key in {k for ep in endpoints if (k := (ep.extra or {}).get("sandbox"))}:
         destroy_key(key)

@@ -23,7 +23,10 @@ thread enters the sandbox only once, for a few microseconds.
 from __future__ import annotations
 
 import os
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from minidock.context import Context
 
 RUN_NETNS = "/run/netns"
 
@@ -34,7 +37,7 @@ class Sandbox(NamedTuple):
     link_name: str   # /run/netns/<link_name>
 
     @classmethod
-    def new(cls, ctx: Any, sandbox_id: str, container_name: str) -> "Sandbox":
+    def new(cls, ctx: Context, sandbox_id: str, container_name: str) -> "Sandbox":
         return cls(sandbox_id, os.path.join(ctx.netns_dir(), sandbox_id[:12]), container_name)
 
 

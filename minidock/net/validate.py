@@ -6,16 +6,18 @@ docker-facts section 6). Reads the store, writes nothing.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from minidock.errors import InvalidArgument
 
-Container = dict[str, Any]
+if TYPE_CHECKING:
+    from minidock.context import Container, Context
+
 
 _CONFLICT = "conflicting options: {} and the network mode"
 
 
-def validate_container(ctx: Any, ctr: Container, kind: str) -> None:
+def validate_container(ctx: Context, ctr: Container, kind: str) -> None:
     hc, cfg = ctr["HostConfig"], ctr["Config"]
     if kind == "container":
         _validate_container_mode(ctx, ctr)
@@ -36,7 +38,7 @@ def validate_container(ctx: Any, ctr: Container, kind: str) -> None:
         raise InvalidArgument(f"{mac} is not a valid mac address")
 
 
-def _validate_container_mode(ctx: Any, ctr: Container) -> None:
+def _validate_container_mode(ctx: Context, ctr: Container) -> None:
     hc, cfg = ctr["HostConfig"], ctr["Config"]
     checks = [
         (cfg.get("Hostname") not in ("", ctr["Id"][:12]), _CONFLICT.format("hostname")),
@@ -59,7 +61,7 @@ def _validate_container_mode(ctx: Any, ctr: Container) -> None:
         raise InvalidArgument("cannot join own network")
 
 
-def _validate_wish(ctx: Any, name: str, wish: dict[str, Any]) -> None:
+def _validate_wish(ctx: Context, name: str, wish: dict[str, Any]) -> None:
     from minidock.net import network as nw
     requested = (wish.get("IPAMConfig") or {}).get("IPv4Address")
     if name in nw.PREDEFINED:
@@ -81,7 +83,7 @@ def _validate_wish(ctx: Any, name: str, wish: dict[str, Any]) -> None:
                              requested, ())
 
 
-def _validate_ports(ctx: Any, hc: dict[str, Any]) -> None:
+def _validate_ports(ctx: Context, hc: dict[str, Any]) -> None:
     for key, items in (hc.get("PortBindings") or {}).items():
         port, _, proto = key.partition("/")
         if proto not in ("", "tcp", "udp", "sctp"):

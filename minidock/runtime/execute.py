@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import os
 from minidock.runtime.values import Values
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from minidock.errors import Conflict, MinidockError
 from minidock.runtime.container import Container
+
+if TYPE_CHECKING:
+    from minidock.context import Context
 
 NAMESPACES = ("ipc", "uts", "net", "pid", "mnt")
 
@@ -31,7 +34,7 @@ class ExecOptions(Values):
     user: str | None = None
 
 
-def exec_in(ctx: Any, ctr: Container, opts: ExecOptions) -> int:
+def exec_in(ctx: Context, ctr: Container, opts: ExecOptions) -> int:
     """Run `opts.args` in the container; returns its exit code (0 when detached)."""
     # after setns(mnt) the host's files (minidock's source too) are out of view:
     # load everything the helper and the process need now

@@ -15,12 +15,15 @@ from __future__ import annotations
 import os
 import select
 import signal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from minidock.errors import Conflict
 from minidock.identity import container_live, monitor_alive, process_alive, proc_start
 from minidock.runtime import container as records
 from minidock.runtime.container import Container, now_iso
+
+if TYPE_CHECKING:
+    from minidock.context import Context
 
 LOST_EXIT_CODE = 255
 
@@ -37,7 +40,7 @@ def pidfd_checked(pid: int, start: int | None) -> int | None:
     return fd
 
 
-def record_exit(ctx: Any, cid: str, pid: int, code: int, error: str = "",
+def record_exit(ctx: Context, cid: str, pid: int, code: int, error: str = "",
                 recorded: Any = None) -> None:
     """The monitor's last words: state exited, networking released, --rm applied.
 
@@ -71,12 +74,12 @@ def mark_exited(ctr: Container, code: int, error: str = "") -> None:
     ctr.pop("_Monitor", None)
 
 
-def _release(ctx: Any, ctr: Container) -> None:
+def _release(ctx: Context, ctr: Container) -> None:
     from minidock.net import api
     api.release_networking(ctx, ctr)
 
 
-def refresh(ctx: Any, ctr: Container) -> Container:
+def refresh(ctx: Context, ctr: Container) -> Container:
     """Fix a running record whose monitor and process are both gone (see module doc).
 
     A record left by a `run` whose CLI died (runtime/repair.py) is removed: NotFound.
@@ -103,7 +106,7 @@ def refresh(ctx: Any, ctr: Container) -> Container:
     return fresh
 
 
-def refresh_all(ctx: Any) -> list[Container]:
+def refresh_all(ctx: Context) -> list[Container]:
     """Every container, refreshed; records of dead runs are removed and skipped."""
     from minidock.errors import NotFound
     out = []
@@ -141,7 +144,7 @@ def wait_gone(pid: int, start: int | None, timeout: float | None) -> bool:
         os.close(fd)
 
 
-def wait_stopped(ctx: Any, ctr: Container, timeout: float | None = None) -> Container:
+def wait_stopped(ctx: Context, ctr: Container, timeout: float | None = None) -> Container:
     """Wait for the monitor to record the exit (it exits right after), then reload."""
     mon = ctr.get("_Monitor") or {}
     if mon:
@@ -150,7 +153,7 @@ def wait_stopped(ctx: Any, ctr: Container, timeout: float | None = None) -> Cont
     return refresh(ctx, fresh) if fresh else ctr
 
 
-def stop(ctx: Any, ctr: Container, timeout: float = 10, sig: int = signal.SIGTERM,
+def stop(ctx: Context, ctr: Container, timeout: float = 10, sig: int = signal.SIGTERM,
          take_over: bool = False) -> Container:
     """SIGTERM, then SIGKILL after `timeout` seconds; returns the updated record.
 
@@ -171,7 +174,7 @@ def stop(ctx: Any, ctr: Container, timeout: float = 10, sig: int = signal.SIGTER
     return wait_stopped(ctx, ctr)
 
 
-def _take_over_exit(ctx: Any, ctr: Container, pid: int, code: int) -> Container:
+def _take_over_exit(ctx: Context, ctr: Container, pid: int, code: int) -> Container:
     with ctx.store.transaction():
         fresh = records.get(ctx, ctr["Id"])
         if fresh is None or fresh["State"].get("Pid") != pid:
@@ -182,14 +185,14 @@ def _take_over_exit(ctx: Any, ctr: Container, pid: int, code: int) -> Container:
     return fresh
 
 
-def remove(ctx: Any, ctr: Container, force: bool) -> None:
+def remove(ctx: Context, ctr: Container, force: bool) -> None:
     """`rm [-f]`: refuse a running container without force; leave nothing behind.
 
     Each step is idempotent (a killed rm is finished by the next one), and everything
     the container still holds goes: its networking even if its netns or veth is gone
     already (net/repair.release_container), then its files, then the record."""
     from minidock.net import repair
-    from minidock.pipeline import best_effort
+    from minidock.pipeline import best_effort, report
     ctr = refresh(ctx, ctr)
     if ctr["State"].get("Running"):
         if not force:
@@ -200,8 +203,9 @@ def remove(ctx: Any, ctr: Container, force: bool) -> None:
         raise Conflict(f"You cannot remove a running container {ctr['Id']}. Stop the "
                        "container before attempting removal or force remove")
     failed: list[str] = []
-    failed += best_effort([("release_container",
-                            lambda: failed.extend(repair.release_container(ctx, ctr)))], "rm")
+    failed += report(best_effort([("release_container",
+                                   lambda: failed.extend(repair.release_container(ctx, ctr)))],
+                                 "rm"), "rm")
     destroy(ctx, ctr)
     if failed:
         from minidock.errors import Internal
@@ -209,11 +213,11 @@ def remove(ctx: Any, ctr: Container, force: bool) -> None:
                        "teardown step(s) failed")
 
 
-def destroy(ctx: Any, ctr: Container) -> None:
+def destroy(ctx: Context, ctr: Container) -> None:
     """Remove the files and the record (idempotent; the record goes last)."""
     import shutil
     from minidock.net import api
-    from minidock.pipeline import best_effort
+    from minidock.pipeline import best_effort, report
     cid = ctr["Id"]
 
     def files() -> None:
@@ -226,6 +230,4 @@ def destroy(ctx: Any, ctr: Container) -> None:
     errors = best_effort([("forget_container", lambda: api.forget_container(ctx, ctr)),
                           ("remove_files", files)], "rm")
     record()
-    if errors and os.environ.get("MINIDOCK_DEBUG"):
-        import sys
-        print("minidock: rm: " + "; ".join(errors), file=sys.stderr)
+    report(errors, "rm")

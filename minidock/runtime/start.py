@@ -33,12 +33,15 @@ from __future__ import annotations
 import os
 import signal
 from minidock.runtime.values import Values
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from minidock.errors import Internal, MinidockError, NotFound
 from minidock.pipeline import Pipeline
 from minidock.runtime import container as records
 from minidock.runtime.container import Container, now_iso
+
+if TYPE_CHECKING:
+    from minidock.context import Context
 
 
 class Started(Values):
@@ -49,16 +52,13 @@ class Started(Values):
     tty: int | None = None         # -t: the container's pty, for window size changes
 
 
-def resolve_image(ctx: Any, ref: str) -> Any:
-    """The image API of minidock.image.store (see brief A)."""
-    try:
-        from minidock.image.store import resolve
-    except ImportError as err:
-        raise Internal("image store is not available") from err
+def resolve_image(ctx: Context, ref: str) -> Any:
+    """The image `ref` from the image store (minidock.image.store)."""
+    from minidock.image.store import resolve
     return resolve(ctx, ref)
 
 
-def create(ctx: Any, opts: Any, env: list[str], op: str = "create") -> Container:
+def create(ctx: Context, opts: Any, env: list[str], op: str = "create") -> Container:
     """Validate, make the record and the container dir; returns the stored document.
 
     op="run": the record carries `_Starter` (this CLI) until record_running, so that a
@@ -89,7 +89,7 @@ def create(ctx: Any, opts: Any, env: list[str], op: str = "create") -> Container
     return ctr
 
 
-def _insert(ctx: Any, ctr: Container, random_name: bool) -> None:
+def _insert(ctx: Context, ctr: Container, random_name: bool) -> None:
     """Insert the record; a random name is redrawn on a clash, a given name whose
     holder is a dead run is reclaimed once (reconcile), else Docker's conflict."""
     from minidock import ids
@@ -106,7 +106,7 @@ def _insert(ctx: Any, ctr: Container, random_name: bool) -> None:
                 raise
 
 
-def _delete_record(ctx: Any, cid: str) -> None:
+def _delete_record(ctx: Context, cid: str) -> None:
     with ctx.store.transaction():
         records.delete(ctx, cid)
 
@@ -116,7 +116,7 @@ def _rmtree(path: str) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def start(ctx: Any, ctr: Container, attach: bool = False, stdin: bool = False) -> Started:
+def start(ctx: Context, ctr: Container, attach: bool = False, stdin: bool = False) -> Started:
     """Run the start pipeline (see module doc); returns once the command has exec'd."""
     from minidock.net import api
     from minidock.locks import busy
@@ -224,7 +224,7 @@ def _error_for(code: int, msg: str) -> MinidockError:
     return cls(msg)
 
 
-def _spawn(ctx: Any, ctr: Container, netns: tuple[str, str | None], attach: bool,
+def _spawn(ctx: Context, ctr: Container, netns: tuple[str, str | None], attach: bool,
            stdin: bool, tty: bool) -> _Protocol:
     from minidock.runtime import monitor
     from minidock.libc import lib as _lib
@@ -265,7 +265,7 @@ def _open_tty(pid: int) -> int | None:
         return None
 
 
-def _drop_store(ctx: Any) -> None:
+def _drop_store(ctx: Context) -> None:
     """Close the CLI's SQLite connection before forking the monitor.
 
     SQLite state must not cross a fork: the child would inherit the connection's
@@ -280,7 +280,7 @@ def _drop_store(ctx: Any) -> None:
         ctx._store = None
 
 
-def _record_running(ctx: Any, ctr: Container, pid: int, monitor_pid: int) -> None:
+def _record_running(ctx: Context, ctr: Container, pid: int, monitor_pid: int) -> None:
     from minidock.identity import proc_start
     ctr["State"].update(Status="running", Running=True, Pid=pid, ExitCode=0, Error="",
                         StartedAt=now_iso(), FinishedAt="0001-01-01T00:00:00Z")
@@ -295,7 +295,7 @@ def _record_running(ctx: Any, ctr: Container, pid: int, monitor_pid: int) -> Non
         records.save(ctx, ctr)
 
 
-def _record_created(ctx: Any, ctr: Container) -> None:
+def _record_created(ctx: Context, ctr: Container) -> None:
     """Undo of record_running: the container is back to "created"."""
     ctr["State"].update(Status="created", Running=False, Pid=0,
                         StartedAt="0001-01-01T00:00:00Z")
@@ -307,7 +307,7 @@ def _record_created(ctx: Any, ctr: Container) -> None:
             records.save(ctx, ctr)
 
 
-def record_start_failure(ctx: Any, ctr: Container, err: MinidockError) -> None:
+def record_start_failure(ctx: Context, ctr: Container, err: MinidockError) -> None:
     """A failed start leaves the container "created" with the error, as Docker does."""
     with ctx.store.transaction():
         fresh = records.get(ctx, ctr["Id"])

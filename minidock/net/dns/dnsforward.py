@@ -4,7 +4,7 @@ Docker's rules: the upstreams are the container's `--dns` servers, else the daem
 `dns` option, else the host's resolv.conf nameservers *including* loopback ones (they
 work because the resolver sends from the host's netns, not the container's); at most 3
 are tried in order, each with a 4 s timeout. If every upstream fails (timeout,
-unreachable, no server at all) the client gets NXDOMAIN (issue 5); an upstream's own
+unreachable, no server at all) the client gets NXDOMAIN; an upstream's own
 answer, NXDOMAIN or not, is passed through unchanged except for the 16-bit ID.
 
 A query arriving over TCP is forwarded over TCP; one arriving over UDP goes over UDP

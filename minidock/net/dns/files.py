@@ -10,9 +10,11 @@ by one is seen by the other, as in Docker.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING
 
-Container = dict[str, Any]
+if TYPE_CHECKING:
+    from minidock.context import Container, Context
+
 
 
 def _read(path: str) -> str:
@@ -42,7 +44,7 @@ def hosts_text(ctr: Container, ips: list[str], links: list[tuple[str, str]] = ()
                        cfg.get("Domainname") or "")
 
 
-def resolv_text(ctx: Any, ctr: Container, user_network: bool) -> str:
+def resolv_text(ctx: Context, ctr: Container, user_network: bool) -> str:
     from minidock.net.dns import resolvconf
     hc, cfg = ctr["HostConfig"], ctx.config
     host = _read(resolvconf.host_resolv_path())
@@ -54,7 +56,7 @@ def resolv_text(ctx: Any, ctr: Container, user_network: bool) -> str:
     return resolvconf.for_bridge(host, dns, search, options)
 
 
-def write_files(ctx: Any, ctr: Container, hostname: str, hosts: str, resolv: str) -> None:
+def write_files(ctx: Context, ctr: Container, hostname: str, hosts: str, resolv: str) -> None:
     """Write the three files into the container's directory and point the doc at them."""
     cdir = ctx.container_dir(ctr["Id"])
     os.makedirs(cdir, exist_ok=True)
@@ -66,7 +68,7 @@ def write_files(ctx: Any, ctr: Container, hostname: str, hosts: str, resolv: str
         ctr[key] = path
 
 
-def host_mode_files(ctx: Any, ctr: Container) -> None:
+def host_mode_files(ctx: Context, ctr: Container) -> None:
     """Host mode: the host's hostname and copies of its hosts and resolv.conf."""
     import socket
     ctr["Config"]["Hostname"] = socket.gethostname()

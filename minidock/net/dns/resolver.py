@@ -35,10 +35,13 @@ import os
 import socket
 import sys
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from minidock import spawn
 from minidock.errors import Internal
+
+if TYPE_CHECKING:
+    from minidock.context import Context
 
 REPLY_TIMEOUT = 15.0
 
@@ -98,7 +101,7 @@ class Paths:
 
 
 # -- public API --------------------------------------------------------------------------
-def attach(ctx: Any, container_id: str, netns_path: str) -> None:
+def attach(ctx: Context, container_id: str, netns_path: str) -> None:
     """Serve 127.0.0.11 in the container's netns; starts the resolver if needed.
 
     Returns once the resolver's sockets are bound; Internal if it cannot serve.
@@ -106,7 +109,7 @@ def attach(ctx: Any, container_id: str, netns_path: str) -> None:
     _request(ctx, f"attach\t{container_id}\t{netns_path}", start=True)
 
 
-def detach(ctx: Any, container_id: str) -> None:
+def detach(ctx: Context, container_id: str) -> None:
     """Stop serving the container and close its sockets; idempotent, never starts one."""
     paths = Paths(ctx.exec_root)
     if not os.path.isdir(paths.dir):
@@ -115,7 +118,7 @@ def detach(ctx: Any, container_id: str) -> None:
         paths.remove_record(container_id)
 
 
-def start(ctx: Any) -> None:
+def start(ctx: Context) -> None:
     """Start the resolver if it is not running, without waiting for it; idempotent.
 
     Optional: call it early in a start pipeline (initialize_networking) so that the
@@ -129,7 +132,7 @@ def start(ctx: Any) -> None:
     sock.close()
 
 
-def ensure(ctx: Any) -> bool:
+def ensure(ctx: Context) -> bool:
     """Start the resolver if attached containers are recorded and it is not running.
 
     Idempotent and cheap when there is nothing to do (one stat). True if it runs.
@@ -141,7 +144,7 @@ def ensure(ctx: Any) -> bool:
     return True
 
 
-def running(ctx: Any) -> bool:
+def running(ctx: Context) -> bool:
     """True if a resolver answers on this exec-root's control socket."""
     sock = _try_connect(Paths(ctx.exec_root).sock)
     if sock is None:
@@ -151,7 +154,7 @@ def running(ctx: Any) -> bool:
 
 
 # -- internals ---------------------------------------------------------------------------
-def _request(ctx: Any, line: str, start: bool) -> str | None:
+def _request(ctx: Context, line: str, start: bool) -> str | None:
     """Send one control line; the reply, or None if no resolver runs and start=False."""
     paths = Paths(ctx.exec_root)
     with paths.locked():
@@ -190,7 +193,7 @@ def _try_connect(path: str) -> socket.socket | None:
     return spawn.connect(path, socket.SOCK_STREAM)
 
 
-def _start(ctx: Any, paths: Paths) -> socket.socket:
+def _start(ctx: Context, paths: Paths) -> socket.socket:
     """Listen on ctl.sock, start the resolver on that fd, connect (caller holds lock)."""
     argv = [sys.executable, "-m", "minidock.net.dns.resolverd", ctx.root, ctx.exec_root,
             str(spawn.LISTEN_FD)]

@@ -1,21 +1,17 @@
-"""Firewall rules as data: what Docker's bridge driver programs, as `Rule` values.
+"""Firewall rules as data: the `Rule` value, minidock's chains, rendering a list for
+`iptables-restore`, and parsing and simulating rulesets.
 
-Every function here returns a list of `Rule`s and touches nothing; `net/firewall/iptables.py`
+Everything here is pure; the builders live with their owners (the bridge driver's in
+net/drivers/bridge/rules.py, a link's ACCEPT pair below); `net/firewall/iptables.py`
 turns a list into one `iptables-restore --noflush` batch, and the same list (rendered
 with `delete=True`) removes it. Rule arguments are spelled exactly as `iptables-save`
 prints them, so a list can be compared with a saved ruleset rule for rule.
-
-Placement follows Docker 20.10 (docker-facts section 3): driver-wide jumps sit at the
-top of FORWARD (MINIDOCK-USER first, then ISOLATION-STAGE-1); per-network rules are
-inserted above older networks' (newest bridge on top, FORWARD rules right below the
-two jumps, i.e. from position 3); per-port and per-link rules are appended.
 `simulate` applies a list to a dict of chains with the same -A / -I N / -D semantics,
 so tests can check the resulting ruleset without a kernel.
 """
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address, IPv4Network
 from typing import Iterable, NamedTuple
 
 CHAIN = "MINIDOCK"
@@ -32,10 +28,6 @@ BUILTIN_CHAINS: dict[str, list[str]] = {
     "filter": ["INPUT", "FORWARD", "OUTPUT"],
     "nat": ["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"],
 }
-
-# Per-network FORWARD rules go below MINIDOCK-USER and ISOLATION-STAGE-1 jumps.
-_FORWARD_TOP = 3
-
 
 class Rule(NamedTuple):
     """One iptables rule: table, chain, args as iptables-save prints them after -A CHAIN."""
@@ -56,98 +48,20 @@ def _quote(arg: str) -> str:
     return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _r(table: str, chain: str, args: str, position: int | None = None) -> Rule:
+def rule(table: str, chain: str, args: str, position: int | None = None) -> Rule:
+    """One rule from its iptables-save spelling (`args` split on blanks)."""
     return Rule(table, chain, tuple(args.split()), position)
 
 
 # -- rule builders ---------------------------------------------------------------------
 
 
-def driver_rules(userland_proxy: bool) -> list[Rule]:
-    """Rules made once at driver init (chains must exist first: see chain_decls)."""
-    output = "-m addrtype --dst-type LOCAL -j " + CHAIN
-    if userland_proxy:
-        output = "! -d 127.0.0.0/8 " + output
-    return [
-        _r("filter", "FORWARD", f"-j {USER}", 1),
-        _r("filter", "FORWARD", f"-j {ISOLATION_1}", 2),
-        _r("filter", ISOLATION_1, "-j RETURN"),
-        _r("filter", ISOLATION_2, "-j RETURN"),
-        _r("filter", USER, "-j RETURN"),
-        _r("nat", "PREROUTING", f"-m addrtype --dst-type LOCAL -j {CHAIN}"),
-        _r("nat", "OUTPUT", output),
-    ]
-
-
-def network_rules(bridge: str, subnet: IPv4Network, *, icc: bool, masquerade: bool,
-                  internal: bool, userland_proxy: bool, iptables: bool = True) -> list[Rule]:
-    """Per-bridge FORWARD and NAT rules (isolation rules: see isolation_rules)."""
-    if not iptables:
-        return []
-    br = bridge
-    icc_rule = _icc_rule(br, icc, _FORWARD_TOP)
-    if internal:
-        return [icc_rule]
-    rules = [
-        _r("filter", "FORWARD", f"-o {br} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
-           _FORWARD_TOP),
-        _r("filter", "FORWARD", f"-o {br} -j {CHAIN}", _FORWARD_TOP + 1),
-        _r("filter", "FORWARD", f"-i {br} ! -o {br} -j ACCEPT", _FORWARD_TOP + 2),
-        _icc_rule(br, icc, _FORWARD_TOP + 3),
-    ]
-    if masquerade:
-        rules.append(_r("nat", "POSTROUTING", f"-s {subnet} ! -o {br} -j MASQUERADE", 1))
-    if userland_proxy:
-        rules.append(_r("nat", CHAIN, f"-i {br} -j RETURN", 1))
-    else:
-        rules.append(_r("nat", "POSTROUTING", f"-o {br} -m addrtype --src-type LOCAL -j MASQUERADE", 1))
-    return rules
-
-
-def _icc_rule(br: str, icc: bool, position: int) -> Rule:
-    if icc:
-        return _r("filter", "FORWARD", f"-i {br} -o {br} -j ACCEPT", position)
-    return _r("filter", "FORWARD", f"-i {br} -o {br} -j DROP")  # Docker appends the DROP
-
-
-def isolation_rules(bridge: str, subnet: IPv4Network, internal: bool) -> list[Rule]:
-    """Keep this bridge's traffic off other bridges (and, internal, off everything else)."""
-    rules = []
-    if internal:
-        rules += [
-            _r("filter", ISOLATION_1, f"! -d {subnet} -i {bridge} -j DROP", 1),
-            _r("filter", ISOLATION_1, f"! -s {subnet} -o {bridge} -j DROP", 1),
-        ]
-    rules += [
-        _r("filter", ISOLATION_1, f"-i {bridge} ! -o {bridge} -j {ISOLATION_2}", 1),
-        _r("filter", ISOLATION_2, f"-o {bridge} -j DROP", 1),
-    ]
-    return rules
-
-
-def port_rules(bridge: str, container_ip: IPv4Address, proto: str, host_ip: str,
-               host_port: int, container_port: int, userland_proxy: bool) -> list[Rule]:
-    """Rules publishing container_ip:container_port on host_ip:host_port (appended)."""
-    ip, br, p = container_ip, bridge, proto
-    dnat = f"-p {p} -m {p} --dport {host_port} -j DNAT --to-destination {ip}:{container_port}"
-    if userland_proxy:
-        dnat = f"! -i {br} {dnat}"
-    if host_ip and host_ip not in ("0.0.0.0", "::"):
-        dnat = f"-d {host_ip}/32 {dnat}"
-    match = f"-p {p} -m {p} --dport {container_port}"
-    return [
-        _r("filter", CHAIN, f"-d {ip}/32 ! -i {br} -o {br} {match} -j ACCEPT"),
-        _r("nat", "POSTROUTING", f"-s {ip}/32 -d {ip}/32 {match} -j MASQUERADE"),
-        _r("nat", CHAIN, dnat),
-    ]
-
-
 def accept_pair(bridge: str, src_ip: str, dst_ip: str, proto: str, port: int) -> list[Rule]:
     """A link's two filter MINIDOCK ACCEPT rules: src->dst:port and the replies."""
     ifaces = f"-i {bridge} -o {bridge} -p {proto} -m {proto}"
     return [
-        _r("filter", CHAIN, f"-s {src_ip}/32 -d {dst_ip}/32 {ifaces} --dport {port} -j ACCEPT"),
-        _r("filter", CHAIN, f"-s {dst_ip}/32 -d {src_ip}/32 {ifaces} --sport {port} -j ACCEPT"),
+        rule("filter", CHAIN, f"-s {src_ip}/32 -d {dst_ip}/32 {ifaces} --dport {port} -j ACCEPT"),
+        rule("filter", CHAIN, f"-s {dst_ip}/32 -d {src_ip}/32 {ifaces} --sport {port} -j ACCEPT"),
     ]
 
 
@@ -174,21 +88,6 @@ def render(rules: list[Rule], delete: bool = False) -> str:
         f"*{table}\n" + "".join(line + "\n" for line in lines) + "COMMIT\n"
         for table, lines in _table_order(by_table)
     )
-
-
-def chain_decls(tables: Iterable[str] = TABLES, chains: dict[str, list[str]] | None = None) -> str:
-    """An iptables-restore fragment declaring minidock's chains, one *table block each.
-
-    Careful: with --noflush, declaring a chain that exists FLUSHES it; callers declare
-    only missing chains (pass `chains` to choose them) and never MINIDOCK-USER if present.
-    """
-    chains = CHAINS if chains is None else chains
-    out = []
-    for table in tables:
-        names = chains.get(table, [])
-        if names:
-            out.append(f"*{table}\n" + "".join(f":{c} - [0:0]\n" for c in names) + "COMMIT\n")
-    return "".join(out)
 
 
 def _table_order(by_table: dict[str, list[str]]) -> list[tuple[str, list[str]]]:

@@ -28,11 +28,13 @@ where Rules is the exact list that was applied, so removal deletes precisely tho
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from minidock.errors import Conflict, InvalidArgument, NotFound
 
-Container = dict[str, Any]
+if TYPE_CHECKING:
+    from minidock.context import Container, Context
+
 KIND = "link"
 
 
@@ -59,7 +61,7 @@ def parse_stored(value: str) -> tuple[str, str]:
     return child.lstrip("/"), link.rsplit("/", 1)[-1]
 
 
-def normalize(ctx: Any, ctr: Container, on_default_bridge: bool) -> None:
+def normalize(ctx: Context, ctr: Container, on_default_bridge: bool) -> None:
     """Resolve every `--link` spec at create; store them as Docker shows them.
 
     On a user-defined network a link is only a DNS alias the linker sees (no env, no
@@ -84,7 +86,7 @@ def normalize(ctx: Any, ctr: Container, on_default_bridge: bool) -> None:
         ctr["HostConfig"]["Links"] = out
 
 
-def _children(ctx: Any, ctr: Container) -> list[tuple[str, str, Container]]:
+def _children(ctx: Context, ctr: Container) -> list[tuple[str, str, Container]]:
     """(alias, child id, child doc) for every link of `ctr`, checked as at start."""
     out = []
     for value in ctr["HostConfig"].get("Links") or []:
@@ -102,7 +104,7 @@ def _children(ctx: Any, ctr: Container) -> list[tuple[str, str, Container]]:
     return out
 
 
-def on_parent_start(ctx: Any, ctr: Container, p: Any) -> list[tuple[str, str]]:
+def on_parent_start(ctx: Context, ctr: Container, p: Any) -> list[tuple[str, str]]:
     """Check the links, set the link env (ctr["_LinkEnv"]), record them; hosts entries out."""
     from minidock.net.links.env import link_env, link_hosts_entry
     children = _children(ctx, ctr)
@@ -123,12 +125,12 @@ def on_parent_start(ctx: Any, ctr: Container, p: Any) -> list[tuple[str, str]]:
     return hosts
 
 
-def _rules_enabled(ctx: Any) -> bool:
+def _rules_enabled(ctx: Context) -> bool:
     cfg = ctx.config
     return cfg.iptables and not cfg.icc
 
 
-def program(ctx: Any, ctr: Container, p: Any) -> None:
+def program(ctx: Context, ctr: Container, p: Any) -> None:
     """Add the ACCEPT pairs of every link of the starting parent (icc=false only)."""
     if not _rules_enabled(ctx):
         return
@@ -143,7 +145,7 @@ def program(ctx: Any, ctr: Container, p: Any) -> None:
     p.undo("link_rules", _drop_rules_of, ctx, ctr["Id"], "Parent")
 
 
-def _set_rules(ctx: Any, lid: str, doc: dict[str, Any], parent_ip: str, child_ip: str,
+def _set_rules(ctx: Context, lid: str, doc: dict[str, Any], parent_ip: str, child_ip: str,
                exposed: list[tuple[int, str]]) -> None:
     """Replace the link's applied pair with the one for these addresses."""
     from minidock.net.links.rules import link_rules
@@ -161,11 +163,11 @@ def _set_rules(ctx: Any, lid: str, doc: dict[str, Any], parent_ip: str, child_ip
         st.put(KIND, lid, doc)
 
 
-def _records(ctx: Any, role: str, cid: str) -> list[tuple[str, dict[str, Any]]]:
+def _records(ctx: Context, role: str, cid: str) -> list[tuple[str, dict[str, Any]]]:
     return [(lid, doc) for lid, doc in ctx.store.list(KIND) if doc.get(role) == cid]
 
 
-def _drop_rules_of(ctx: Any, cid: str, role: str) -> None:
+def _drop_rules_of(ctx: Context, cid: str, role: str) -> None:
     """Remove the applied pairs of every link where `cid` plays `role` (idempotent,
     best-effort: one link's failure does not keep the others' rules in place)."""
     from minidock.net.firewall import iptables
@@ -185,7 +187,7 @@ def _drop_rules_of(ctx: Any, cid: str, role: str) -> None:
         raise Internal("; ".join(errors))
 
 
-def on_child_start(ctx: Any, child: Container) -> None:
+def on_child_start(ctx: Context, child: Container) -> None:
     """updateParentHosts: every running parent sees the child's new address at once."""
     records = _records(ctx, "Child", child["Id"])
     if not records:
@@ -226,7 +228,7 @@ def rewrite_in_place(path: str, old: str, new: str) -> None:
         os.close(fd)
 
 
-def release(ctx: Any, ctr: Container) -> None:
+def release(ctx: Context, ctr: Container) -> None:
     """Stop/exit of either side: remove the pairs it takes part in (idempotent)."""
     if not ctx.store.count(KIND):
         return
@@ -234,7 +236,7 @@ def release(ctx: Any, ctr: Container) -> None:
     _drop_rules_of(ctx, ctr["Id"], "Child")
 
 
-def forget(ctx: Any, cid: str) -> None:
+def forget(ctx: Context, cid: str) -> None:
     """rm: drop the link records of a removed parent (its rules are already gone)."""
     if not ctx.store.count(KIND):
         return
@@ -245,7 +247,7 @@ def forget(ctx: Any, cid: str) -> None:
             st.delete(KIND, lid)
 
 
-def forget_rules(ctx: Any) -> None:
+def forget_rules(ctx: Context) -> None:
     """After a reboot no rule of any link exists any more: the records say so."""
     with ctx.store.transaction() as st:
         for lid, doc in st.list(KIND):
@@ -254,7 +256,7 @@ def forget_rules(ctx: Any) -> None:
                 st.put(KIND, lid, doc)
 
 
-def user_network_aliases(ctx: Any, ctr: Container) -> None:
+def user_network_aliases(ctx: Context, ctr: Container) -> None:
     """On a user-defined network a link is only a DNS alias that the linker resolves."""
     from minidock.net.dns import dnsrecords
     targets = {}

@@ -6,19 +6,21 @@ address for the same port (and every address with `0.0.0.0`), so the check reads
 claimed set for that port before claiming. Ephemeral ports come from the kernel's
 `ip_local_port_range` (fallback 49153-65535), lowest free first.
 
-The kernel side (DNAT/ACCEPT/hairpin MASQUERADE rules via C's `rules.port_rules`, and
-E's userland proxy) is applied by the bridge driver's `program_external_connectivity`;
-this module only decides and formats.
+The kernel side (DNAT/ACCEPT/hairpin MASQUERADE rules, net/drivers/bridge/rules.py
+`port_rules`, and the userland proxy, proxy.py) is applied by the bridge driver's
+`program_external_connectivity`; this module only decides and formats.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from minidock.errors import Conflict, InvalidArgument
 
-Container = dict[str, Any]
+if TYPE_CHECKING:
+    from minidock.context import Container
+
 
 
 def requested_bindings(ctr: Container, default_ip: str) -> list[dict[str, Any]]:

@@ -18,11 +18,14 @@ import array
 import os
 import socket
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, Iterator, NamedTuple
 
 from minidock import leanboot, spawn
 from minidock.errors import Conflict, Internal, InvalidArgument
 from minidock.net.ports import proxyproto as pp
+
+if TYPE_CHECKING:
+    from minidock.context import Context
 
 REPLY_TIMEOUT = 10.0
 # proxyd runs in a bare interpreter (leanboot: -I -S, no site, no venv; it needs only
@@ -41,7 +44,7 @@ class Forward(NamedTuple):
         return (self.proto, self.host_ip, self.host_port, self.container_ip, self.container_port)
 
 
-def publish(ctx: Any, owner: str, forwards: list[Forward], serve: bool = True) -> None:
+def publish(ctx: Context, owner: str, forwards: list[Forward], serve: bool = True) -> None:
     """Bind every forward's host side, then hand them all to the proxy; all or nothing.
 
     serve=False binds placeholders only (userland-proxy false: the port is reserved,
@@ -62,7 +65,7 @@ def publish(ctx: Any, owner: str, forwards: list[Forward], serve: bool = True) -
             sock.close()
 
 
-def unpublish(ctx: Any, owner: str) -> None:
+def unpublish(ctx: Context, owner: str) -> None:
     """Close the owner's listeners and live connections. Idempotent; works after a kill."""
     _validated(owner, [])
     with _session(ctx, start=False) as conn:
@@ -74,7 +77,7 @@ def unpublish(ctx: Any, owner: str) -> None:
             _write_table(ctx, table)
 
 
-def ensure_running(ctx: Any) -> None:
+def ensure_running(ctx: Context) -> None:
     """Idempotent: make sure a proxy serves what proxy.json lists (e.g. after kill -9).
 
     Conflict if a forward could not be bound again (its port was taken meanwhile); the
@@ -88,7 +91,7 @@ def ensure_running(ctx: Any) -> None:
         raise Conflict("; ".join(detail[1:]))
 
 
-def stop(ctx: Any) -> None:
+def stop(ctx: Context) -> None:
     """Stop the proxy if it serves nothing (tests, prune); a busy proxy is left alone."""
     with _session(ctx, start=False) as conn:
         if conn is None:
@@ -99,7 +102,7 @@ def stop(ctx: Any) -> None:
             conn.recv(1)                                    # EOF: the proxy has exited
 
 
-def served(ctx: Any) -> dict[str, list[tuple[Forward, bool]]]:
+def served(ctx: Context) -> dict[str, list[tuple[Forward, bool]]]:
     """What the running proxy serves, owner -> [(forward, serve)] (tests, inspection)."""
     out: dict[str, list[tuple[Forward, bool]]] = {}
     with _session(ctx, start=False) as conn:
@@ -111,7 +114,7 @@ def served(ctx: Any) -> dict[str, list[tuple[Forward, bool]]]:
     return out
 
 
-def pid(ctx: Any) -> int | None:
+def pid(ctx: Context) -> int | None:
     """The running proxy's pid from proxy.pid, or None."""
     try:
         with open(pp.path(ctx.exec_root, "pid")) as fh:
@@ -149,7 +152,7 @@ def _bind_all(fwds: list[pp.Fwd]) -> list[tuple[pp.Fwd, Any]]:
 
 # -- talking to the proxy ------------------------------------------------------------
 @contextmanager
-def _session(ctx: Any, start: bool | Callable[[], bool]) -> Iterator[Any]:
+def _session(ctx: Context, start: bool | Callable[[], bool]) -> Iterator[Any]:
     """Hold the proxy lock; yield a connection to the proxy or None.
 
     A proxy that is not running is started if `start` is true (or returns true).
@@ -166,7 +169,7 @@ def _session(ctx: Any, start: bool | Callable[[], bool]) -> Iterator[Any]:
             conn.close()
 
 
-def _connect(ctx: Any) -> socket.socket | None:
+def _connect(ctx: Context) -> socket.socket | None:
     """Our connection to the running proxy, or None (a killed proxy's socket and pid
     files are removed: we hold the lock)."""
     conn = spawn.connect(pp.path(ctx.exec_root, "sock"), socket.SOCK_SEQPACKET,
@@ -181,7 +184,7 @@ def _connect(ctx: Any) -> socket.socket | None:
     return conn
 
 
-def _start(ctx: Any) -> socket.socket:
+def _start(ctx: Context) -> socket.socket:
     """Bind proxy.sock ourselves, then start proxyd on it: we can talk at once (backlog)."""
     conn = spawn.start(pp.path(ctx.exec_root, "sock"), socket.SOCK_SEQPACKET,
                        leanboot.argv(_ENTRY, ctx.exec_root, str(spawn.LISTEN_FD)))
@@ -212,12 +215,12 @@ def _reply(conn: socket.socket) -> tuple[bool, str, list[str]]:
         raise Internal(f"userland proxy: no answer on its control socket: {err}") from err
 
 
-def owners(ctx: Any) -> list[str]:
+def owners(ctx: Context) -> list[str]:
     """The endpoints that have forwards in the proxy's table."""
     return list(_read_table(ctx))
 
 
-def _read_table(ctx: Any) -> pp.Table:
+def _read_table(ctx: Context) -> pp.Table:
     try:
         with open(pp.path(ctx.exec_root, "table")) as fh:
             return pp.decode_table(fh.read())
@@ -227,7 +230,7 @@ def _read_table(ctx: Any) -> pp.Table:
         raise Internal(f"userland proxy: {err}") from err
 
 
-def _write_table(ctx: Any, table: pp.Table) -> None:
+def _write_table(ctx: Context, table: pp.Table) -> None:
     path = pp.path(ctx.exec_root, "table")
     if not table:
         os.unlink(path)

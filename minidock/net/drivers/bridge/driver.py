@@ -79,7 +79,9 @@ class BridgeDriver:
     # -- driver-wide ---------------------------------------------------------------
     def init(self, ctx: "Context", p: "Pipeline") -> None:
         """Chains, driver rules, ip_forward: once per boot (idempotent)."""
-        from minidock.net.firewall import iptables, rules
+        from minidock.net.drivers.bridge import rules
+        from minidock.net.firewall import iptables
+        from minidock.net.firewall.rules import CHAINS
         cfg = ctx.config
         policies = {}
         fwd_path = f"{PROC_NET}/ipv4/ip_forward"
@@ -88,7 +90,7 @@ class BridgeDriver:
             policies[("filter", "FORWARD")] = "DROP"
         if cfg.iptables:
             saved = iptables.save()
-            p.step("ensure_chains", iptables.ensure_chains, rules.CHAINS, saved, policies)
+            p.step("ensure_chains", iptables.ensure_chains, CHAINS, saved, policies)
             p.done("ensure_chains")
             want = rules.driver_rules(cfg.userland_proxy)
             stale = [r for r in rules.driver_rules(not cfg.userland_proxy) if r not in want]
@@ -146,7 +148,7 @@ class BridgeDriver:
     def _planned_rules(self, ctx: "Context", nw: "NetworkInfo", conf: dict[str, Any]
                        ) -> list[Any]:
         """The rules of the network (pure): what create_network applies."""
-        from minidock.net.firewall import rules
+        from minidock.net.drivers.bridge import rules
         cfg = ctx.config
         if not cfg.iptables or not nw.ipv4_data:
             return []
@@ -254,7 +256,7 @@ class BridgeDriver:
         ep.state = dict(ep.state, rules=iptables.to_data(wanted))
 
     def _port_rules(self, ctx: "Context", nw: "NetworkInfo", ep: "EndpointInfo") -> list[Any]:
-        from minidock.net.firewall import rules
+        from minidock.net.drivers.bridge import rules
         cfg = ctx.config
         if not cfg.iptables:
             return []
@@ -283,7 +285,8 @@ class BridgeDriver:
     # -- repair --------------------------------------------------------------------
     def expected_rules(self, ctx: "Context", nw: "NetworkInfo | None",
                        endpoints: list["EndpointInfo"]) -> tuple[list[Any], list[Any]]:
-        from minidock.net.firewall import iptables, rules
+        from minidock.net.drivers.bridge import rules
+        from minidock.net.firewall import iptables
         if nw is None:
             return list(rules.driver_rules(ctx.config.userland_proxy)), []
         per: list[Any] = []
