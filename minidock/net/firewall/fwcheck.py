@@ -21,100 +21,14 @@ there is no generation id: `drifted` is always False and only `system prune` rep
 
 from __future__ import annotations
 
-import _socket      # not `socket`: its import costs ~7 ms (selectors), on the start path
 import os
-import struct
 from typing import Any, Callable
 
+from minidock.net.kernel.nfnetlink import generation, rule_counts
+
 STATE = "firewall"
-_NETLINK_NETFILTER = 12
-_NFT_GETGEN = (10 << 8) | 16       # NFNL_SUBSYS_NFTABLES, NFT_MSG_GETGEN
-_NFT_GETRULE = (10 << 8) | 7
-_NFT_NEWRULE = (10 << 8) | 6
-_NFTA_GEN_ID = 1
 
 _bound: str | None = None          # the state file this process keeps up to date
-
-
-def generation() -> int | None:
-    """The nftables ruleset generation of the current netns, None if unavailable."""
-    try:
-        sock = _socket.socket(_socket.AF_NETLINK, _socket.SOCK_RAW | _socket.SOCK_CLOEXEC,
-                              _NETLINK_NETFILTER)
-    except OSError:
-        return None
-    try:
-        sock.send(struct.pack("=IHHIIBBH", 20, _NFT_GETGEN, 1, 1, 0, _socket.AF_UNSPEC, 0, 0))
-        data = sock.recv(4096)
-    except OSError:
-        return None
-    finally:
-        sock.close()
-    return parse_gen(data)
-
-
-def parse_gen(data: bytes) -> int | None:
-    """NFTA_GEN_ID from a NEWGEN reply (pure; None for an error or no attribute)."""
-    if len(data) < 20:
-        return None
-    length, mtype = struct.unpack_from("=IH", data)
-    if mtype == 2:                 # NLMSG_ERROR
-        return None
-    off = 20
-    while off + 4 <= min(length, len(data)):
-        alen, atype = struct.unpack_from("=HH", data, off)
-        if alen < 4:
-            break
-        if atype & 0x3FFF == _NFTA_GEN_ID and alen >= 8:
-            return struct.unpack_from(">I", data, off + 4)[0]
-        off += (alen + 3) & ~3
-    return None
-
-
-def rule_counts(table: str) -> dict[str, int] | None:
-    """chain -> number of rules in the iptables-nft table `table` (family ip), read
-    with one netlink dump (~0.2 ms, no iptables-save); None if unavailable."""
-    try:
-        sock = _socket.socket(_socket.AF_NETLINK, _socket.SOCK_RAW | _socket.SOCK_CLOEXEC,
-                              _NETLINK_NETFILTER)
-    except OSError:
-        return None
-    name = table.encode() + b"\0"
-    attr = struct.pack("=HH", 4 + len(name), 1) + name + b"\0" * (-len(name) % 4)
-    body = struct.pack("=BBH", _socket.AF_INET, 0, 0) + attr
-    try:
-        sock.send(struct.pack("=IHHII", 16 + len(body), _NFT_GETRULE, 0x301, 1, 0) + body)
-        counts: dict[str, int] = {}
-        while True:
-            data = sock.recv(65536)
-            if parse_rule_dump(data, counts):
-                return counts
-    except OSError:
-        return None
-    finally:
-        sock.close()
-
-
-def parse_rule_dump(data: bytes, counts: dict[str, int]) -> bool:
-    """Count NEWRULE messages per NFTA_RULE_CHAIN into `counts`; True at the end of
-    the dump (NLMSG_DONE or an error). Pure."""
-    off = 0
-    while off + 16 <= len(data):
-        length, mtype = struct.unpack_from("=IH", data, off)
-        if length < 16 or mtype in (2, 3):       # NLMSG_ERROR, NLMSG_DONE
-            return True
-        if mtype == _NFT_NEWRULE:
-            a = off + 20
-            while a + 4 <= off + length:
-                alen, atype = struct.unpack_from("=HH", data, a)
-                if alen < 4:
-                    break
-                if atype & 0x3FFF == 2:          # NFTA_RULE_CHAIN
-                    chain = data[a + 4:a + alen].split(b"\0")[0].decode()
-                    counts[chain] = counts.get(chain, 0) + 1
-                a += (alen + 3) & ~3
-        off += (length + 3) & ~3
-    return False
 
 
 def _path(exec_root: str) -> str:

@@ -11,8 +11,8 @@ cross-check what this client made with pyroute2 and with `ip -j`, a second and t
 opinion from independent code.
 
 Shape of the module:
-* pure encoders (`nlmsg`, `attr`, `ifinfomsg`, ...) and a decoder (`parse_attrs`) that
-  the unit tests check byte for byte, without root;
+* pure encoders (`ifinfomsg`, `msg_veth_add`, ...) on the shared codec (nlmsg.py:
+  `nlmsg`, `attr`, `parse_attrs`), checked byte for byte by the unit tests, without root;
 * `Netlink`: one socket (optionally opened inside another netns: a socket stays bound to
   the netns it was created in), one `request()` that sends a message, reads replies up
   to the ACK / DONE, and turns a kernel error into `OSError(errno)`;
@@ -27,16 +27,15 @@ import errno as _errno
 import os
 import socket
 import struct
-from typing import Iterator, NamedTuple
+from typing import NamedTuple
 
-# -- constants (linux/netlink.h, linux/rtnetlink.h, linux/if_link.h) -----------------
+from minidock.net.kernel.nlmsg import (
+    NLA_F_NESTED, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_MULTI, NLM_F_REQUEST,
+    NLMSG_DONE, NLMSG_ERROR, attr, attr_nested, attr_str, attr_u32, nlmsg, parse_attrs,
+    split_messages)
+
+# -- constants (linux/rtnetlink.h, linux/if_link.h); the codec: nlmsg.py ------------
 NETLINK_ROUTE = 0
-NLMSG_NOOP, NLMSG_ERROR, NLMSG_DONE = 1, 2, 3
-NLM_F_REQUEST, NLM_F_MULTI, NLM_F_ACK = 0x1, 0x2, 0x4
-NLM_F_DUMP = 0x300
-NLM_F_REPLACE, NLM_F_EXCL, NLM_F_CREATE = 0x100, 0x200, 0x400
-NLA_F_NESTED = 0x8000
-
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK, RTM_SETLINK = 16, 17, 18, 19
 RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
 RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
@@ -58,41 +57,12 @@ RTN_UNICAST = 1
 AF_UNSPEC, AF_INET, AF_BRIDGE = 0, socket.AF_INET, 7
 IFF_UP = 0x1
 
-_HDR = struct.Struct("=IHHII")      # nlmsghdr: len, type, flags, seq, pid
 _IFI = struct.Struct("=BxHiII")     # ifinfomsg: family, type, index, flags, change
 _IFA = struct.Struct("=BBBBI")      # ifaddrmsg: family, prefixlen, flags, scope, index
 _RTM = struct.Struct("=BBBBBBBBI")  # rtmsg: family dst_len src_len tos table proto scope type flags
-_ATTR = struct.Struct("=HH")
 
 
 # -- pure encoding ------------------------------------------------------------------
-def _pad(n: int) -> int:
-    return (n + 3) & ~3
-
-
-def attr(kind: int, data: bytes) -> bytes:
-    """One rtattr: length, type, payload, padded to 4 bytes."""
-    length = _ATTR.size + len(data)
-    return _ATTR.pack(length, kind) + data + b"\0" * (_pad(length) - length)
-
-
-def attr_str(kind: int, value: str) -> bytes:
-    return attr(kind, value.encode() + b"\0")
-
-
-def attr_u32(kind: int, value: int) -> bytes:
-    return attr(kind, struct.pack("=I", value))
-
-
-def attr_nested(kind: int, *children: bytes) -> bytes:
-    return attr(kind | NLA_F_NESTED, b"".join(children))
-
-
-def nlmsg(msg_type: int, flags: int, seq: int, payload: bytes) -> bytes:
-    """A complete netlink message (header + payload); the pid is left 0 (kernel fills)."""
-    return _HDR.pack(_HDR.size + len(payload), msg_type, flags, seq, 0) + payload
-
-
 def ifinfomsg(index: int = 0, flags: int = 0, change: int = 0, family: int = AF_UNSPEC) -> bytes:
     return _IFI.pack(family, 0, index, flags, change)
 
@@ -108,29 +78,6 @@ def rtmsg(dst_len: int = 0, scope: int = RT_SCOPE_UNIVERSE, proto: int = RTPROT_
 
 def mac_bytes(mac: str) -> bytes:
     return bytes(int(x, 16) for x in mac.split(":"))
-
-
-def parse_attrs(data: bytes, offset: int = 0) -> dict[int, bytes]:
-    """rtattrs from `offset` to the end: {type (flags masked): payload}; last one wins."""
-    out: dict[int, bytes] = {}
-    while offset + _ATTR.size <= len(data):
-        length, kind = _ATTR.unpack_from(data, offset)
-        if length < _ATTR.size:
-            break
-        out[kind & 0x3FFF] = data[offset + _ATTR.size: offset + length]
-        offset += _pad(length)
-    return out
-
-
-def split_messages(data: bytes) -> Iterator[tuple[int, int, int, bytes]]:
-    """(type, flags, seq, payload) of every message in one datagram."""
-    offset = 0
-    while offset + _HDR.size <= len(data):
-        length, mtype, flags, seq, _pid = _HDR.unpack_from(data, offset)
-        if length < _HDR.size:
-            break
-        yield mtype, flags, seq, data[offset + _HDR.size: offset + length]
-        offset += _pad(length)
 
 
 def _cstr(raw: bytes) -> str:

@@ -22,7 +22,7 @@ import os
 import socket
 import struct
 
-from minidock.net.kernel.netlink import attr, attr_nested, attr_str, split_messages
+from minidock.net.kernel.nlmsg import attr, attr_nested, attr_str, nlmsg, split_messages
 
 NETLINK_NETFILTER = 12
 NFNL_SUBSYS_NFTABLES = 10
@@ -61,10 +61,6 @@ def _nfgen(family: int, res_id: int = 0) -> bytes:
     return struct.pack("!BBH", family, 0, res_id)
 
 
-def _hdr(msg_type: int, flags: int, seq: int, payload: bytes) -> bytes:
-    return struct.pack("=LHHLL", 16 + len(payload), msg_type, flags, seq, 0) + payload
-
-
 def msg_setelems(delete: bool, table: str, set_name: str, keys: list[bytes], seq: int,
                  family: int = NFPROTO_BRIDGE) -> bytes:
     """One NEWSETELEM / DELSETELEM message for `keys` (pure, unit-tested)."""
@@ -76,14 +72,14 @@ def msg_setelems(delete: bool, table: str, set_name: str, keys: list[bytes], seq
             + attr_nested(NFTA_SET_ELEM_LIST_ELEMENTS, elems))
     kind = NFT_MSG_DELSETELEM if delete else NFT_MSG_NEWSETELEM
     flags = NLM_F_REQUEST | NLM_F_ACK | (0 if delete else NLM_F_CREATE)
-    return _hdr((NFNL_SUBSYS_NFTABLES << 8) | kind, flags, seq, body)
+    return nlmsg((NFNL_SUBSYS_NFTABLES << 8) | kind, flags, seq, body)
 
 
 def batch(messages: list[bytes], seq: int) -> bytes:
     """Wrap messages in BATCH_BEGIN / BATCH_END (the kernel applies them atomically)."""
-    begin = _hdr(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, seq,
+    begin = nlmsg(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, seq,
                  _nfgen(socket.AF_UNSPEC, NFNL_SUBSYS_NFTABLES))
-    end = _hdr(NFNL_MSG_BATCH_END, NLM_F_REQUEST, seq + len(messages) + 1,
+    end = nlmsg(NFNL_MSG_BATCH_END, NLM_F_REQUEST, seq + len(messages) + 1,
                _nfgen(socket.AF_UNSPEC, NFNL_SUBSYS_NFTABLES))
     return begin + b"".join(messages) + end
 
