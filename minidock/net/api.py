@@ -24,7 +24,8 @@ these functions update `ctr["NetworkSettings"]`, `ctr["Config"]["Hostname"]` and
 Modes: `default`/`bridge` and user networks (a sandbox with one endpoint per network,
 eth0 for the first), `none` (a sandbox with only lo), `host` (the host's netns and
 files), `container:<x>` (the donor's netns and the very same files). Endpoints' kernel
-side is made in the prestart hook, when the sandbox's netns exists (see driver.py).
+side is made in the prestart hook, when the sandbox's netns exists (the driver's
+`join`, driverapi.py).
 Nothing heavy is imported at module level: this is the hot path of every start.
 """
 

@@ -1,19 +1,24 @@
-"""The network controller (libnetwork.New + the daemon's initNetworkController):
-the networks themselves — initialise, create, remove, list, inspect, prune.
+"""The network controller (libnetwork.New + the daemon's initNetworkController): the
+networks of the CNM — initialise, create, remove, list, inspect, prune — through the
+driver API only (driverapi.py): a network's pool and gateway come from its IPAM
+driver, its kernel objects from its network driver, whose opaque state the record
+keeps. No concrete driver is imported here.
 
-Initialisation, as the article orders it: the controller, the predefined `none` (null)
-and `host` (host) networks, then the default `bridge` network unless the daemon option
-`bridge` is "none". It is lazy and cheap: the first network command or `run` of a boot
-does it, and writes a marker `<exec-root>/network-init` (net/boot.py) holding the daemon options it
-applied; later calls read that one small file and stop. When the options change, the
-next call re-applies them, unless containers still use the default bridge (then the
-old setup stays and the marker is not rewritten, so the change applies once they are
-gone). A file lock serialises concurrent first calls.
+Initialisation, as the article orders it: the controller, every registered driver's
+`init`, the predefined `none` (null) and `host` (host) networks, then the default
+`bridge` network unless the daemon option `bridge` is "none", then every other
+network's `create_network` again (after a reboot the kernel objects are gone; the
+drivers' create is idempotent). It is lazy and cheap: the first network command or
+`run` of a boot does it, and writes a marker `<exec-root>/network-init` (boot.py)
+holding the daemon options it applied; later calls read that one small file and
+stop. When the options change, the next call re-applies them, unless containers still
+use the default bridge (then the old setup stays and the marker is not rewritten, so
+the change applies once they are gone). A file lock serialises concurrent first calls.
 
 The default bridge keeps the IPv4 address of an existing bridge of its name (as
 docker0 does); otherwise `bip`, or the first predefined pool overlapping no host route
 and no nameserver. User networks take `--subnet`, or pools round-robin after the last
-one handed out (the position is kept in the store, kind "netmeta").
+one handed out (the default IPAM driver, net/ipams/default.py).
 """
 
 from __future__ import annotations
@@ -147,8 +152,7 @@ def _default_bridge_net(ctx: Context, nid: str, old: nw.Net | None
     """The default bridge's Net: its pool from bip, the existing bridge, or the
     predefined pools (through the IPAM driver, inside the caller's transaction)."""
     from minidock.net import ipam
-    from minidock.net.driverapi import GATEWAY, REQUEST_ADDRESS_TYPE
-    from minidock.net.ipams.default import OPT_FROM_START
+    from minidock.net.driverapi import GATEWAY, OPT_FROM_START, REQUEST_ADDRESS_TYPE
     from minidock.net.kernel import hostinfo
     cfg = ctx.config
     name = cfg.bridge_name

@@ -88,6 +88,9 @@ OPT_MAC_ADDRESS = "com.docker.network.endpoint.macaddress"
 # network's gateway (the given address, or the IPAM's choice: the pool's first).
 REQUEST_ADDRESS_TYPE = "RequestAddressType"
 GATEWAY = "com.docker.network.gateway"
+# request_pool(options={OPT_FROM_START: "1"}): pick from the first predefined pool, not
+# after the last one handed out (the default bridge's pool, as dockerd picks it).
+OPT_FROM_START = "com.minidock.ipam.from_start"
 
 State = dict[str, Any]
 

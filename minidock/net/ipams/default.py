@@ -20,15 +20,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from minidock.errors import Conflict, InvalidArgument, NoAddress
-from minidock.net.driverapi import GATEWAY, REQUEST_ADDRESS_TYPE
+from minidock.net.driverapi import GATEWAY, OPT_FROM_START, REQUEST_ADDRESS_TYPE
 
 if TYPE_CHECKING:
     from minidock.context import Context
 
 LOCAL_SPACE = "LocalDefault"
 GLOBAL_SPACE = "GlobalDefault"
-# Options of request_pool / request_address (libnetwork's ipamapi names where it has one).
-OPT_FROM_START = "com.minidock.ipam.from_start"   # pick from the first predefined pool
 
 
 def parse_pool_id(pool_id: str) -> tuple[str, Any, Any]:
