@@ -25,7 +25,7 @@ _PROXIED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
 
 def wait_exit(ctx: Context, ctr: Container, exit_r: int, tty: int | None, raw: bool = False) -> int:
     """Block until the monitor reports the exit; returns the container's exit code."""
-    restore = _raw_terminal() if raw else None
+    restore = raw_terminal() if raw else None
     master = tty
     old = {}
     try:
@@ -85,7 +85,7 @@ def copy_winsize(src: int, dst: int) -> None:
         pass
 
 
-def _raw_terminal() -> Any:
+def raw_terminal() -> Any:
     """Put fd 0 in raw mode if it is a terminal; returns the function that restores."""
     if not os.isatty(0):
         return None

@@ -78,7 +78,8 @@ def _follow(ctx: Context, ctr: dict[str, Any], fd: int, path: str, pending: byte
 
 
 def _inotify(path: str) -> int:
-    from minidock.runtime.syscalls import _check, _lib
+    from minidock.libc import lib as _lib
+    from minidock.runtime.syscalls import check as _check
     lib = _lib()
     ino = _check(lib.inotify_init1(os.O_CLOEXEC), "inotify_init1")
     _check(lib.inotify_add_watch(ino, os.fsencode(path), IN_MODIFY), "inotify_add_watch", path)

@@ -40,8 +40,6 @@ from typing import TYPE_CHECKING, Any
 from minidock.runtime import syscalls as sc
 from minidock.runtime.init import InitFds, container_init
 from minidock.runtime.monitor_main import exit_code  # noqa: F401  (execute.py, tests)
-from minidock.runtime.monitor_main import read as _read  # noqa: F401
-from minidock.runtime.monitor_main import write_all as _write_all  # noqa: F401
 from minidock.runtime.values import Values
 
 if TYPE_CHECKING:

@@ -172,7 +172,7 @@ class _Protocol:
         if kind == "":
             return
         code, _, msg = body.partition(" ")
-        err = _error_for(int(code) if code.isdigit() else 125, msg)
+        err = error_for(int(code) if code.isdigit() else 125, msg)
         raise err
 
     def _message(self, eof_ok: bool = False) -> tuple[str, str]:
@@ -187,7 +187,7 @@ class _Protocol:
         text = line.decode(errors="replace")
         if text[:1] == "E" and not eof_ok:
             code, _, msg = text[1:].partition(" ")
-            raise _error_for(int(code) if code.isdigit() else 125, msg)
+            raise error_for(int(code) if code.isdigit() else 125, msg)
         return text[:1], text[1:]
 
     def confirm(self) -> None:
@@ -218,7 +218,7 @@ class _Protocol:
                 setattr(self, name, -1)
 
 
-def _error_for(code: int, msg: str) -> MinidockError:
+def error_for(code: int, msg: str) -> MinidockError:
     from minidock.errors import CannotInvoke, CommandNotFound
     cls = {126: CannotInvoke, 127: CommandNotFound}.get(code, Internal)
     return cls(msg)
