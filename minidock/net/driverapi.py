@@ -43,10 +43,11 @@ routes and, on the sandbox's gateway endpoint, the default route(s) through
 The gateway endpoint. Of a container's networks, the one whose driver declares
 `Capability.external_connectivity` (and whose JoinInfo does not disable the gateway
 service) gets the default route and the published ports; Docker's order: not
-internal first, then with a gateway, then by name. A driver that cannot reach the
-outside itself declares `gateway_network=True` (Docker's overlay and its
-docker_gwbridge): the controller then also connects the container to a local gateway
-network.
+internal first, then with a gateway, then by name (attach.gateway_network). A driver
+that cannot reach the outside itself declares `gateway_network=True` (Docker's overlay
+and its docker_gwbridge): a container none of whose networks has external
+connectivity is then to be connected to a local gateway network as well; that step
+belongs with the first such driver (the overlay), next to attach.gateway_network.
 
 IPAM. Address management is a second kind of driver (`IPAM` below, libnetwork's
 ipamapi): pools per address space, addresses per pool. The built-in one is `default`
