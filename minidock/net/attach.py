@@ -58,9 +58,9 @@ def allocate_endpoint(ctx: Context, ctr: Container, net: nw.Net, ifname: str,
     store = ctx.store
     ep_id = ids.new_id()
     requested = ((wish.get("IPAMConfig") or {}).get("IPv4Address") or "")
-    ep = p.step("allocate_address", _retry_stale, ctx, [f"ip:{net.pool_id}"],
-                [requested] if requested else None, _claim_address, ctx, ctr, net, ep_id,
-                ifname, wish, requested, p)
+    ep = p.step("allocate_address", _retry_stale,
+                lambda: _reap_network(ctx, net.id, requested), _claim_address, ctx, ctr, net,
+                ep_id, ifname, wish, requested, p)
     p.undo("allocate_address", _drop_endpoint, ctx, net, ep)
     p.undo("create_endpoint", _delete_endpoint, ctx, net, ep)
     if with_ports:
@@ -69,26 +69,50 @@ def allocate_endpoint(ctx: Context, ctr: Container, net: nw.Net, ifname: str,
             label = f"{ep.name} ({ep.id})"
             spaces = sorted({f"port:{b['proto']}" for b in wanted})
             ports = [str(b["host_port"]) for b in wanted if b["host_port"]] or None
-            ep = p.step("allocate_ports", _retry_stale, ctx, spaces, ports, _claim_ports,
+            ep = p.step("allocate_ports", _retry_stale,
+                        lambda: _reap_claims(ctx, spaces, ports), _claim_ports,
                         store, ep, net, wanted, label)
             p.undo("allocate_ports", portmap.release, store, ep_id)
     return ep
 
 
-def _retry_stale(ctx: Context, spaces: list[str], keys: list[str] | None, fn: Any,
-                 *args: Any) -> Any:
-    """Run `fn`; on a conflict, release the endpoints holding claims in `spaces` that
-    no live process or container owns any more, and retry once if any was."""
+def _retry_stale(reap: Any, fn: Any, *args: Any) -> Any:
+    """Run `fn`; on a conflict, `reap` releases what no live process or container
+    owns any more, and `fn` is retried once if anything was."""
     from minidock.errors import Conflict, InvalidArgument
     try:
         return fn(*args)
     except (Conflict, InvalidArgument):
-        found = False
-        for space in spaces:
-            found = reap_claim_owners(ctx, space, keys) or found
-        if not found:
+        if not reap():
             raise
     return fn(*args)
+
+
+def _reap_network(ctx: Context, network_id: str, ip: str = "") -> bool:
+    """Release the network's endpoints (holding `ip`, if given) that are not
+    legitimate (endpoint.legit): whatever its IPAM driver, their addresses go back."""
+    found = False
+    for ep in eps.of_network(ctx.store, network_id):
+        if ip and ep.ip != ip:
+            continue
+        if _stale(ctx, ep):
+            release_endpoint(ctx, ep, leave=True)
+            found = True
+    return found
+
+
+def _reap_claims(ctx: Context, spaces: list[str], keys: list[str] | None) -> bool:
+    found = False
+    for space in spaces:
+        found = reap_claim_owners(ctx, space, keys) or found
+    return found
+
+
+def _stale(ctx: Context, ep: eps.Endpoint) -> bool:
+    ctr = ctx.store.get("container", ep.container_id)
+    if ctr is not None and ctr.get("_Starter") and mark_alive(ctr["_Starter"]):
+        return False
+    return not eps.legit(ep, ctr)
 
 
 def reap_claim_owners(ctx: Context, space: str, keys: list[str] | None = None) -> bool:
@@ -103,10 +127,7 @@ def reap_claim_owners(ctx: Context, space: str, keys: list[str] | None = None) -
         if doc is None:
             continue                  # in flight (claim and record share a transaction)
         ep = eps.from_doc(doc)
-        ctr = store.get("container", ep.container_id)
-        if ctr is not None and ctr.get("_Starter") and mark_alive(ctr["_Starter"]):
-            continue
-        if not eps.legit(ep, ctr):
+        if _stale(ctx, ep):
             release_endpoint(ctx, ep, leave=True)
             found = True
     return found
