@@ -4,7 +4,7 @@
 import pytest
 
 from minidock.errors import InvalidArgument
-from minidock.net import etchosts
+from minidock.net.dns import etchosts
 
 from tests.reference import REF  # noqa: E402
 
@@ -65,7 +65,7 @@ def test_add_and_remove_entry():
 
 
 def test_update_parent_hosts_keeps_each_family_on_its_line():
-    from minidock.net.etchosts import update_parent_hosts
+    from minidock.net.dns.etchosts import update_parent_hosts
     text = ("172.17.0.2\tdb 72cb0732e6df web\n"
             "2001:db8:1::242:ac11:2\tdb 72cb0732e6df web\n")
     text = update_parent_hosts(text, "db", "172.17.0.4")

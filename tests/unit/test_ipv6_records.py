@@ -10,14 +10,14 @@ from minidock.errors import Conflict, InvalidArgument
 from minidock.net import attach, controller, ipam6
 from minidock.net import endpoint as eps
 from minidock.net import network as nw
-from minidock.net.drivers import bridge_ipv6
+from minidock.net.drivers.bridge import ipv6 as bridge_ipv6
 from minidock.store import Store
 
 DEFAULT6 = nw.Net(id="d" * 64, name="bridge", driver="bridge", subnet="172.17.0.0/16",
-                  gateway="172.17.0.1", bridge="minidock0", default=True, enable_ipv6=True,
+                  gateway="172.17.0.1", default=True, enable_ipv6=True,
                   subnet6="2001:db8:1::/64", gateway6="2001:db8:1::1")
 USER6 = nw.Net(id="u" * 64, name="v6net", driver="bridge", subnet="172.30.0.0/16",
-               gateway="172.30.0.1", bridge="br-uuuuuuuuuuuu", enable_ipv6=True,
+               gateway="172.30.0.1", enable_ipv6=True,
                subnet6="2001:db8:2::/64", gateway6="2001:db8:2::1")
 
 
@@ -40,7 +40,7 @@ def test_user_network_lowest_free_then_reuse(store):
         a = eps.allocate_address6(store, USER6, "ep1", "02:42:ac:1e:00:02")
         b = eps.allocate_address6(store, USER6, "ep2", "02:42:ac:1e:00:03")
     assert (a, b) == ("2001:db8:2::2", "2001:db8:2::3")
-    eps.release_address(store, USER6.id, "ep1")
+    store.release_owner("ep1")             # the endpoint record goes with all its claims
     with store.transaction():
         assert eps.allocate_address6(store, USER6, "ep3", "x") == "2001:db8:2::2"
         assert eps.allocate_address6(store, USER6, "ep4", "x", "2001:db8:2::99") == \
@@ -58,8 +58,7 @@ def test_records_and_inspect_entries_carry_ipv6():
     assert doc["EnableIPv6"] is True and nw.from_doc(doc) == USER6
     ep = eps.Endpoint(id="e", network_id=USER6.id, container_id="c" * 64, name="ca",
                       ip="172.30.0.2", prefixlen=16, gateway="172.30.0.1", ip6="2001:db8:2::2",
-                      prefixlen6=64, gateway6="2001:db8:2::1",
-                      rules6=(("nat", "MINIDOCK", ("-j", "RETURN"), None),))
+                      prefixlen6=64, gateway6="2001:db8:2::1")
     assert eps.from_doc(eps.to_doc(ep)) == ep
     entry = attach.settings_entry(USER6, ep, None, "c" * 64, "host")
     assert (entry["GlobalIPv6Address"], entry["GlobalIPv6PrefixLen"], entry["IPv6Gateway"]) \
@@ -86,9 +85,10 @@ def test_plan_ipv6_as_docker(store):
 def test_bridge_ipv6_rules_only_with_ip6tables():
     on = parse_config({"ipv6": True, "fixed-cidr-v6": "2001:db8:1::/64"})
     off = parse_config({"ipv6": True, "fixed-cidr-v6": "2001:db8:1::/64", "ip6tables": False})
-    assert bridge_ipv6.rules6(USER6, off) == []
+    conf = {"bridge": "br-uuuuuuuuuuuu", "icc": True, "masquerade": True}
+    assert bridge_ipv6.rules6(USER6.info(), conf, off) == []
     v4only = USER6._replace(enable_ipv6=False)
-    assert {r.chain for r in bridge_ipv6.rules6(v4only, on)} == {
+    assert {r.chain for r in bridge_ipv6.rules6(v4only.info(), conf, on)} == {
         "MINIDOCK-ISOLATION-STAGE-1", "MINIDOCK-ISOLATION-STAGE-2"}
     ep = eps.Endpoint(id="e", network_id=USER6.id, container_id="c", name="ca",
                       ip="172.30.0.2", ip6="2001:db8:2::2",
@@ -96,6 +96,7 @@ def test_bridge_ipv6_rules_only_with_ip6tables():
                               "container_port": 80},
                              {"proto": "tcp", "host_ip": "127.0.0.1", "host_port": 8081,
                               "container_port": 81}))
-    dnat = [r.spec() for r in bridge_ipv6.port_rules6(USER6, ep, on) if "DNAT" in r.args]
+    dnat = [r.spec() for r in bridge_ipv6.port_rules6("br-uuuuuuuuuuuu", ep.info(), on)
+            if "DNAT" in r.args]
     assert dnat == ["! -i br-uuuuuuuuuuuu -p tcp -m tcp --dport 8080 -j DNAT "
                     "--to-destination [2001:db8:2::2]:80"]
