@@ -149,6 +149,12 @@ def _fixed6(cfg: DaemonConfig) -> str:
     return str(ipam6.parse_cidr6(cfg.fixed_cidr_v6)) if cfg.fixed_cidr_v6 else ""
 
 
+def _subnets6_in_use(store: Any) -> list[Any]:
+    from ipaddress import IPv6Network
+    return [IPv6Network(d["_net"]["subnet6"]) for _i, d in store.list("network")
+            if d.get("_net", {}).get("subnet6")]
+
+
 def _bip_matches(bip: str, net: nw.Net) -> bool:
     from minidock.net import ipam
     pool = ipam.pool_from_bip(bip)
@@ -258,11 +264,12 @@ def _plan_and_store(ctx: Context, name: str, driver: str, subnet: str, gateway: 
                     labels: dict[str, str] | None, ipam_driver: str,
                     v6: tuple[bool, str, str, str]) -> tuple[nw.Net, dict[str, Any]]:
     from minidock.identity import starter_mark
+    from minidock.net import ipam6
     store = ctx.store
     with store.transaction():
         net, ipam_cfg = _plan_network(ctx, name, driver, subnet, gateway, ip_range, internal,
                                       options, ipam_driver)
-        net, ipam_cfg = _plan_ipv6(store, net, ipam_cfg, *v6)
+        net, ipam_cfg = ipam6.plan_network6(net, ipam_cfg, _subnets6_in_use(store), *v6)
         doc = nw.new_doc(net, ipam_cfg, labels)
         doc["_Starter"] = starter_mark()
         store.put("network", net.id, doc, name)
@@ -322,34 +329,6 @@ def _request_pool(ctx: Context, ipam_driver: str, nid: str, subnet: str, gateway
     if not subnet:
         cfg = {"Subnet": cidr, "Gateway": gw}
     return pool_id, cidr, gw, rng, [cfg]
-
-
-def _plan_ipv6(store: Any, net: nw.Net, ipam_cfg: list[dict[str, str]], ipv6: bool,
-               subnet6: str, gateway6: str, ip_range6: str
-               ) -> tuple[nw.Net, list[dict[str, str]]]:
-    """The IPv6 half of `network create` (checks only): a `--subnet` of that family is
-    kept even without `--ipv6` (as Docker's IPAM config), addresses only with it."""
-    from minidock.net import ipam6
-    if not subnet6:
-        if ipv6:
-            raise InvalidArgument(ipam6.NO_POOL6)
-        return net, ipam_cfg
-    pool = ipam6.make_pool6(subnet6, gateway6, ip_range6)
-    ipam6.check_overlap(pool.subnet, _subnets6_in_use(store))
-    cfg6 = {"Subnet": subnet6}
-    if ip_range6:
-        cfg6["IPRange"] = ip_range6
-    if gateway6:
-        cfg6["Gateway"] = gateway6
-    net = net._replace(enable_ipv6=ipv6, subnet6=str(pool.subnet), gateway6=str(pool.gateway),
-                       ip_range6=str(pool.ip_range or ""))
-    return net, [*ipam_cfg, cfg6]
-
-
-def _subnets6_in_use(store: Any) -> list[Any]:
-    from ipaddress import IPv6Network
-    return [IPv6Network(d["_net"]["subnet6"]) for _i, d in store.list("network")
-            if d.get("_net", {}).get("subnet6")]
 
 
 def remove_network(ctx: Context, ref: str) -> str:

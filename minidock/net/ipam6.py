@@ -16,7 +16,7 @@ Behaviour follows Docker 20.10 (tests/reference_data/docker-ipv6/):
 from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
-from typing import Iterable, NamedTuple
+from typing import Any, Iterable, NamedTuple
 
 from minidock.errors import Conflict, InvalidArgument
 
@@ -131,6 +131,28 @@ def check_overlap(subnet: IPv6Network, in_use: Iterable[IPv6Network]) -> None:
     """Libnetwork refuses a pool overlapping another network's, whole or in part."""
     if any(subnet.overlaps(other) for other in in_use):
         raise Conflict(OVERLAP)
+
+
+def plan_network6(net: Any, ipam_cfg: list[dict[str, str]], in_use: Iterable[IPv6Network],
+                  ipv6: bool, subnet6: str, gateway6: str, ip_range6: str
+                  ) -> tuple[Any, list[dict[str, str]]]:
+    """The IPv6 half of `network create` (checks only): the planned Net (a network
+    NamedTuple) and its IPAM.Config. A `--subnet` of that family is kept even without
+    `--ipv6` (as Docker's IPAM config); addresses are handed out only with it."""
+    if not subnet6:
+        if ipv6:
+            raise InvalidArgument(NO_POOL6)
+        return net, ipam_cfg
+    pool = make_pool6(subnet6, gateway6, ip_range6)
+    check_overlap(pool.subnet, in_use)
+    cfg6 = {"Subnet": subnet6}
+    if ip_range6:
+        cfg6["IPRange"] = ip_range6
+    if gateway6:
+        cfg6["Gateway"] = gateway6
+    net = net._replace(enable_ipv6=ipv6, subnet6=str(pool.subnet), gateway6=str(pool.gateway),
+                       ip_range6=str(pool.ip_range or ""))
+    return net, [*ipam_cfg, cfg6]
 
 
 def mac_address6(subnet: IPv6Network, mac: str) -> IPv6Address | None:

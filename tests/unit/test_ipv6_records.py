@@ -7,7 +7,7 @@ import pytest
 
 from minidock.config import parse_config
 from minidock.errors import Conflict, InvalidArgument
-from minidock.net import attach, controller, ipam6
+from minidock.net import attach, ipam6
 from minidock.net import endpoint as eps
 from minidock.net import network as nw
 from minidock.net.drivers.bridge import ipv6 as bridge_ipv6
@@ -67,18 +67,17 @@ def test_records_and_inspect_entries_carry_ipv6():
     assert (empty["GlobalIPv6Address"], empty["GlobalIPv6PrefixLen"]) == ("", 0)
 
 
-def test_plan_ipv6_as_docker(store):
-    net, cfg = controller._plan_ipv6(store, USER6._replace(enable_ipv6=False, subnet6="",
-                                                           gateway6=""),
-                                     [{"Subnet": "172.31.0.0/16"}], True, "2001:db8:3::/64",
-                                     "2001:db8:3::100", "")
+def test_plan_ipv6_as_docker():
+    net, cfg = ipam6.plan_network6(USER6._replace(enable_ipv6=False, subnet6="", gateway6=""),
+                                   [{"Subnet": "172.31.0.0/16"}], [], True, "2001:db8:3::/64",
+                                   "2001:db8:3::100", "")
     assert (net.enable_ipv6, net.subnet6, net.gateway6) == (True, "2001:db8:3::/64",
                                                             "2001:db8:3::100")
     assert cfg == [{"Subnet": "172.31.0.0/16"},
                    {"Subnet": "2001:db8:3::/64", "Gateway": "2001:db8:3::100"}]
     with pytest.raises(InvalidArgument, match=ipam6.NO_POOL6):
-        controller._plan_ipv6(store, USER6, [], True, "", "", "")
-    net, cfg = controller._plan_ipv6(store, USER6, [], False, "2001:db8:6::/64", "", "")
+        ipam6.plan_network6(USER6, [], [], True, "", "", "")
+    net, cfg = ipam6.plan_network6(USER6, [], [], False, "2001:db8:6::/64", "", "")
     assert not net.enable_ipv6 and cfg == [{"Subnet": "2001:db8:6::/64"}]
 
 
