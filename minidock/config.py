@@ -206,23 +206,58 @@ def _validate_ipv6(cfg: DaemonConfig) -> None:
     if not (cfg.ipv6 or cfg.fixed_cidr_v6 or cfg.ip6tables or cfg.default_gateway
             or cfg.default_gateway_v6):
         return
-    from minidock.net import ipam6
-    for key, value in (("default-gateway", cfg.default_gateway),
-                       ("default-gateway-v6", cfg.default_gateway_v6)):
+    for value in (cfg.default_gateway, cfg.default_gateway_v6):
         if value:
-            ipam6.parse_ip(value)
+            parse_ip(value)
     if cfg.ip6tables and not cfg.iptables:
         raise InvalidArgument("cannot create new chains, EnableIPTable is disabled")
-    fixed = ipam6.parse_cidr6(cfg.fixed_cidr_v6) if cfg.fixed_cidr_v6 else None
+    fixed = parse_cidr6(cfg.fixed_cidr_v6) if cfg.fixed_cidr_v6 else None
     if cfg.ipv6 and fixed is None and cfg.default_bridge_enabled:
         raise InvalidArgument(
             "IPv6 is enabled for the default bridge, but no subnet is configured. "
             "Specify an IPv6 subnet using --fixed-cidr-v6")
     if cfg.default_gateway_v6 and fixed is not None:
-        ipam6.check_default_gateway(fixed, fixed.network_address + 1, cfg.default_gateway_v6, 6)
+        check_default_gateway(fixed, fixed.network_address + 1, cfg.default_gateway_v6, 6)
     if cfg.default_gateway and cfg.bip:
         bip = _cidr(cfg.bip)
-        ipam6.check_default_gateway(bip.network, bip.ip, cfg.default_gateway, 4)
+        check_default_gateway(bip.network, bip.ip, cfg.default_gateway, 4)
+
+
+def parse_ip(text: str) -> Any:
+    """An address of either family (dockerd's `invalid IP address: x`)."""
+    import ipaddress
+    try:
+        return ipaddress.ip_address(text.strip())
+    except ValueError:
+        raise InvalidArgument(f"invalid IP address: {text}") from None
+
+
+def parse_cidr6(text: str) -> Any:
+    """An IPv6 CIDR; host bits are allowed (and dropped), as Go's net.ParseCIDR."""
+    import ipaddress
+    try:
+        if "/" not in text:
+            raise ValueError(text)
+        net = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise InvalidArgument(f"invalid CIDR address: {text}") from None
+    if net.version != 6:
+        raise InvalidArgument(f"invalid CIDR address: {text}")
+    return net
+
+
+def check_default_gateway(net: Any, bridge_ip: Any, value: str, version: int) -> Any:
+    """`default-gateway(-v6)`: an auxiliary address of the default bridge's pool,
+    with libnetwork's messages (it must lie in the pool and not be the bridge's)."""
+    key = f"DefaultGatewayIPv{version}"
+    gw = parse_ip(value)
+    if gw.version != version or gw not in net:
+        raise InvalidArgument(
+            f"auxiliary address: ({key}:{value}) must belong to the master pool: {net}")
+    if gw == bridge_ip:
+        raise InvalidArgument(f"failed to allocate secondary ip address ({key}:{value}): "
+                              "Address already in use")
+    return gw
 
 
 def _validate_pools(pools: tuple[tuple[str, int], ...]) -> None:

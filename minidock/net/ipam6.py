@@ -18,6 +18,7 @@ from __future__ import annotations
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from typing import Any, Iterable, NamedTuple
 
+from minidock.config import check_default_gateway, parse_cidr6, parse_ip  # noqa: F401
 from minidock.errors import Conflict, InvalidArgument
 
 NO_POOL6 = ("could not find an available, non-overlapping IPv6 address pool among the "
@@ -36,42 +37,6 @@ class Pool6(NamedTuple):
     ip_range: IPv6Network | None = None
     aux: tuple[IPv6Address, ...] = ()
     subnet_text: str = ""
-
-
-def parse_ip(text: str) -> IPv4Address | IPv6Address:
-    """An address of either family (dockerd's `invalid IP address: x`)."""
-    try:
-        return ip_address(text.strip())
-    except ValueError:
-        raise InvalidArgument(f"invalid IP address: {text}") from None
-
-
-def parse_cidr6(text: str) -> IPv6Network:
-    """An IPv6 CIDR; host bits are allowed (and dropped), as Go's net.ParseCIDR."""
-    try:
-        if "/" not in text:
-            raise ValueError(text)
-        net = ip_network(text, strict=False)
-    except ValueError:
-        raise InvalidArgument(f"invalid CIDR address: {text}") from None
-    if net.version != 6:
-        raise InvalidArgument(f"invalid CIDR address: {text}")
-    return net  # type: ignore[return-value]
-
-
-def check_default_gateway(net: IPv4Network | IPv6Network, bridge_ip: IPv4Address | IPv6Address,
-                          value: str, version: int) -> IPv4Address | IPv6Address:
-    """`default-gateway(-v6)`: an auxiliary address of the default bridge's pool,
-    with libnetwork's messages (it must lie in the pool and not be the bridge's)."""
-    key = f"DefaultGatewayIPv{version}"
-    gw = parse_ip(value)
-    if gw.version != version or gw not in net:
-        raise InvalidArgument(
-            f"auxiliary address: ({key}:{value}) must belong to the master pool: {net}")
-    if gw == bridge_ip:
-        raise InvalidArgument(f"failed to allocate secondary ip address ({key}:{value}): "
-                       "Address already in use")
-    return gw
 
 
 def _addr6(text: str, what: str, net: IPv6Network) -> IPv6Address:
