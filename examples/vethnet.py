@@ -66,6 +66,12 @@ def ip(*args: str) -> None:
     subprocess.run(["ip", *args], check=True, capture_output=True, text=True)
 
 
+def forward_rule(op: str, bridge: str) -> None:
+    """Docker hosts set FORWARD's policy to DROP: let the bridge's own traffic pass."""
+    rule = ["FORWARD", "-i", bridge, "-o", bridge, "-j", "ACCEPT"]
+    subprocess.run(["iptables", "-w", op, *rule], capture_output=True)
+
+
 def link_exists(name: str) -> bool:
     return subprocess.run(["ip", "link", "show", name], capture_output=True).returncode == 0
 
@@ -108,6 +114,7 @@ class Driver:
         if gateway:
             ip("addr", "add", gateway, "dev", bridge)
         ip("link", "set", bridge, "up")
+        forward_rule("-I", bridge)
         routes = [r for r in generic.get("vethnet.route", "").split(",") if r]
         self.networks[body["NetworkID"]] = {"bridge": bridge, "gateway": gateway,
                                             "routes": routes}
@@ -115,6 +122,7 @@ class Driver:
 
     def delete_network(self, body: dict) -> dict:
         net = self._network(body["NetworkID"])
+        forward_rule("-D", net["bridge"])
         if link_exists(net["bridge"]):
             ip("link", "del", net["bridge"])
         del self.networks[body["NetworkID"]]
