@@ -19,7 +19,8 @@ Standard library only, one file, HTTP on a unix socket; runs unchanged under Doc
 
 Like real plugins it decodes strictly (a missing or unknown key is HTTP 500) and keeps
 its state in memory. `--record FILE` appends each request (method, headers, raw body)
-as a JSON line; each line "Method" in `--control FILE` makes that call fail.
+as a JSON line; each line "Method" in `--control FILE` makes that call fail; `--state FILE` holds
+what it keeps in memory after each call.
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ class Ipam:
         self.requires_mac = requires_mac
         self.pools: dict[str, dict] = {}    # pool id -> {net, range, first, used}
         self.lock = threading.Lock()
+
+    def snapshot(self) -> dict:
+        return {pid: sorted(str(a) for a in p["used"]) for pid, p in self.pools.items()}
 
     def _pool(self, pool_id: str) -> dict:
         if pool_id not in self.pools:
@@ -157,6 +161,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     ipam: Ipam
     record: str | None = None
     control: str | None = None
+    state: str | None = None
 
     def do_POST(self) -> None:
         method = self.path.lstrip("/")
@@ -165,7 +170,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if method not in ROUTES:
             return self._reply(404, {"Err": f"{method} not implemented"})
         try:
-            if method in self._injected():
+            action = self._injected().get(method)
+            if action == "die":
+                os._exit(1)             # killed mid-call: no answer at all
+            if action is not None:
                 raise PluginError("injected failure")
             body = decode(method, raw)
             with self.ipam.lock:
@@ -173,16 +181,27 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except (PluginError, KeyError, TypeError, ValueError) as err:
             return self._reply(500, {"Err": f"{method}: {err}"})
         self._reply(200, answer)
+        self._dump()
 
-    def _injected(self) -> set[str]:
+    def _dump(self) -> None:
+        """Write what the plugin holds now to --state (tests check it is empty)."""
+        if self.state:
+            with self.ipam.lock, open(self.state + ".tmp", "w") as fh:
+                json.dump(self.ipam.snapshot(), fh, default=str)
+            os.replace(self.state + ".tmp", self.state)
+
+    def _injected(self) -> dict[str, str]:
+        """Method -> "fail" or "die", from the --control file."""
         if not self.control or not os.path.exists(self.control):
-            return set()
+            return {}
         with open(self.control) as fh:
-            return {line.strip() for line in fh if line.strip()}
+            lines = [line.split() for line in fh if line.strip()]
+        return {words[0]: (words[1] if len(words) > 1 else "fail") for words in lines}
 
     def _record(self, method: str, raw: bytes) -> None:
         if self.record:
-            entry = {"method": method, "headers": dict(self.headers.items()),
+            entry = {"plugin": os.path.basename(self.server.server_address)[:-5],
+                     "method": method, "headers": dict(self.headers.items()),
                      "body": raw.decode("utf-8", "replace")}
             with open(self.record, "a") as fh:
                 fh.write(json.dumps(entry) + "\n")
@@ -208,12 +227,14 @@ def main() -> None:
     ap.add_argument("--sock", default="/run/docker/plugins/simpleipam.sock")
     ap.add_argument("--record", help="append every request as a JSON line to this file")
     ap.add_argument("--control", help="a file of method names to fail (read per request)")
+    ap.add_argument("--state", help="write the plugin's state (JSON) here after each call")
     ap.add_argument("--requires-mac", action="store_true")
     args = ap.parse_args()
     os.makedirs(os.path.dirname(args.sock), exist_ok=True)
     if os.path.exists(args.sock):
         os.unlink(args.sock)
     Handler.ipam, Handler.record, Handler.control = Ipam(args.requires_mac), args.record, args.control
+    Handler.state = args.state
     with Server(args.sock, Handler) as server:
         server.serve_forever()
 

@@ -23,7 +23,9 @@ only: restarted, it has forgotten every network (and says so in its errors).
 
 For tests it can record every request (method, headers, raw body) as a JSON line to
 `--record FILE`, and fail on demand: each line "Method" in `--control FILE` (read on
-every request) makes that call answer {"Err": "injected failure"}.
+every request) makes that call answer {"Err": "injected failure"} ("Method die": the plugin exits
+without answering, as if killed mid-call); `--state FILE` holds what it
+keeps in memory after each call.
 
     vethnet.py --sock /run/docker/plugins/vethnet.sock [--record calls.jsonl]
 """
@@ -83,6 +85,9 @@ class Driver:
         self.networks: dict[str, dict] = {}
         self.endpoints: dict[str, dict] = {}
         self.lock = threading.Lock()
+
+    def snapshot(self) -> dict:
+        return {"networks": self.networks, "endpoints": self.endpoints}
 
     def _network(self, nid: str) -> dict:
         if nid not in self.networks:
@@ -216,6 +221,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     driver: Driver
     record: str | None = None
     control: str | None = None
+    state: str | None = None
 
     def do_POST(self) -> None:
         method = self.path.lstrip("/")
@@ -224,7 +230,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if method not in ROUTES:
             return self._reply(404, {"Err": f"{method} not implemented"})
         try:
-            if method in self._injected():
+            action = self._injected().get(method)
+            if action == "die":
+                os._exit(1)             # killed mid-call: no answer at all
+            if action is not None:
                 raise PluginError("injected failure")
             body = decode(method, raw)
             with self.driver.lock:
@@ -233,16 +242,27 @@ class Handler(http.server.BaseHTTPRequestHandler):
             detail = getattr(err, "stderr", "") or str(err)
             return self._reply(500, {"Err": f"{method}: {detail}".strip()})
         self._reply(200, answer)
+        self._dump()
 
-    def _injected(self) -> set[str]:
+    def _dump(self) -> None:
+        """Write what the plugin holds now to --state (tests check it is empty)."""
+        if self.state:
+            with self.driver.lock, open(self.state + ".tmp", "w") as fh:
+                json.dump(self.driver.snapshot(), fh, default=str)
+            os.replace(self.state + ".tmp", self.state)
+
+    def _injected(self) -> dict[str, str]:
+        """Method -> "fail" or "die", from the --control file."""
         if not self.control or not os.path.exists(self.control):
-            return set()
+            return {}
         with open(self.control) as fh:
-            return {line.strip() for line in fh if line.strip()}
+            lines = [line.split() for line in fh if line.strip()]
+        return {words[0]: (words[1] if len(words) > 1 else "fail") for words in lines}
 
     def _record(self, method: str, raw: bytes) -> None:
         if self.record:
-            entry = {"method": method, "headers": dict(self.headers.items()),
+            entry = {"plugin": os.path.basename(self.server.server_address)[:-5],
+                     "method": method, "headers": dict(self.headers.items()),
                      "body": raw.decode("utf-8", "replace")}
             with open(self.record, "a") as fh:
                 fh.write(json.dumps(entry) + "\n")
@@ -268,11 +288,13 @@ def main() -> None:
     ap.add_argument("--sock", default="/run/docker/plugins/vethnet.sock")
     ap.add_argument("--record", help="append every request as a JSON line to this file")
     ap.add_argument("--control", help="a file of method names to fail (read per request)")
+    ap.add_argument("--state", help="write the plugin's state (JSON) here after each call")
     args = ap.parse_args()
     os.makedirs(os.path.dirname(args.sock), exist_ok=True)
     if os.path.exists(args.sock):
         os.unlink(args.sock)
     Handler.driver, Handler.record, Handler.control = Driver(), args.record, args.control
+    Handler.state = args.state
     with Server(args.sock, Handler) as server:
         server.serve_forever()
 
