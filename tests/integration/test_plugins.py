@@ -85,8 +85,21 @@ def normalise(calls: list[dict[str, Any]]) -> list[tuple[str, str]]:
             continue
         body = re.sub(r'"SandboxKey":"[^"]*"', '"SandboxKey":"<key>"', c["body"])
         body = RANDOM_MAC.sub('"<mac>"', HEX64.sub(number, body))
-        out.append((c["method"], body))
+        out.append((c["method"], _sort_exposed(body)))
     return out
+
+
+def _sort_exposed(body: str) -> str:
+    """Docker's order of exposed ports is not deterministic (plugins/options.py): sort
+    that one list before comparing."""
+    key = '"com.docker.network.endpoint.exposedports":['
+    start = body.find(key)
+    if start < 0:
+        return body
+    start += len(key)
+    end = body.index("]", start)
+    items = re.findall(r"\{[^}]*\}", body[start:end])
+    return body[:start] + ",".join(sorted(items)) + body[end:]
 
 
 def docker_phases() -> dict[str, list[dict[str, Any]]]:

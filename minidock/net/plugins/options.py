@@ -4,8 +4,10 @@ moby's daemon (buildSandboxOptions / buildCreateEndpointOptions) turns the conta
 exposed ports and requested port bindings (not the allocated ones) into
 `com.docker.network.endpoint.exposedports` and `com.docker.network.portmap`. Ports are
 ordered by nat.SortPortMap's intent: ports with a larger requested host port first,
-then larger port numbers, tcp before other protocols on a tie (Go's comparator is not
-a strict order, so Docker itself is only deterministic where this one agrees). A host
+then larger port numbers, tcp before other protocols on a tie. Go's comparator is not
+a strict order and its input comes from a map, so Docker itself is not deterministic
+there: for `-p 8080:80 --expose 90` dockerd sent [80, 90] in one recorded run and
+[90, 80] in another; this order is the comparator's intent. A host
 port range "8000-8010" gives HostPort 8000 and HostPortEnd 8010; none gives 0 and 0;
 `-P` adds a binding without host port for each exposed port that has none.
 
