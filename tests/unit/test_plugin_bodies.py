@@ -160,3 +160,21 @@ def test_answers_checked_as_docker() -> None:
     assert j["Gateway"] == "10.1.0.1" and j["StaticRoutes"][0]["Destination"] == "10.9.0.0/16"
     with pytest.raises(api.BadAnswer, match='unable to parse Gateway "x"'):
         api.join_answer({"Gateway": "x"})
+
+
+def test_port_options_from_the_container_record() -> None:
+    from minidock.net.plugins.options import port_options
+    assert port_options({"Config": {}, "HostConfig": {}}) == ([], [])
+    ctr = {"Config": {"ExposedPorts": {"90/tcp": {}, "53/udp": {}, "53/tcp": {}}},
+           "HostConfig": {"PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}],
+                                           "81/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8000-8010"}],
+                                           "82/tcp": [{"HostIp": "", "HostPort": ""}]}}}
+    exposed, portmap = port_options(ctr)
+    assert [(e["Port"], e["Proto"]) for e in exposed] == \
+        [(80, 6), (81, 6), (90, 6), (82, 6), (53, 6), (53, 17)]
+    assert portmap == [api.port_binding(80, "tcp", "", 8080, 8080),
+                       api.port_binding(81, "tcp", "127.0.0.1", 8000, 8010),
+                       api.port_binding(82, "tcp")]
+    ctr["HostConfig"]["PublishAllPorts"] = True
+    _exp, portmap = port_options(ctr)
+    assert api.port_binding(90, "tcp") in portmap and api.port_binding(53, "udp") in portmap
