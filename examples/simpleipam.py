@@ -179,7 +179,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             with self.ipam.lock:
                 answer = ROUTES[method](self.ipam, body)
         except (PluginError, KeyError, TypeError, ValueError) as err:
-            return self._reply(500, {"Err": f"{method}: {err}"})
+            return self._reply(500, {"Err": str(err)})
         self._reply(200, answer)
         self._dump()
 

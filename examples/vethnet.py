@@ -240,7 +240,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 answer = ROUTES[method](self.driver, body)
         except (PluginError, subprocess.CalledProcessError, KeyError, TypeError) as err:
             detail = getattr(err, "stderr", "") or str(err)
-            return self._reply(500, {"Err": f"{method}: {detail}".strip()})
+            return self._reply(500, {"Err": str(detail).strip()})
         self._reply(200, answer)
         self._dump()
 

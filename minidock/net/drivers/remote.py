@@ -40,6 +40,10 @@ if TYPE_CHECKING:
     from minidock.pipeline import Pipeline
 
 
+# Calls that take something back: skipped once the plugin was found dead in this process.
+INVERSE = ("DeleteNetwork", "DeleteEndpoint", "Leave", "RevokeExternalConnectivity")
+
+
 def lookup(kind: str, name: str) -> Any:
     """The plugin `name` as a network driver or an IPAM driver, None if there is none."""
     from minidock.net.plugins import discovery
@@ -62,6 +66,8 @@ def _exec_root(ctx: "Context | None") -> str:
 
 class RemoteDriver:
     """One network plugin. The capability is asked at first use (GetCapabilities)."""
+
+    leave_on_teardown = True    # the plugin hears Leave and DeleteEndpoint, as with Docker
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -101,8 +107,10 @@ class RemoteDriver:
 
     def _call(self, ctx: "Context", nw: da.NetworkInfo | None, method: str,
               body: dict[str, Any], optional: bool = False) -> dict[str, Any]:
-        from minidock.net.plugins.client import PluginError
+        from minidock.net.plugins.client import PluginError, unreachable
         c = self._client(ctx, nw)
+        if method in INVERSE and unreachable(c.addr):
+            return {}           # a dead plugin holds nothing: nothing to undo there
         try:
             return c.call(f"NetworkDriver.{method}", body)
         except PluginError as err:
@@ -133,16 +141,17 @@ class RemoteDriver:
         opts = _endpoint_options(ctx, nw, ep, mac)
         body = api.create_endpoint(nw.id, ep.id, ep.address, ep.address_v6, mac, opts)
         answer = self._call(ctx, nw, "CreateEndpoint", body)
-        p.undo("create_endpoint", self.delete_endpoint, ctx, nw, ep)
         try:
             given = api.endpoint_interface(answer)
+            for key, mine, what in (("MacAddress", mac, "MAC address"),
+                                    ("Address", ep.address, "address"),
+                                    ("AddressIPv6", ep.address_v6, "address")):
+                if key in given and mine:
+                    raise api.BadAnswer(f"driver modified interface {what}: {mine} is already set")
         except api.BadAnswer as err:
-            raise Internal(f'plugin "{self.name}": NetworkDriver.CreateEndpoint: {err}') from None
-        for key, mine, what in (("MacAddress", mac, "MAC address"), ("Address", ep.address, "address"),
-                                ("AddressIPv6", ep.address_v6, "address")):
-            if key in given and mine:
-                raise Internal(f'plugin "{self.name}": NetworkDriver.CreateEndpoint: driver '
-                               f"modified interface {what}: {mine} is already set")
+            self._rollback(ctx, nw, "DeleteEndpoint", api.endpoint_ids(nw.id, ep.id))
+            raise Internal(f'plugin "{self.name}": NetworkDriver.CreateEndpoint: {err}; '
+                           "rolled back") from None
         ep.mac = given.get("MacAddress", mac)
         ep.address = given.get("Address", ep.address)
         ep.address_v6 = given.get("AddressIPv6", ep.address_v6)
@@ -155,14 +164,13 @@ class RemoteDriver:
              sb: da.SandboxInfo, p: "Pipeline") -> da.JoinInfo:
         body = api.join(nw.id, ep.id, sb.key, _sandbox_options(ctx, ep))
         answer = self._call(ctx, nw, "Join", body)
-        p.undo("join", self._leave_call, ctx, nw, ep)
         try:
             j = api.join_answer(answer)
+            if not j["SrcName"]:
+                raise api.BadAnswer("the answer names no interface (InterfaceName.SrcName)")
         except api.BadAnswer as err:
-            raise Internal(f'plugin "{self.name}": NetworkDriver.Join: {err}') from None
-        if not j["SrcName"]:
-            raise Internal(f'plugin "{self.name}": NetworkDriver.Join: the answer names no '
-                           "interface (InterfaceName.SrcName)")
+            self._rollback(ctx, nw, "Leave", api.endpoint_ids(nw.id, ep.id))
+            raise Internal(f'plugin "{self.name}": NetworkDriver.Join: {err}; rolled back') from None
         ep.state.update(src_name=j["SrcName"], sandbox=sb.key)
         routes = [da.StaticRoute(r["Destination"], r["NextHop"] if r["RouteType"] == 0 else "")
                   for r in j["StaticRoutes"]]
@@ -179,6 +187,15 @@ class RemoteDriver:
         if errors:
             raise Internal("; ".join(errors))
 
+    def _rollback(self, ctx: "Context", nw: da.NetworkInfo, method: str,
+                  body: dict[str, Any]) -> None:
+        """libnetwork's errorWithRollback: undo a call whose answer is refused."""
+        from minidock.net.plugins.client import PluginError
+        try:
+            self._call(ctx, nw, method, body)
+        except PluginError:
+            pass
+
     def _leave_call(self, ctx: "Context", nw: da.NetworkInfo, ep: da.EndpointInfo) -> None:
         self._call(ctx, nw, "Leave", api.endpoint_ids(nw.id, ep.id))
 
@@ -186,7 +203,6 @@ class RemoteDriver:
                                       ep: da.EndpointInfo, p: "Pipeline") -> None:
         body = api.program_external_connectivity(nw.id, ep.id, _sandbox_options(ctx, ep))
         self._call(ctx, nw, "ProgramExternalConnectivity", body, optional=True)
-        p.undo("program_external_connectivity", self.revoke_external_connectivity, ctx, nw, ep)
 
     def revoke_external_connectivity(self, ctx: "Context", nw: da.NetworkInfo,
                                      ep: da.EndpointInfo) -> None:
@@ -226,7 +242,9 @@ def _requested_mac(ctx: "Context", nw: da.NetworkInfo, ep: da.EndpointInfo) -> s
     mode = (ctr.get("HostConfig") or {}).get("NetworkMode") or ""
     if wanted and mode in (nw.name, nw.id):
         return wanted.lower()
-    return ep.mac if ep.state.get("mac_requested") else ""
+    doc = ctx.store.get("network", nw.id) or {}
+    ipam_driver = (doc.get("IPAM") or {}).get("Driver") or "default"
+    return ep.mac if da.get_ipam(ipam_driver).requires_mac_address else ""
 
 
 def _endpoint_options(ctx: "Context", nw: da.NetworkInfo, ep: da.EndpointInfo,
@@ -235,7 +253,8 @@ def _endpoint_options(ctx: "Context", nw: da.NetworkInfo, ep: da.EndpointInfo,
     ctr = _container(ctx, ep)
     exposed, portmap = port_options(ctr)
     mode = (ctr.get("HostConfig") or {}).get("NetworkMode") or ""
-    user_mac = mac if mac and mode in (nw.name, nw.id) else ""
+    wanted = ((ctr.get("Config") or {}).get("MacAddress") or "").lower()
+    user_mac = wanted if wanted and mode in (nw.name, nw.id) else ""
     return api.endpoint_options(exposed, portmap, nw.internal,
                                 _ports_elsewhere(ctx, ep, portmap), user_mac)
 

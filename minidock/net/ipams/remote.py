@@ -96,8 +96,16 @@ class RemoteIPAM:
                 except Internal:
                     pass
 
+    def _take_back(self, ctx: "Context", method: str, body: dict[str, Any]) -> None:
+        """A release: skipped once the plugin was found dead in this process (a dead
+        plugin holds nothing)."""
+        from minidock.net.plugins.client import unreachable
+        c = self._client(ctx)
+        if not unreachable(c.addr):
+            c.call(f"IpamDriver.{method}", body, err_key="Error")
+
     def release_pool(self, ctx: "Context", pool_id: str) -> None:
-        self._call(ctx, "ReleasePool", api.pool_id(pool_id))
+        self._take_back(ctx, "ReleasePool", api.pool_id(pool_id))
 
     def request_address(self, ctx: "Context", pool_id: str, owner: str, address: str = "",
                         options: dict[str, str] | None = None) -> str:
@@ -108,7 +116,7 @@ class RemoteIPAM:
         return _cidr(self.name, answer["Address"])
 
     def release_address(self, ctx: "Context", pool_id: str, address: str) -> None:
-        self._call(ctx, "ReleaseAddress", api.release_address(pool_id, address.split("/")[0]))
+        self._take_back(ctx, "ReleaseAddress", api.release_address(pool_id, address.split("/")[0]))
 
 
 def _cidr(plugin: str, text: Any) -> str:

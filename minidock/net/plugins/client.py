@@ -126,6 +126,15 @@ def post(addr: PluginAddr, method: str, body: bytes, timeout: float) -> tuple[in
         conn.close()
 
 
+_unreachable: dict[str, str] = {}   # plugin URL -> why, found in this process
+
+
+def unreachable(addr: PluginAddr) -> bool:
+    """Whether this process already failed to reach the plugin (then its calls fail
+    at once, and callers skip inverse calls: a dead plugin holds nothing)."""
+    return addr.url in _unreachable
+
+
 class Client:
     """Calls to one plugin (no activation: see `activate`)."""
 
@@ -156,6 +165,8 @@ class Client:
         return answer
 
     def _post_with_retry(self, method: str, data: bytes) -> tuple[int, bytes]:
+        if self.addr.url in _unreachable:
+            raise self.error(method, _unreachable[self.addr.url])
         start, retries = time.monotonic(), 0
         while True:
             try:
@@ -166,7 +177,8 @@ class Client:
             except (OSError, http.client.HTTPException) as err:
                 wait = backoff(retries)
                 if wait + time.monotonic() - start >= self.retry:
-                    raise self.error(method, f"{_describe(err)} ({self.addr.url})") from None
+                    _unreachable[self.addr.url] = f"{_describe(err)} ({self.addr.url})"
+                    raise self.error(method, _unreachable[self.addr.url]) from None
                 retries += 1
                 time.sleep(wait)
 
