@@ -18,6 +18,14 @@ from minidock.errors import InvalidArgument, NotFound
 from minidock.net.plugins import client, discovery
 
 
+@pytest.fixture(autouse=True)
+def _fresh_process():
+    """Each test as a new CLI process: no plugin known to be unreachable."""
+    client._unreachable.clear()
+    yield
+    client._unreachable.clear()
+
+
 @pytest.fixture
 def dirs(monkeypatch: pytest.MonkeyPatch):
     base = Path(tempfile.mkdtemp(prefix="plg-", dir="/tmp"))
@@ -165,6 +173,9 @@ def test_wire_failures(sockdir: str) -> None:
         assert info.value.not_implemented
         with pytest.raises(client.PluginError, match="closed the connection"):
             c.call("E", {})
+        with pytest.raises(client.PluginError, match="closed the connection"):
+            c.call("A", {})                    # unreachable: fails at once from now on
+        client._unreachable.clear()
         with pytest.raises(client.PluginError, match="not a JSON object"):
             c.call("F", {})
     finally:
@@ -175,6 +186,7 @@ def test_wire_retries_with_backoff_until_the_plugin_listens(sockdir: str) -> Non
     path = os.path.join(sockdir, "late.sock")
     with pytest.raises(client.PluginError, match="is the plugin running"):
         _client(path, retry=0).call("X", {})
+    client._unreachable.clear()
     holder: list[Recorder] = []
     timer = threading.Timer(0.3, lambda: holder.append(Recorder(path, {"X": (200, {})})))
     timer.start()

@@ -23,7 +23,11 @@ class Store:
     def __init__(self, containers: dict[str, Any]) -> None:
         self.containers = containers
 
+    networks: dict[str, Any] = {}
+
     def get(self, kind: str, key: str) -> Any:
+        if kind == "network":
+            return self.networks.get(key)
         return self.containers.get(key) if kind == "container" else None
 
     def list(self, kind: str) -> list[Any]:
@@ -49,6 +53,14 @@ ACTIVATE = {"Plugin.Activate": (200, {"Implements": ["NetworkDriver", "IpamDrive
             "IpamDriver.GetCapabilities": (200, {"RequiresMACAddress": True}),
             "IpamDriver.GetDefaultAddressSpaces": (200, {"LocalDefaultAddressSpace": "L",
                                                          "GlobalDefaultAddressSpace": "G"})}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process():
+    """Each test as a new CLI process: no plugin known to be unreachable."""
+    client._unreachable.clear()
+    yield
+    client._unreachable.clear()
 
 
 @pytest.fixture
@@ -92,6 +104,7 @@ def test_network_and_endpoint_calls(env) -> None:
                                               "StaticRoutes": [{"Destination": "10.9.0.0/16", "RouteType": 1}]})})
     drv = RemoteDriver("p")
     ctx = Ctx(d, {"c" * 64: {"Config": {}, "HostConfig": {"NetworkMode": "pn"}}})
+    ctx.store.networks = {NID: {"IPAM": {"Driver": "default"}}}
     assert drv.capability.data_scope == "local"
     nw = da.NetworkInfo(NID, "pn", {"a": "b"},
                         ipv4_data=[da.IPAMData("10.1.0.0/24", "10.1.0.1/24", "LocalDefault")])
@@ -112,7 +125,7 @@ def test_network_and_endpoint_calls(env) -> None:
     assert [(r.destination, r.next_hop) for r in j.static_routes] == [("10.9.0.0/16", "")]
     drv.program_external_connectivity(ctx, nw, ep, p)      # 404: not implemented, fine
     drv.revoke_external_connectivity(ctx, nw, ep)
-    assert p.undos == ["create_network", "create_endpoint", "join", "program_external_connectivity"]
+    assert p.undos == ["create_network"]     # endpoint undos are the caller's (attach)
     assert _methods(srv)[:2] == ["Plugin.Activate", "NetworkDriver.GetCapabilities"]
     assert _methods(srv).count("Plugin.Activate") == 1
     assert drv.sweep(ctx, [nw], [ep]) == [] and drv.expected_rules(ctx, nw, [ep]) == ([], [])
@@ -121,16 +134,18 @@ def test_network_and_endpoint_calls(env) -> None:
 def test_answers_that_docker_refuses(env) -> None:
     from minidock.net.drivers.remote import RemoteDriver
     d, serve = env
-    serve({"NetworkDriver.CreateEndpoint": (200, {"Interface": {"Address": "10.1.0.9/24"}}),
+    srv = serve({"NetworkDriver.CreateEndpoint": (200, {"Interface": {"Address": "10.1.0.9/24"}}),
            "NetworkDriver.Join": (200, {"Gateway": "nope"})})
     drv, ctx, p = RemoteDriver("p"), Ctx(d), P()
     nw = da.NetworkInfo(NID, "pn")
     ep = da.EndpointInfo(EID, NID, "", "a", "eth0", "10.1.0.2/24")
-    with pytest.raises(Internal, match="driver modified interface address"):
+    with pytest.raises(Internal, match="driver modified interface address: .*; rolled back"):
         drv.create_endpoint(ctx, nw, ep, p)
-    assert p.undos == ["create_endpoint"]                   # rolled back by the caller
+    assert _methods(srv)[-1] == "NetworkDriver.DeleteEndpoint"     # errorWithRollback
     with pytest.raises(Internal, match='NetworkDriver.Join: unable to parse Gateway "nope"'):
         drv.join(ctx, nw, ep, da.SandboxInfo("/k", -1), p)
+    assert _methods(srv)[-1] == "NetworkDriver.Leave"
+    assert p.undos == []                  # the caller registers the endpoint's undos
 
 
 def test_restarted_plugin_is_named(env) -> None:
@@ -182,3 +197,73 @@ def test_remote_ipam(env, monkeypatch: pytest.MonkeyPatch) -> None:
     ipam.release_address(ctx, "L:10.2.0.0/24", "10.2.0.5/24")
     assert _body(srv, "IpamDriver.ReleaseAddress") == b'{"PoolID":"L:10.2.0.0/24","Address":"10.2.0.5"}\n'
     assert _methods(srv).count("IpamDriver.GetDefaultAddressSpaces") == 1
+
+
+# -- the controller's side of IPAM (libnetwork's ipamAllocate / ipamRelease) -----------
+def test_network_create_asks_ipam_as_docker(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    from tests.unit.test_driverapi import FakeIPAM
+    from minidock.context import Context
+    from minidock.errors import Conflict
+    from minidock.net import controller
+    ipam = FakeIPAM()
+    seen: list[Any] = []
+    real = ipam.request_pool
+
+    def request_pool(ctx, space, pool="", sub_pool="", options=None, v6=False):
+        seen.append((space, pool, sub_pool, options))
+        return real(ctx, space, pool, sub_pool, options, v6)
+    ipam.request_pool = request_pool
+    da.register_ipam("pipam", ipam)
+    (tmp_path / "daemon.json").write_text('{"bridge": "none", "iptables": false}')
+    ctx = Context(str(tmp_path / "root"), str(tmp_path / "run"), str(tmp_path / "daemon.json"))
+    monkeypatch.setattr(controller, "ensure_initialized", lambda ctx: None)
+
+    class Drv:
+        capability = da.Capability()
+        calls: list[Any] = []
+
+        def create_network(self, ctx, nw, p):
+            self.calls.append(("create", [(d.pool, d.gateway, d.address_space, d.aux_addresses)
+                                          for d in nw.ipv4_data]))
+
+        def delete_network(self, ctx, nw):
+            self.calls.append(("delete", nw.name))
+    drv = Drv()
+    da.register("pdrv", drv)
+    try:
+        nid = controller.create_network(
+            ctx, "n1", "pdrv", "10.9.0.0/24", ip_range="10.9.0.128/25",
+            ipam_driver="pipam", ipam_options={"k": "v"}, aux_addresses={"b": "10.9.0.9", "a": "10.9.0.7"})
+        assert seen == [("FakeLocal", "10.9.0.0/24", "10.9.0.128/25", {"k": "v"})]
+        assert ipam.calls[1:] == [("request_gateway", ""), ("request_address", "10.9.0.2/24"),
+                                  ("request_address", "10.9.0.3/24")]
+        assert drv.calls == [("create", [("10.9.0.0/24", "10.9.0.1/24", "FakeLocal",
+                                          {"a": "10.9.0.2/24", "b": "10.9.0.3/24"})])]
+        doc = controller.inspect_network(ctx, "n1")
+        assert doc["IPAM"] == {"Driver": "pipam", "Options": {"k": "v"}, "Config": [
+            {"Subnet": "10.9.0.0/24", "IPRange": "10.9.0.128/25",
+             "AuxiliaryAddresses": {"b": "10.9.0.9", "a": "10.9.0.7"}}]}
+        del ipam.calls[:], drv.calls[:]
+        controller.remove_network(ctx, "n1")
+        assert ipam.calls == [("release_address", "10.9.0.1"), ("release_address", "10.9.0.2/24"),
+                              ("release_address", "10.9.0.3/24"),
+                              ("release_pool", "FakeLocal/10.9.0.0/24")]
+        assert drv.calls == [("delete", "n1")]
+        # a failure after the pool: what was taken is given back, nothing recorded
+        del ipam.calls[:]
+
+        def refuse(ctx, pool_id, owner, address="", options=None):
+            if options is None:
+                raise Conflict("Address already in use: 10.9.0.7")
+            return "10.9.0.1/24"
+        monkeypatch.setattr(ipam, "request_address", refuse)
+        with pytest.raises(Conflict):
+            controller.create_network(ctx, "n2", "pdrv", "10.9.0.0/24", ipam_driver="pipam",
+                                      aux_addresses={"a": "10.9.0.7"})
+        assert ipam.calls == [("request_pool", "10.9.0.0/24"), ("release_address", "10.9.0.1"),
+                              ("release_pool", "FakeLocal/10.9.0.0/24")]
+        assert ctx.store.get_by_name("network", "n2") is None
+        assert nid
+    finally:
+        da.unregister("pdrv")
+        da.unregister("pipam")
