@@ -324,7 +324,8 @@ class IPAM(Protocol):
 DRIVERS = {"bridge": "minidock.net.drivers.bridge.driver", "host": "minidock.net.drivers.host",
            "null": "minidock.net.drivers.null"}
 IPAMS = {"default": "minidock.net.ipams.default"}
-LOOKUPS: list[str] = ["minidock.net.drivers.remote"]   # lookup(kind, name) -> driver | None
+# modules with lookup(kind, name) -> driver | None: Docker's plugins
+LOOKUPS: list[str] = ["minidock.net.drivers.remote", "minidock.net.ipams.remote"]
 
 _drivers: dict[str, Any] = {}
 _ipams: dict[str, Any] = {}

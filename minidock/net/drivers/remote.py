@@ -3,8 +3,8 @@ Docker's plugin protocol (net/plugins), and the lookup hook that finds them.
 
 `lookup(kind, name)` (driverapi.LOOKUPS) answers for any name that is no built-in
 driver: it finds the plugin (net/plugins/discovery.py) and returns a RemoteDriver
-(kind "driver") or a RemoteIPAM (kind "ipam", net/ipams/remote.py); None when there is
-no such plugin, so that the registry says Docker's `plugin "NAME" not found`.
+(kind "driver"; IPAM plugins are net/ipams/remote.py's); None when there is no such
+plugin, so that the registry says Docker's `plugin "NAME" not found`.
 
 The verbs map one to one onto the plugin's calls, with Docker's bodies (plugins/api.py):
 
@@ -45,23 +45,16 @@ INVERSE = ("DeleteNetwork", "DeleteEndpoint", "Leave", "RevokeExternalConnectivi
 
 
 def lookup(kind: str, name: str) -> Any:
-    """The plugin `name` as a network driver or an IPAM driver, None if there is none."""
+    """The plugin `name` as a network driver (kind "driver"), None if there is no
+    such plugin (IPAM plugins: net/ipams/remote.py)."""
     from minidock.net.plugins import discovery
+    if kind != "driver":
+        return None
     try:
         discovery.find(name)
     except NotFound:
         return None
-    if kind == "ipam":
-        from minidock.net.ipams.remote import RemoteIPAM
-        return RemoteIPAM(name)
     return RemoteDriver(name)
-
-
-def _exec_root(ctx: "Context | None") -> str:
-    if ctx is not None:
-        return ctx.exec_root
-    from minidock.context import Context
-    return Context.from_env().exec_root
 
 
 class RemoteDriver:
@@ -77,7 +70,7 @@ class RemoteDriver:
     # -- plumbing ----------------------------------------------------------------------
     def _activate(self, ctx: "Context | None") -> tuple["Client", dict[str, Any]]:
         from minidock.net.plugins import client
-        self._exec_root = self._exec_root or _exec_root(ctx)
+        self._exec_root = self._exec_root or client.exec_root(ctx)
         return client.activate(self._exec_root, self.name, api.NETWORK_DRIVER,
                                lambda c: c.call("NetworkDriver.GetCapabilities"))
 

@@ -46,6 +46,20 @@ def _describe(c: "Client") -> dict[str, Any]:
             "Global": str(spaces.get("GlobalDefaultAddressSpace") or "")}
 
 
+def lookup(kind: str, name: str) -> Any:
+    """The plugin `name` as an IPAM driver (kind "ipam"; driverapi.LOOKUPS), None if
+    there is no such plugin."""
+    from minidock.errors import NotFound
+    from minidock.net.plugins import discovery
+    if kind != "ipam":
+        return None
+    try:
+        discovery.find(name)
+    except NotFound:
+        return None
+    return RemoteIPAM(name)
+
+
 class RemoteIPAM:
     def __init__(self, name: str) -> None:
         self.name = name
@@ -53,9 +67,8 @@ class RemoteIPAM:
         self._exec_root = ""
 
     def _client(self, ctx: "Context | None") -> "Client":
-        from minidock.net.drivers.remote import _exec_root
         from minidock.net.plugins import client
-        self._exec_root = self._exec_root or _exec_root(ctx)
+        self._exec_root = self._exec_root or client.exec_root(ctx)
         c, self._info = client.activate(self._exec_root, self.name, api.IPAM_DRIVER, _describe)
         return c
 

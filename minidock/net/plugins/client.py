@@ -204,6 +204,15 @@ def _describe(err: BaseException) -> str:
 
 
 # -- activation ------------------------------------------------------------------------
+def exec_root(ctx: Any) -> str:
+    """Where activations are remembered: the CLI call's exec-root (a driver looked up
+    before any call with a Context reads it from the environment)."""
+    if ctx is not None:
+        return str(ctx.exec_root)
+    from minidock.context import Context
+    return Context.from_env().exec_root
+
+
 def _cache_path(exec_root: str, name: str) -> str:
     return os.path.join(exec_root, "plugins", name + ".json")
 
