@@ -23,7 +23,7 @@ one handed out (the default IPAM driver, net/ipams/default.py).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from minidock import ids
 from minidock.errors import Conflict, Forbidden, InvalidArgument
@@ -31,6 +31,7 @@ from minidock.locks import busy, file_lock
 from minidock.net import boot
 from minidock.net import endpoint as eps
 from minidock.net import network as nw
+from minidock.net import pools
 from minidock.net.driverapi import driver_names, get_driver, get_ipam
 from minidock.pipeline import Pipeline
 
@@ -207,7 +208,7 @@ def create_network(ctx: Context, name: str, driver: str = "bridge", subnet: str 
     gateway and the aux addresses, then the network driver creates the network.
     """
     ensure_initialized(ctx)
-    ipam_req = IpamRequest(subnet, gateway, ip_range, dict(ipam_options or {}),
+    ipam_req = pools.IpamRequest(subnet, gateway, ip_range, dict(ipam_options or {}),
                            dict(aux_addresses or {}))
     args = (ctx, name, driver, internal, options or {}, labels, ipam_driver, ipam_req)
     with busy(ctx), Pipeline("network_create") as p:
@@ -227,39 +228,17 @@ def create_network(ctx: Context, name: str, driver: str = "bridge", subnet: str 
     return net.id
 
 
-class IpamRequest(NamedTuple):
-    """What `network create` asks of the IPAM driver (--subnet ... --aux-address)."""
-
-    subnet: str = ""
-    gateway: str = ""
-    ip_range: str = ""
-    options: dict[str, str] = {}
-    aux: dict[str, str] = {}
-
-
 def _forget_network(ctx: Context, net: nw.Net) -> None:
     """Undo of store_network: the addresses and pool back to the IPAM driver, the
     record gone."""
     with ctx.store.transaction():
-        _release_ipam(ctx, net)
+        pools.release(ctx, net)
         ctx.store.delete("network", net.id)
-
-
-def _release_ipam(ctx: Context, net: nw.Net) -> None:
-    """libnetwork's ipamRelease: the gateway, the aux addresses (by name), the pool."""
-    if not net.pool_id:
-        return
-    allocator = get_ipam(net.ipam_driver)
-    if net.gateway:
-        allocator.release_address(ctx, net.pool_id, net.gateway)
-    for _name, cidr in sorted(net.aux_addresses.items()):
-        allocator.release_address(ctx, net.pool_id, cidr)
-    allocator.release_pool(ctx, net.pool_id)
 
 
 def _plan_and_store(ctx: Context, name: str, driver: str, internal: bool,
                     options: dict[str, str], labels: dict[str, str] | None,
-                    ipam_driver: str, req: IpamRequest) -> tuple[nw.Net, dict[str, Any]]:
+                    ipam_driver: str, req: pools.IpamRequest) -> tuple[nw.Net, dict[str, Any]]:
     from minidock.identity import starter_mark
     store = ctx.store
     with store.transaction():
@@ -269,13 +248,13 @@ def _plan_and_store(ctx: Context, name: str, driver: str, internal: bool,
             doc["_Starter"] = starter_mark()
             store.put("network", net.id, doc, name)
         except BaseException:
-            _release_ipam(ctx, net)
+            pools.release(ctx, net)
             raise
     return net, doc
 
 
 def _plan_network(ctx: Context, name: str, driver: str, internal: bool,
-                  options: dict[str, str], ipam_driver: str, req: IpamRequest
+                  options: dict[str, str], ipam_driver: str, req: pools.IpamRequest
                   ) -> tuple[nw.Net, list[dict[str, Any]]]:
     """Every check of `network create`, then the pool and gateway from the IPAM
     driver (inside the caller's transaction)."""
@@ -292,73 +271,15 @@ def _plan_network(ctx: Context, name: str, driver: str, internal: bool,
     if req.aux and not req.subnet:
         raise InvalidArgument(f"no matching subnet for aux-address {next(iter(req.aux.values()))}")
     nid = ids.new_id()
-    got = Pooled()
+    got = pools.Pooled()
     if drv.capability.needs_addresses:
-        got = _request_pool(ctx, ipam_driver, nid, req)
+        got = pools.allocate(ctx, ipam_driver, nid, req)
     net = nw.Net(id=nid, name=name, driver=driver, subnet=got.pool, gateway=got.gateway,
                  ip_range=got.ip_range, user_subnet=bool(req.subnet), internal=internal,
                  host_ip=options.get(nw.OPT_HOST_IP, ctx.config.ip), options=dict(options),
                  pool_id=got.pool_id, ipam_driver=ipam_driver, address_space=got.space,
                  aux_addresses=got.aux, ipam_options=dict(req.options))
     return net, got.config
-
-
-class Pooled(NamedTuple):
-    """What the IPAM driver gave a network."""
-
-    pool_id: str = ""
-    pool: str = ""
-    gateway: str = ""          # bare address
-    ip_range: str = ""
-    space: str = ""
-    aux: dict[str, str] = {}   # name -> CIDR
-    config: list[dict[str, Any]] = []   # IPAM.Config of the inspect document
-
-
-def _request_pool(ctx: Context, ipam_driver: str, nid: str, req: IpamRequest) -> Pooled:
-    """libnetwork's ipamAllocateVersion: the pool (--subnet, --ip-range as sub-pool,
-    --ipam-opt), then the gateway (--gateway, the one the IPAM named in the pool's
-    data, or one it picks), then each aux address; --subnet/--gateway/--ip-range/
-    --aux-address validated first (the docker CLI's messages). A failure gives back
-    what was taken."""
-    from minidock.net import ipam
-    from minidock.net.driverapi import GATEWAY, REQUEST_ADDRESS_TYPE
-    allocator = get_ipam(ipam_driver)
-    space = allocator.get_default_address_spaces(ctx)[0]
-    rng = ""
-    if req.subnet:
-        checked = ipam.make_pool(req.subnet, req.gateway or None, req.ip_range or None,
-                                 list(req.aux.values()))
-        rng = str(checked.ip_range or "")
-        pool_id, cidr, data = allocator.request_pool(ctx, space, req.subnet, rng, req.options)
-    else:
-        pool_id, cidr, data = allocator.request_pool(ctx, space, "", "", req.options)
-    taken: list[str] = []
-    try:
-        if req.gateway or not data.get(GATEWAY):
-            gw = allocator.request_address(ctx, pool_id, nid, req.gateway,
-                                           {REQUEST_ADDRESS_TYPE: GATEWAY})
-        else:
-            gw = data[GATEWAY]
-        gw = gw.split("/", 1)[0]
-        taken.append(gw)
-        aux = {}
-        for name in sorted(req.aux):
-            aux[name] = allocator.request_address(ctx, pool_id, nid, req.aux[name], None)
-            taken.append(aux[name])
-    except BaseException:
-        for addr in reversed(taken):
-            allocator.release_address(ctx, pool_id, addr)
-        allocator.release_pool(ctx, pool_id)
-        raise
-    cfg: dict[str, Any] = {"Subnet": req.subnet or cidr}
-    if req.ip_range:
-        cfg["IPRange"] = req.ip_range
-    if req.gateway or not req.subnet:
-        cfg["Gateway"] = req.gateway or gw
-    if req.aux:
-        cfg["AuxiliaryAddresses"] = dict(req.aux)
-    return Pooled(pool_id, cidr, gw, rng, space, aux, [cfg])
 
 
 def remove_network(ctx: Context, ref: str) -> str:
@@ -397,7 +318,7 @@ def delete_network(ctx: Context, nid: str, doc: dict[str, Any]) -> list[str]:
     from minidock.pipeline import best_effort, report
     net = nw.from_doc(doc)
 
-    errors = best_effort([("release_pool", lambda: _release_ipam(ctx, net)),
+    errors = best_effort([("release_pool", lambda: pools.release(ctx, net)),
                           ("delete_network",
                            lambda: get_driver(net.driver).delete_network(ctx, net.info()))],
                          "network_rm")
