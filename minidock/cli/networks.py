@@ -102,12 +102,19 @@ def _create(ctx: Context, argv: list[str]) -> int:
     ap.add_argument("--ipv6", action="store_true", help="Enable IPv6 networking")
     ap.add_argument("-o", "--opt", action="append", default=[])
     ap.add_argument("--label", action="append", default=[])
+    ap.add_argument("--ipam-driver", default="default",
+                    help="IP address management driver (a plugin name, or default)")
+    ap.add_argument("--ipam-opt", action="append", default=[],
+                    help="set IPAM driver specific options (key=value)")
+    ap.add_argument("--aux-address", action="append", default=[],
+                    help="auxiliary IPv4 address used by the network driver (name=ip)")
     ap.add_argument("name")
     args = ap.parse_args(argv)
     from minidock.net.ipam6 import split_families
     (s4, g4, r4), (s6, g6, r6) = split_families(args.subnet, args.gateway, args.ip_range)
     nid = controller.create_network(
         ctx, args.name, args.driver, s4, g4, r4, args.internal, _kv(args.opt), _kv(args.label),
+        args.ipam_driver, _kv(args.ipam_opt), _kv(args.aux_address),
         ipv6=args.ipv6, subnet6=s6, gateway6=g6, ip_range6=r6)
     print(nid)
     return 0
