@@ -121,7 +121,7 @@ def reconcile_container(ctx: Any, ctr: Container) -> Container | None:
     if starter:                                          # a run whose CLI died
         _kill_init(ctr)
         release_container(ctx, ctr)
-        lifecycle.destroy(ctx, ctr)
+        lifecycle.destroy(ctx, ctr, volumes=True)
         return None
     ctr = lifecycle.refresh(ctx, ctr)                    # lost monitor: exited, released
     if not container_live(ctr):
@@ -153,6 +153,8 @@ def release_container(ctx: Any, ctr: Container) -> None:
     api.release_networking(ctx, ctr)
     for key in _sandbox_keys(endpoints):
         destroy_key(key)
+    from minidock.runtime import cgroups
+    cgroups.remove(ctr.get("_Cgroup"))
 
 
 def _planned_port_rules(ctx: Any, ep: Any) -> list[Any]:

@@ -57,6 +57,18 @@ def _run_parser(prog: str) -> Any:
     p.add_argument("--network-alias", "--net-alias", dest="network_alias", **_REPEAT)
     p.add_argument("--mac-address", default="")
     p.add_argument("--security-opt", **_REPEAT)
+    p.add_argument("-v", "--volume", **_REPEAT)
+    p.add_argument("--mount", **_REPEAT)
+    p.add_argument("--tmpfs", **_REPEAT)
+    p.add_argument("--volumes-from", **_REPEAT)
+    p.add_argument("--restart", default="no")
+    p.add_argument("--init", action="store_true")
+    p.add_argument("-m", "--memory", default="")
+    p.add_argument("--memory-swap", default="")
+    p.add_argument("--cpus", default="")
+    p.add_argument("-c", "--cpu-shares", default="")
+    p.add_argument("--pids-limit", default="")
+    p.add_argument("--cpuset-cpus", default="")
     p.add_argument("--help", action="help")
     p.add_argument("image")
     return p
@@ -109,8 +121,14 @@ def _options(prog: str, argv: list[str]) -> Any:
         dns=tuple(ns.dns), dns_search=tuple(ns.dns_search),
         dns_options=tuple(ns.dns_option), add_hosts=tuple(ns.add_host), ip=ns.ip,
         aliases=tuple(ns.network_alias), mac_address=ns.mac_address, labels=labels,
-        security_opt=tuple(ns.security_opt))
+        security_opt=tuple(ns.security_opt), volumes=tuple(ns.volume),
+        mounts=tuple(ns.mount), tmpfs=tuple(ns.tmpfs), volumes_from=tuple(ns.volumes_from),
+        restart=ns.restart, init=ns.init,
+        limits={k: getattr(ns, k) for k in _LIMIT_FLAGS if getattr(ns, k)})
     return opts, env
+
+
+_LIMIT_FLAGS = ("memory", "memory_swap", "cpus", "cpu_shares", "pids_limit", "cpuset_cpus")
 
 
 def cmd_create(ctx: Any, argv: list[str]) -> int:
@@ -138,7 +156,7 @@ def _start_one(ctx: Any, ctr: dict, attach: bool, stdin: bool) -> int:
     except MinidockError as err:
         if ctr["HostConfig"].get("AutoRemove"):
             from minidock.runtime.lifecycle import destroy
-            destroy(ctx, ctr)
+            destroy(ctx, ctr, volumes=True)
         else:
             starter.record_start_failure(ctx, ctr, err)
         raise
@@ -266,7 +284,7 @@ def cmd_rm(ctx: Any, argv: list[str]) -> int:
                 (("-f", "--force"), {"action": "store_true"}),
                 (("-v", "--volumes"), {"action": "store_true"}))
     ns = p.parse_args(argv)
-    return _each(ctx, ns.containers, lambda c: remove(ctx, c, ns.force))
+    return _each(ctx, ns.containers, lambda c: remove(ctx, c, ns.force, ns.volumes))
 
 
 def cmd_wait(ctx: Any, argv: list[str]) -> int:

@@ -143,7 +143,10 @@ def _command(ctr: dict[str, Any]) -> tuple[list[str], list[str]]:
         enter_workdir(fd, workdir)
     finally:
         os.close(fd)
-    return [ctr["Path"], *ctr["Args"]], runtime_env(ctr, user.home)
+    argv = [ctr["Path"], *ctr["Args"]]
+    if ctr["HostConfig"].get("Init"):             # the init binary reaps (usermounts.py)
+        argv = ["/sbin/minidock-init", "--", *argv]
+    return argv, runtime_env(ctr, user.home)
 
 
 def _cwd_error(workdir: str, err: OSError) -> CannotInvoke:

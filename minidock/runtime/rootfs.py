@@ -135,6 +135,9 @@ def setup(ctr: dict, cdir: str) -> None:
                     sc.mount(ctr[key], _fdpath(fd), None, sc.MS_BIND)
                 finally:
                     os.close(fd)
+        if ctr.get("_Mounts"):
+            from minidock.runtime import usermounts
+            usermounts.apply(root_fd, ctr["_Mounts"])
         os.fchdir(root_fd)
     finally:
         os.close(root_fd)

@@ -56,6 +56,13 @@ class RunOptions(Values):
     mac_address: str = ""
     labels: dict[str, str] = {}
     security_opt: tuple[str, ...] = ()
+    volumes: tuple[str, ...] = ()          # -v
+    mounts: tuple[str, ...] = ()           # --mount
+    tmpfs: tuple[str, ...] = ()            # --tmpfs
+    volumes_from: tuple[str, ...] = ()     # --volumes-from
+    restart: str = "no"                    # --restart
+    init: bool = False                     # --init
+    limits: dict[str, str] = {}            # resource flags (limits.Limits fields)
 
 
 def validate_name(name: str) -> str:

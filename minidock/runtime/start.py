@@ -78,7 +78,12 @@ def create(ctx: Any, opts: Any, env: list[str], op: str = "create") -> Container
     if op == "run":
         ctr["_Starter"] = reconcile.starter_mark()
     api.validate(ctx, ctr)
+    from minidock.runtime import hostopts, volumes
+    hostopts.attach_volumes_from(ctx, ctr, opts.volumes_from)
     with reconcile.busy(ctx), Pipeline("create") as p:
+        made = p.step("create_volumes", volumes.prepare, ctx, ctr["_Mounts"])
+        p.undo("create_volumes", lambda: [volumes.remove_quietly(ctx, n) for n in made])
+        hostopts.fill_sources(ctr)
         p.step("prepare_rootfs", rootfs.prepare, cdir)
         p.undo("prepare_rootfs", _rmtree, cdir)
         p.step("insert_record", _insert, ctx, ctr, name is None)
@@ -123,9 +128,13 @@ def start(ctx: Any, ctr: Container, attach: bool = False, stdin: bool = False) -
         netns = api.netns_mode(ctx, ctr)
         api.initialize_networking(ctx, ctr, p)
         os.makedirs(ctx.run_dir(ctr["Id"]), exist_ok=True)
+        cgroup = p.step("create_cgroup", _create_cgroup, ctx, ctr)
+        p.undo("create_cgroup", _remove_cgroup, cgroup)
         proto = p.step("spawn_monitor", _spawn, ctx, ctr, netns, attach, stdin, tty)
         p.undo("spawn_monitor", proto.abort)
         pid = p.step("wait_for_start", proto.wait_ready)
+        if cgroup:
+            p.step("join_cgroup", _join_cgroup, cgroup, pid)
         api.prestart(ctx, ctr, pid, p)
         p.step("release_init", proto.release)
         # recorded while the init mounts and execs (undone if the exec fails)
@@ -135,6 +144,36 @@ def start(ctx: Any, ctr: Container, attach: bool = False, stdin: bool = False) -
         proto.confirm()
         p.commit()
     return Started(ctr, proto.exit_r, _open_tty(pid) if tty else None)
+
+
+_LIMIT_KEYS = ("Memory", "MemorySwap", "NanoCpus", "CpuShares", "PidsLimit", "CpusetCpus")
+
+
+def _create_cgroup(ctx: Any, ctr: Container) -> dict[str, str] | None:
+    """The container's cgroup with its limits (cgroups.py). Without limits a host
+    where cgroups cannot be made still runs containers (no stats, no OOM flag)."""
+    from minidock.runtime import cgroups
+    hc = ctr["HostConfig"]
+    try:
+        paths = cgroups.plan(ctx.root, ctr["Id"])
+        cgroups.create(paths, hc)
+    except (OSError, Internal):
+        if any(hc.get(k) for k in _LIMIT_KEYS):
+            raise
+        ctr.pop("_Cgroup", None)
+        return None
+    ctr["_Cgroup"] = paths
+    return paths
+
+
+def _remove_cgroup(paths: dict[str, str] | None) -> None:
+    from minidock.runtime import cgroups
+    cgroups.remove(paths)
+
+
+def _join_cgroup(paths: dict[str, str], pid: int) -> None:
+    from minidock.runtime import cgroups
+    cgroups.join(paths, pid)
 
 
 class _Protocol:
@@ -281,7 +320,9 @@ def _drop_store(ctx: Any) -> None:
 def _record_running(ctx: Any, ctr: Container, pid: int, monitor_pid: int) -> None:
     from minidock.runtime.lifecycle import proc_start
     ctr["State"].update(Status="running", Running=True, Pid=pid, ExitCode=0, Error="",
-                        StartedAt=now_iso(), FinishedAt="0001-01-01T00:00:00Z")
+                        StartedAt=now_iso(), FinishedAt="0001-01-01T00:00:00Z",
+                        Restarting=False, OOMKilled=False)
+    ctr.pop("_ManuallyStopped", None)
     ctr["_PidStart"] = proc_start(pid)
     ctr["_Monitor"] = {"Pid": monitor_pid, "Start": proc_start(monitor_pid)}
     # From here the container is a running container: if this CLI dies before it
