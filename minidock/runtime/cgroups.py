@@ -98,12 +98,12 @@ def _read(path: str) -> str:
 
 
 def _mkdir_cpuset(path: str) -> None:
-    """A v1 cpuset dir takes no task until cpus and mems are set: copy the parent's."""
+    """A v1 cpuset dir takes no task until cpus and mems are set: copy the parent's
+    (the hierarchy's root always has them)."""
     parent = os.path.dirname(path)
-    if os.path.dirname(parent) and not _read(os.path.join(parent, "cpuset.cpus")).strip():
+    if not os.path.exists(os.path.join(parent, "cpuset.cpus")):
         _mkdir_cpuset(parent)
-    if not os.path.isdir(path):
-        os.makedirs(path, exist_ok=True)
+    os.makedirs(path, exist_ok=True)
     for name in ("cpuset.cpus", "cpuset.mems"):
         if not _read(os.path.join(path, name)).strip():
             _write(os.path.join(path, name), _read(os.path.join(parent, name)).strip())
@@ -111,6 +111,14 @@ def _mkdir_cpuset(path: str) -> None:
 
 def create(paths: dict[str, str], hc: dict[str, Any]) -> None:
     """Make the container's cgroup and write its limits (inverse: remove)."""
+    try:
+        _create(paths, hc)
+    except BaseException:
+        remove(paths, wait=0)
+        raise
+
+
+def _create(paths: dict[str, str], hc: dict[str, Any]) -> None:
     from minidock.runtime import limits
     try:
         if "" in paths:
