@@ -259,10 +259,15 @@ def check_boot(ctx: Any) -> None:
     with exclusive(ctx):
         if os.path.exists(boot_marker(ctx)):
             return
-        if os.path.exists(os.path.join(ctx.root, "minidock.db")):
+        booted = os.path.exists(os.path.join(ctx.root, "minidock.db"))
+        if booted:
             after_reboot(ctx)
         with open(boot_marker(ctx), "w") as fh:
             fh.write(_boot_id())
+    if booted:                    # restart policies, once the lock is released
+        from minidock.runtime import container as records
+        from minidock.runtime.restart import restart_after_boot
+        restart_after_boot(ctx, records.all_containers(ctx))
 
 
 def _boot_id() -> str:
@@ -285,8 +290,9 @@ def after_reboot(ctx: Any) -> None:
         for ctr in records.all_containers(ctx):
             if ctr.get("_Starter"):
                 continue                  # a dead run: the next touch removes it
-            if ctr["State"].get("Running"):
+            if ctr["State"].get("Running") or ctr["State"].get("Restarting"):
                 _mark_exited(ctr, LOST_EXIT_CODE, "lost at reboot")
+                ctr["State"]["Restarting"] = False
             _clear_runtime_fields(ctr.get("NetworkSettings") or {})
             records.save(ctx, ctr)
         for eid, _doc in store.list("endpoint"):

@@ -249,7 +249,7 @@ def cmd_restart(ctx: Any, argv: list[str]) -> int:
 
 
 def cmd_kill(ctx: Any, argv: list[str]) -> int:
-    from minidock.runtime.lifecycle import refresh, signal_container, wait_stopped
+    from minidock.runtime.lifecycle import end_restarts, refresh, signal_container, wait_stopped
     p = _simple("kill", "Kill one or more running containers",
                 (("-s", "--signal"), {"default": "KILL"}))
     ns = p.parse_args(argv)
@@ -257,7 +257,7 @@ def cmd_kill(ctx: Any, argv: list[str]) -> int:
 
     def go(ctr: dict) -> None:
         from minidock.errors import Conflict
-        ctr = refresh(ctx, ctr)
+        ctr = end_restarts(ctx, refresh(ctx, ctr))     # Docker: a kill is a manual stop
         if not ctr["State"].get("Running") or not signal_container(ctr, sig):
             raise Conflict(f"Cannot kill container: {ctr['Id']}: "
                            f"Container {ctr['Id']} is not running")
@@ -309,7 +309,7 @@ def cmd_ps(ctx: Any, argv: list[str]) -> int:
     ns = p.parse_args(argv)
     ctrs = refresh_all(ctx)
     if not ns.all:
-        ctrs = [c for c in ctrs if c["State"].get("Running")]
+        ctrs = [c for c in ctrs if c["State"].get("Running") or c["State"].get("Restarting")]
     ctrs.sort(key=lambda c: c["Created"], reverse=True)
     if ns.quiet:
         for c in ctrs:

@@ -136,16 +136,22 @@ def _clear_restarting(ctx: Any, cid: str) -> None:
 
 
 def restart_after_boot(ctx: Any, ctrs: list[dict[str, Any]]) -> None:
-    """Start the containers a reboot stopped whose policy brings them back (Docker's
-    daemon does this at its start): always, unless-stopped (not stopped by hand)."""
+    """Start the containers a reboot stopped whose policy brings them back, as
+    Docker's daemon does at its start: `always` even after a manual stop,
+    `unless-stopped` unless stopped by hand, `on-failure` after a failure (a
+    container lost at reboot exited 255); never one that was never started."""
     from minidock.runtime import start as starter
     for ctr in ctrs:
-        policy = (ctr["HostConfig"].get("RestartPolicy") or {}).get("Name")
-        if policy not in ("always", "unless-stopped") or ctr.get("_ManuallyStopped"):
+        if ctr.get("_Starter") or ctr["State"].get("StartedAt", "").startswith("0001"):
+            continue
+        policy = ctr["HostConfig"].get("RestartPolicy") or {}
+        manual = bool(ctr.get("_ManuallyStopped")) and policy.get("Name") != "always"
+        if not decide(policy, ctr["State"].get("ExitCode", 0), ctr.get("RestartCount", 0),
+                      manual):
             continue
         try:
             starter.start(ctx, ctr, attach=False)
-        except Exception as err:  # noqa: BLE001  (the next command must go on)
+        except Exception as err:  # noqa: BLE001  (the command that noticed must go on)
             import sys
             print(f"minidock: restarting {ctr['Name'].lstrip('/')} after reboot: {err}",
                   file=sys.stderr)
