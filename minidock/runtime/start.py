@@ -78,18 +78,26 @@ def create(ctx: Any, opts: Any, env: list[str], op: str = "create") -> Container
     if op == "run":
         ctr["_Starter"] = reconcile.starter_mark()
     api.validate(ctx, ctr)
-    from minidock.runtime import hostopts, volumes
-    hostopts.attach_volumes_from(ctx, ctr, opts.volumes_from)
+    if opts.volumes_from:
+        from minidock.runtime import hostopts
+        hostopts.attach_volumes_from(ctx, ctr, opts.volumes_from)
     with reconcile.busy(ctx), Pipeline("create") as p:
-        made = p.step("create_volumes", volumes.prepare, ctx, ctr["_Mounts"])
-        p.undo("create_volumes", lambda: [volumes.remove_quietly(ctx, n) for n in made])
-        hostopts.fill_sources(ctr)
+        if ctr["_Mounts"]:
+            p.step("create_volumes", _create_volumes, ctx, ctr, p)
         p.step("prepare_rootfs", rootfs.prepare, cdir)
         p.undo("prepare_rootfs", _rmtree, cdir)
         p.step("insert_record", _insert, ctx, ctr, name is None)
         p.undo("insert_record", _delete_record, ctx, cid)
         p.commit()
     return ctr
+
+
+def _create_volumes(ctx: Any, ctr: Container, p: Pipeline) -> None:
+    """Name and create the volumes the mounts need (inverse: remove those made here)."""
+    from minidock.runtime import hostopts, volumes
+    made = volumes.prepare(ctx, ctr["_Mounts"])
+    p.undo("create_volumes", lambda: [volumes.remove_quietly(ctx, n) for n in made])
+    hostopts.fill_sources(ctr)
 
 
 def _insert(ctx: Any, ctr: Container, random_name: bool) -> None:
