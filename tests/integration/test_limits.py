@@ -56,6 +56,9 @@ def test_limits_written_to_the_cgroup(host: TestHost) -> None:
     out = host.md("stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}} {{.PIDs}}",
                   "lim").stdout.split()
     assert out[0] == "lim" and out[3] == "32MiB" and out[4] == "1", out
+    cid = _doc(host, "lim")["Id"]
+    cg = host.md("exec", "lim", "cat", "/proc/self/cgroup").stdout     # exec joins it
+    assert any(ln.endswith("/" + cid) for ln in cg.splitlines()), cg
     host.md("rm", "-f", "lim")
 
 
