@@ -8,6 +8,7 @@ the record is written.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from minidock.errors import InvalidArgument
@@ -31,9 +32,12 @@ def apply(doc: dict[str, Any], opts: Any, image_cfg: dict[str, Any]) -> None:
     if opts.init:
         from minidock.runtime.usermounts import find_init, init_mount
         binary = find_init()
+        if binary is not None and not os.access(binary, os.X_OK):
+            raise InvalidArgument(f"--init: {binary} is not an executable file")
         if binary is None:
-            raise InvalidArgument("--init: no init binary found (install Debian's tini)")
-        groups.append([init_mount(binary)])
+            doc["_InitReaper"] = True          # the built-in one (reaper.py)
+        else:
+            groups.append([init_mount(binary)])
         hc["Init"] = True
     doc["_Mounts"] = mounts.combine(groups)
     doc["Mounts"] = mounts.public(doc["_Mounts"])

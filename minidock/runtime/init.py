@@ -58,7 +58,7 @@ def container_init(ctr: dict[str, Any], cdir: str, netns: tuple[str, str | None]
         # filesystem (and minidock's source) is gone from view then. Done while the
         # CLI runs the prestart hook.
         import fcntl, socket, struct, termios  # noqa: F401,E401
-        from minidock.runtime import caps, container, rootfs, seccomp, users  # noqa: F401
+        from minidock.runtime import caps, container, reaper, rootfs, seccomp, users  # noqa: F401
         if os.read(fds.go_r, 1) != b"G":
             os._exit(1)
         os.close(fds.go_r)
@@ -70,6 +70,8 @@ def container_init(ctr: dict[str, Any], cdir: str, netns: tuple[str, str | None]
         reset_signals()
         sc.cloexec_from(3)
         seccomp.install(ctr["HostConfig"])
+        if ctr.get("_InitReaper"):                 # --init without a binary (reaper.py)
+            reaper.fork_command(fds.sync_w)
         _exec(argv, env)
     except MinidockError as err:
         code, msg = err.exit_code, str(err)
@@ -144,7 +146,7 @@ def _command(ctr: dict[str, Any]) -> tuple[list[str], list[str]]:
     finally:
         os.close(fd)
     argv = [ctr["Path"], *ctr["Args"]]
-    if ctr["HostConfig"].get("Init"):             # the init binary reaps (usermounts.py)
+    if ctr["HostConfig"].get("Init") and not ctr.get("_InitReaper"):   # usermounts.py
         argv = ["/sbin/minidock-init", "--", *argv]
     return argv, runtime_env(ctr, user.home)
 

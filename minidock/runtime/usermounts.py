@@ -81,7 +81,11 @@ def init_mount(binary: str) -> dict[str, Any]:
 
 
 def find_init() -> str | None:
-    """Debian's static tini (a container may have no libc), else None."""
+    """The init binary: MINIDOCK_INIT_PATH (dockerd's init-path; "none" = the
+    built-in reaper), else Debian's static tini (a container may have no libc)."""
+    wanted = os.environ.get("MINIDOCK_INIT_PATH")
+    if wanted is not None:
+        return None if wanted in ("", "none") else wanted
     for path in ("/usr/bin/tini-static", "/usr/bin/docker-init"):
         if os.access(path, os.X_OK):
             return path

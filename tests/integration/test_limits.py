@@ -9,6 +9,8 @@ import json
 import os
 import time
 
+import pytest
+
 from tests.integration.conftest import TestHost
 
 
@@ -92,11 +94,13 @@ def test_cpus_half_a_cpu(host: TestHost) -> None:
     host.md("rm", "-f", "spin")
 
 
-def test_init_reaps_zombies(host: TestHost) -> None:
+@pytest.mark.parametrize("init_path", ["", "none"], ids=["tini", "builtin"])
+def test_init_reaps_zombies(host: TestHost, init_path: str) -> None:
+    env = {"MINIDOCK_INIT_PATH": init_path} if init_path else None
     # the shell execs into sleep, whose orphaned children nobody waits for
     script = "(sleep 0.2 &) ; (sleep 0.2 &) ; (sleep 0.2 &) ; exec sleep 100"
     host.md("run", "-d", "--name", "noinit", "busybox", "sh", "-c", script)
-    host.md("run", "-d", "--name", "withinit", "--init", "busybox", "sh", "-c", script)
+    host.md("run", "-d", "--name", "withinit", "--init", "busybox", "sh", "-c", script, env=env)
     time.sleep(2)
 
     def zombies(name: str) -> int:
@@ -106,6 +110,14 @@ def test_init_reaps_zombies(host: TestHost) -> None:
     assert zombies("withinit") == 0
     doc = _doc(host, "withinit")
     assert doc["HostConfig"]["Init"] is True and doc["Path"] == "sh"
-    comm = open(f"/proc/{doc['State']['Pid']}/comm").read().strip()
-    assert comm.startswith("minidock-init") or comm.startswith("tini"), comm
+    if not init_path:
+        comm = open(f"/proc/{doc['State']['Pid']}/comm").read().strip()
+        assert comm.startswith("tini") or comm.startswith("minidock-init"), comm
+    t0 = time.monotonic()
+    host.md("stop", "-t", "30", "withinit")          # SIGTERM reaches sleep through init
+    assert time.monotonic() - t0 < 20
+    assert _doc(host, "withinit")["State"]["ExitCode"] == 143
+    code = host.md("run", "--rm", "--init", "busybox", "sh", "-c", "exit 7", env=env,
+                   check=False).returncode
+    assert code == 7
     host.md("rm", "-f", "noinit", "withinit")
