@@ -16,6 +16,7 @@ every removal is idempotent, and a pass that fails does not stop the others.
     keys         netns keys (and /run/netns links) no record names
     veths        host ends on minidock bridges that no endpoint names
     dirs         container directories without a record
+    cgroups      container cgroups (below this root's parent) of no live container
     firewall     rebuilt to exactly the expected rules (net/fwcheck.py)
 """
 
@@ -36,7 +37,7 @@ def run(ctx: Any) -> Fixed:
         ("containers", _containers), ("networks", _networks), ("endpoints", _endpoints),
         ("claims", _claims), ("dns", _dns), ("links", _links), ("proxy", _proxy),
         ("resolver", _resolver), ("keys", _keys), ("veths", _veths), ("dirs", _dirs),
-        ("firewall", _firewall)]
+        ("cgroups", _cgroups), ("firewall", _firewall)]
     for name, fn in passes:
         try:
             fixed += fn(ctx)
@@ -213,6 +214,22 @@ def _dirs(ctx: Any) -> Fixed:
             if store.get("container", cid) is None:
                 shutil.rmtree(os.path.join(base, cid), ignore_errors=True)
                 out.append(f"dir {base}/{cid[:12]}: no record")
+    return out
+
+
+def _cgroups(ctx: Any) -> Fixed:
+    from minidock.reconcile import container_live
+    from minidock.runtime import cgroups
+    from minidock.runtime import container as records
+    live = {c["Id"] for c in records.all_containers(ctx) if container_live(c)
+            or c["State"].get("Restarting")}
+    out = []
+    for ctrl, path in cgroups.plan(ctx.root, "x").items():
+        parent = os.path.dirname(path)
+        for cid in _listdir(parent):
+            if len(cid) == 64 and cid not in live and os.path.isdir(os.path.join(parent, cid)):
+                cgroups.remove({ctrl: os.path.join(parent, cid)}, wait=0)
+                out.append(f"cgroup {ctrl or 'unified'}/{cid[:12]}: removed")
     return out
 
 

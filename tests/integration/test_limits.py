@@ -121,3 +121,15 @@ def test_init_reaps_zombies(host: TestHost, init_path: str) -> None:
                    check=False).returncode
     assert code == 7
     host.md("rm", "-f", "noinit", "withinit")
+
+
+def test_prune_removes_orphan_cgroups(host: TestHost) -> None:
+    host.md("run", "-d", "--name", "live", "busybox", "sleep", "100")
+    orphans = [os.path.join(p, "f" * 64) for p in host.cgroup_parents()]
+    for path in orphans:
+        os.makedirs(path)
+    out = host.md("system", "prune", "-f").stdout
+    assert not any(os.path.exists(p) for p in orphans), out
+    pid = _doc(host, "live")["State"]["Pid"]
+    assert _doc(host, "live")["Id"] in open(f"/proc/{pid}/cgroup").read()
+    host.md("rm", "-f", "live")
