@@ -44,7 +44,8 @@ def apply(doc: dict[str, Any], opts: Any, image_cfg: dict[str, Any]) -> None:
     hc["Binds"] = list(opts.volumes) or None
     if explicit:
         hc["Mounts"] = [_api_mount(m) for m in explicit]
-    hc["Tmpfs"] = {m["Destination"]: m["_Data"] for m in tmpfs} or None
+    if tmpfs:                                  # omitted when empty, as Docker
+        hc["Tmpfs"] = {m["Destination"]: m["_Data"] for m in tmpfs}
     hc["VolumesFrom"] = list(opts.volumes_from) or None
     hc.update(limits.parse(limits.Limits(**opts.limits)))
     if image_cfg.get("Volumes"):

@@ -77,6 +77,7 @@ def create(ctx: Any, opts: Any, env: list[str], op: str = "create") -> Container
                             os.path.join(cdir, cid + "-json.log"), now_iso())
     if op == "run":
         ctr["_Starter"] = reconcile.starter_mark()
+        _plan_cgroup(ctx, ctr)      # stored now: a killed run's cgroup is found (reconcile)
     api.validate(ctx, ctr)
     if opts.volumes_from:
         from minidock.runtime import hostopts
@@ -157,15 +158,26 @@ def start(ctx: Any, ctr: Container, attach: bool = False, stdin: bool = False) -
 _LIMIT_KEYS = ("Memory", "MemorySwap", "NanoCpus", "CpuShares", "PidsLimit", "CpusetCpus")
 
 
+def _plan_cgroup(ctx: Any, ctr: Container) -> None:
+    from minidock.runtime import cgroups
+    try:
+        ctr["_Cgroup"] = cgroups.plan(ctx.root, ctr["Id"])
+    except OSError:
+        ctr.pop("_Cgroup", None)
+
+
 def _create_cgroup(ctx: Any, ctr: Container) -> dict[str, str] | None:
     """The container's cgroup with its limits (cgroups.py). Without limits a host
-    where cgroups cannot be made still runs containers (no stats, no OOM flag)."""
+    where cgroups cannot be made still runs containers (no stats, no OOM flag).
+    A `run` planned the paths at create (same process); a `start` plans them now."""
     from minidock.runtime import cgroups
     hc = ctr["HostConfig"]
     try:
-        paths = cgroups.plan(ctx.root, ctr["Id"])
+        if not (ctr.get("_Starter") and ctr.get("_Cgroup")):
+            _plan_cgroup(ctx, ctr)
+        paths = ctr["_Cgroup"]
         cgroups.create(paths, hc)
-    except (OSError, Internal):
+    except (OSError, Internal, KeyError):
         if any(hc.get(k) for k in _LIMIT_KEYS):
             raise
         ctr.pop("_Cgroup", None)

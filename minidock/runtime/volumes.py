@@ -102,7 +102,10 @@ def _rmtree(path: str) -> None:
 
 
 def listing(ctx: Any) -> list[dict[str, Any]]:
-    return sorted((doc for _, doc in ctx.store.list(KIND)), key=lambda d: d["Name"])
+    """Every volume as inspect shows it, by name."""
+    docs = ({k: v for k, v in doc.items() if not k.startswith("_")}
+            for _, doc in ctx.store.list(KIND))
+    return sorted(docs, key=lambda d: d["Name"])
 
 
 def disk_usage(path: str) -> int:
