@@ -14,7 +14,7 @@ cannot hand controllers down). The paths are recorded in the container (`_Cgroup
 at start, so every later reader and the removal use exactly those.
 
     create (before the init exists)   mkdir parent + container dir, write the limits
-    join   (prestart)                 the init's pid -> cgroup.procs
+    join   (the init, after "R")      "0" (the writer itself) -> cgroup.procs
     oom_killed, stats                 read
     remove (exit, rm, sweep)          rmdir the container dir (idempotent), parent
                                       when empty
@@ -154,7 +154,8 @@ def _create_v2(path: str, files: dict[str, str]) -> None:
 
 
 def join(paths: dict[str, str], pid: int) -> None:
-    """Move `pid` (the container's init, before it execs) into the cgroup."""
+    """Move `pid` into the cgroup; 0 is the calling process (the container's init
+    before it execs, an exec helper before it forks)."""
     for path in paths.values():
         _write(os.path.join(path, "cgroup.procs"), str(pid))
 

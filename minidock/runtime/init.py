@@ -9,6 +9,7 @@ sync pipe is close-on-exec, so a successful exec is seen by the CLI as EOF.
     setns(netns path)            only for a "join" network mode
     unshare(mnt uts ipc [net])   net only for a "new" network mode
     write "R"  ----------------> CLI runs the prestart hook (interfaces move in)
+    join the container's cgroup (meanwhile)
     read  "G"  <---------------- CLI releases (EOF instead: the CLI gave up, exit)
     rootfs.setup: mounts, pivot_root, masks
     tty: open /dev/ptmx of the container's own devpts, send the master to the
@@ -59,6 +60,11 @@ def container_init(ctr: dict[str, Any], cdir: str, netns: tuple[str, str | None]
         # CLI runs the prestart hook.
         import fcntl, socket, struct, termios  # noqa: F401,E401
         from minidock.runtime import caps, container, reaper, rootfs, seccomp, users  # noqa: F401
+        if ctr.get("_Cgroup"):
+            # joined here, while the CLI moves the interfaces in: a v1 migration costs
+            # ~10 ms (an RCU grace period per hierarchy), off the critical path here
+            from minidock.runtime import cgroups
+            cgroups.join(ctr["_Cgroup"], 0)
         if os.read(fds.go_r, 1) != b"G":
             os._exit(1)
         os.close(fds.go_r)

@@ -142,9 +142,7 @@ def start(ctx: Any, ctr: Container, attach: bool = False, stdin: bool = False) -
         proto = p.step("spawn_monitor", _spawn, ctx, ctr, netns, attach, stdin, tty)
         p.undo("spawn_monitor", proto.abort)
         pid = p.step("wait_for_start", proto.wait_ready)
-        if cgroup:
-            p.step("join_cgroup", _join_cgroup, cgroup, pid)
-        api.prestart(ctx, ctr, pid, p)
+        api.prestart(ctx, ctr, pid, p)      # meanwhile the init joins its cgroup (init.py)
         p.step("release_init", proto.release)
         # recorded while the init mounts and execs (undone if the exec fails)
         p.step("record_running", _record_running, ctx, ctr, pid, proto.monitor_pid)
@@ -189,11 +187,6 @@ def _create_cgroup(ctx: Any, ctr: Container) -> dict[str, str] | None:
 def _remove_cgroup(paths: dict[str, str] | None) -> None:
     from minidock.runtime import cgroups
     cgroups.remove(paths)
-
-
-def _join_cgroup(paths: dict[str, str], pid: int) -> None:
-    from minidock.runtime import cgroups
-    cgroups.join(paths, pid)
 
 
 class _Protocol:
