@@ -1,4 +1,4 @@
-"""`inspect [-f FORMAT] [--type T] NAME...`: containers, then images, then networks.
+"""`inspect [-f FORMAT] [--type T] NAME...`: containers, images, networks, volumes.
 
 Docker tries each kind in that order for a bare name; `--type` restricts it. The
 documents come from their owners (runtime records, image store, network controller);
@@ -14,7 +14,7 @@ from typing import Any, Callable
 from minidock.cli.containers import parser
 from minidock.errors import InvalidArgument, NotFound
 
-_KINDS = ("container", "image", "network")
+_KINDS = ("container", "image", "network", "volume")
 
 
 def _container(ctx: Any, ref: str) -> dict[str, Any]:
@@ -39,8 +39,13 @@ def _network(ctx: Any, ref: str) -> dict[str, Any]:
     return inspect_network(ctx, ref)
 
 
+def _volume(ctx: Any, ref: str) -> dict[str, Any]:
+    from minidock.runtime.volumes import inspect
+    return inspect(ctx, ref)
+
+
 FINDERS: dict[str, Callable[[Any, str], dict[str, Any]]] = {
-    "container": _container, "image": _image, "network": _network}
+    "container": _container, "image": _image, "network": _network, "volume": _volume}
 
 
 def find(ctx: Any, ref: str, kind: str | None) -> dict[str, Any]:

@@ -129,6 +129,7 @@ def test_volume_commands(host: TestHost) -> None:
     table = host.md("volume", "ls").stdout.splitlines()
     assert table[0].split() == ["DRIVER", "VOLUME", "NAME"] and table[1].split() == ["local", "v9"]
     assert json.loads(host.md("volume", "inspect", "v9").stdout)[0]["Labels"] == {"a": "b"}
+    assert host.md("inspect", "-f", "{{.Driver}} {{.Scope}}", "v9").stdout == "local local\n"
     gone = host.md("volume", "prune", "-f").stdout
     assert "Deleted Volumes:\nv9\n" in gone, gone
     missing = host.md("volume", "inspect", "v9", check=False)
