@@ -135,10 +135,10 @@ def setup(ctr: dict, cdir: str) -> None:
                     sc.mount(ctr[key], _fdpath(fd), None, sc.MS_BIND)
                 finally:
                     os.close(fd)
-        if ctr.get("_Mounts"):
+        os.fchdir(root_fd)
+        if ctr.get("_Mounts"):           # the user's mounts, after (over) the /etc files
             from minidock.runtime import usermounts
             usermounts.apply(root_fd, ctr["_Mounts"])
-        os.fchdir(root_fd)
     finally:
         os.close(root_fd)
     sc.pivot_root(".", ".")

@@ -75,22 +75,29 @@ def create(ctx: Any, opts: Any, env: list[str], op: str = "create") -> Container
     cdir = ctx.container_dir(cid)
     ctr = records.build_doc(cid, name or ids.random_name(), image, opts, env,
                             os.path.join(cdir, cid + "-json.log"), now_iso())
+    _mounts_and_cgroup(ctx, ctr, opts, op)
     if op == "run":
         ctr["_Starter"] = reconcile.starter_mark()
-        _plan_cgroup(ctx, ctr)      # stored now: a killed run's cgroup is found (reconcile)
     api.validate(ctx, ctr)
-    if opts.volumes_from:
-        from minidock.runtime import hostopts
-        hostopts.attach_volumes_from(ctx, ctr, opts.volumes_from)
     with reconcile.busy(ctx), Pipeline("create") as p:
-        if ctr["_Mounts"]:
-            p.step("create_volumes", _create_volumes, ctx, ctr, p)
         p.step("prepare_rootfs", rootfs.prepare, cdir)
         p.undo("prepare_rootfs", _rmtree, cdir)
+        if ctr["_Mounts"]:
+            p.step("create_volumes", _create_volumes, ctx, ctr, p)
         p.step("insert_record", _insert, ctx, ctr, name is None)
         p.undo("insert_record", _delete_record, ctx, cid)
         p.commit()
     return ctr
+
+
+def _mounts_and_cgroup(ctx: Any, ctr: Container, opts: Any, op: str) -> None:
+    """--volumes-from (needs the store); a run's cgroup paths, stored with the record
+    so that the cgroup of a run whose CLI is killed is found (reconcile)."""
+    if opts.volumes_from:
+        from minidock.runtime import hostopts
+        hostopts.attach_volumes_from(ctx, ctr, opts.volumes_from)
+    if op == "run":
+        _plan_cgroup(ctx, ctr)
 
 
 def _create_volumes(ctx: Any, ctr: Container, p: Pipeline) -> None:
