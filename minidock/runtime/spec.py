@@ -49,7 +49,6 @@ class RunOptions(Values):
     restart: str = "no"                    # --restart
     init: bool = False                     # --init
     limits: dict[str, str] = {}            # resource flags (limits.Limits fields)
-
     network: str = "default"
     publish: tuple[str, ...] = ()
     publish_all: bool = False
