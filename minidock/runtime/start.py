@@ -90,24 +90,6 @@ def create(ctx: Any, opts: Any, env: list[str], op: str = "create") -> Container
     return ctr
 
 
-def _mounts_and_cgroup(ctx: Any, ctr: Container, opts: Any, op: str) -> None:
-    """--volumes-from (needs the store); a run's cgroup paths, stored with the record
-    so that the cgroup of a run whose CLI is killed is found (reconcile)."""
-    if opts.volumes_from:
-        from minidock.runtime import hostopts
-        hostopts.attach_volumes_from(ctx, ctr, opts.volumes_from)
-    if op == "run":
-        _plan_cgroup(ctx, ctr)
-
-
-def _create_volumes(ctx: Any, ctr: Container, p: Pipeline) -> None:
-    """Name and create the volumes the mounts need (inverse: remove those made here)."""
-    from minidock.runtime import hostopts, volumes
-    made = volumes.prepare(ctx, ctr["_Mounts"])
-    p.undo("create_volumes", lambda: [volumes.remove_quietly(ctx, n) for n in made])
-    hostopts.fill_sources(ctr)
-
-
 def _insert(ctx: Any, ctr: Container, random_name: bool) -> None:
     """Insert the record; a random name is redrawn on a clash, a given name whose
     holder is a dead run is reclaimed once (reconcile), else Docker's conflict."""
@@ -132,6 +114,24 @@ def _delete_record(ctx: Any, cid: str) -> None:
 def _rmtree(path: str) -> None:
     import shutil
     shutil.rmtree(path, ignore_errors=True)
+
+
+def _mounts_and_cgroup(ctx: Any, ctr: Container, opts: Any, op: str) -> None:
+    """--volumes-from (needs the store); a run's cgroup paths, stored with the record
+    so that the cgroup of a run whose CLI is killed is found (reconcile)."""
+    if opts.volumes_from:
+        from minidock.runtime import hostopts
+        hostopts.attach_volumes_from(ctx, ctr, opts.volumes_from)
+    if op == "run":
+        _plan_cgroup(ctx, ctr)
+
+
+def _create_volumes(ctx: Any, ctr: Container, p: Pipeline) -> None:
+    """Name and create the volumes the mounts need (inverse: remove those made here)."""
+    from minidock.runtime import hostopts, volumes
+    made = volumes.prepare(ctx, ctr["_Mounts"])
+    p.undo("create_volumes", lambda: [volumes.remove_quietly(ctx, n) for n in made])
+    hostopts.fill_sources(ctr)
 
 
 def start(ctx: Any, ctr: Container, attach: bool = False, stdin: bool = False) -> Started:
