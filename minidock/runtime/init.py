@@ -55,16 +55,12 @@ def container_init(ctr: dict[str, Any], cdir: str, netns: tuple[str, str | None]
         _stdio(fds)
         _namespaces(netns)
         os.write(fds.sync_w, b"R\n")
+        _while_prestart(ctr)
         # everything used after pivot_root must be imported before it: the host's
         # filesystem (and minidock's source) is gone from view then. Done while the
         # CLI runs the prestart hook.
         import fcntl, socket, struct, termios  # noqa: F401,E401
-        from minidock.runtime import caps, container, reaper, rootfs, seccomp, users  # noqa: F401
-        if ctr.get("_Cgroup"):
-            # joined here, while the CLI moves the interfaces in: a v1 migration costs
-            # ~10 ms (an RCU grace period per hierarchy), off the critical path here
-            from minidock.runtime import cgroups
-            cgroups.join(ctr["_Cgroup"], 0)
+        from minidock.runtime import caps, container, rootfs, seccomp, users  # noqa: F401
         if os.read(fds.go_r, 1) != b"G":
             os._exit(1)
         os.close(fds.go_r)
@@ -77,6 +73,7 @@ def container_init(ctr: dict[str, Any], cdir: str, netns: tuple[str, str | None]
         sc.cloexec_from(3)
         seccomp.install(ctr["HostConfig"])
         if ctr.get("_InitReaper"):                 # --init without a binary (reaper.py)
+            from minidock.runtime import reaper
             reaper.fork_command(fds.sync_w)
         _exec(argv, env)
     except MinidockError as err:
@@ -303,3 +300,14 @@ def _exec(argv: list[str], env: list[str]) -> None:
         raise CommandNotFound(f'exec: "{argv[0]}": no such file or directory') from None
     except OSError as err:
         raise CannotInvoke(f'exec: "{argv[0]}": {err.strerror.lower()}') from None
+
+
+def _while_prestart(ctr: dict[str, Any]) -> None:
+    """While the CLI moves the interfaces in: join the container's cgroup (a v1
+    migration costs ~10 ms, an RCU grace period per hierarchy: off the critical path
+    here) and import the built-in --init reaper (no import after pivot_root)."""
+    if ctr.get("_Cgroup"):
+        from minidock.runtime import cgroups
+        cgroups.join(ctr["_Cgroup"], 0)
+    if ctr.get("_InitReaper"):
+        from minidock.runtime import reaper  # noqa: F401

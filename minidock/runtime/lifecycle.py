@@ -303,7 +303,7 @@ def destroy(ctx: Any, ctr: Container, volumes: bool = False) -> None:
     errors = best_effort([("forget_container", lambda: api.forget_container(ctx, ctr)),
                           ("remove_files", files)], "rm")
     record()
-    if volumes:
+    if volumes and any(m.get("_Anonymous") for m in ctr.get("_Mounts") or []):
         from minidock.runtime import volumes as vols
         for name in vols.anonymous_of(ctr):
             vols.remove_quietly(ctx, name)
