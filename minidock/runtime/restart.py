@@ -135,6 +135,15 @@ def _clear_restarting(ctx: Any, cid: str) -> None:
             records.save(ctx, ctr)
 
 
+def boots_again(ctr: dict[str, Any]) -> bool:
+    """Whether a container stopped by a reboot is started again (see below)."""
+    if ctr.get("_Starter") or ctr["State"].get("StartedAt", "").startswith("0001"):
+        return False
+    policy = ctr["HostConfig"].get("RestartPolicy") or {}
+    manual = bool(ctr.get("_ManuallyStopped")) and policy.get("Name") != "always"
+    return decide(policy, ctr["State"].get("ExitCode", 0), ctr.get("RestartCount", 0), manual)
+
+
 def restart_after_boot(ctx: Any, ctrs: list[dict[str, Any]]) -> None:
     """Start the containers a reboot stopped whose policy brings them back, as
     Docker's daemon does at its start: `always` even after a manual stop,
@@ -142,12 +151,7 @@ def restart_after_boot(ctx: Any, ctrs: list[dict[str, Any]]) -> None:
     container lost at reboot exited 255); never one that was never started."""
     from minidock.runtime import start as starter
     for ctr in ctrs:
-        if ctr.get("_Starter") or ctr["State"].get("StartedAt", "").startswith("0001"):
-            continue
-        policy = ctr["HostConfig"].get("RestartPolicy") or {}
-        manual = bool(ctr.get("_ManuallyStopped")) and policy.get("Name") != "always"
-        if not decide(policy, ctr["State"].get("ExitCode", 0), ctr.get("RestartCount", 0),
-                      manual):
+        if not boots_again(ctr):
             continue
         try:
             starter.start(ctx, ctr, attach=False)

@@ -156,3 +156,18 @@ def test_stats_formatting() -> None:
     out = stats.render(stats.DEFAULT_FORMAT, [r]).splitlines()
     assert out[0].startswith("CONTAINER ID   NAME      CPU %     MEM USAGE / LIMIT")
     assert stats.render("{{.Name}}", [r]) == "web\n"
+
+
+def test_boots_again_as_dockerd_at_its_start() -> None:
+    def ctr(policy: str, code: int = 255, manual: bool = False, started: bool = True) -> dict:
+        doc = {"HostConfig": {"RestartPolicy": restart.parse_policy(policy)},
+               "State": {"ExitCode": code, "StartedAt": "2026-01-01T00:00:00Z" if started
+                         else "0001-01-01T00:00:00Z"}, "RestartCount": 0}
+        if manual:
+            doc["_ManuallyStopped"] = True
+        return doc
+    assert restart.boots_again(ctr("always")) and restart.boots_again(ctr("always", manual=True))
+    assert restart.boots_again(ctr("unless-stopped"))
+    assert not restart.boots_again(ctr("unless-stopped", manual=True))
+    assert restart.boots_again(ctr("on-failure")) and not restart.boots_again(ctr("on-failure", 0))
+    assert not restart.boots_again(ctr("no")) and not restart.boots_again(ctr("always", started=False))
