@@ -47,12 +47,13 @@ def apply(root_fd: int, mounts: list[dict[str, Any]]) -> None:
 
 
 def _tmpfs(root_fd: int, m: dict[str, Any]) -> None:
-    flags = sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC if m["_Origin"] == "tmpfs" else 0
+    """A tmpfs, nosuid/nodev/noexec unless its options say exec, suid or dev (Docker)."""
+    flags = sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC
     for opt in m.get("_Flags") or []:
         if opt in _TMPFS_FLAGS:
             flags |= _TMPFS_FLAGS[opt]
-        elif opt[:2] == "no" or opt in ("exec", "suid", "dev"):
-            flags &= ~_TMPFS_FLAGS.get("no" + opt, 0)
+        elif "no" + opt in _TMPFS_FLAGS:
+            flags &= ~_TMPFS_FLAGS["no" + opt]
     if not m.get("RW", True):
         flags |= sc.MS_RDONLY
     fd = rootfs.ensure_dir(root_fd, m["Destination"])

@@ -88,7 +88,7 @@ def test_cpus_half_a_cpu(host: TestHost) -> None:
     t0, u0 = time.monotonic(), usage()
     time.sleep(4)
     ratio = (usage() - u0) / (time.monotonic() - t0)
-    assert 0.15 < ratio < 0.65, ratio          # bounded generously: a loaded machine
+    assert 0.1 < ratio < 0.65, ratio          # bounded generously: a loaded machine
     cpu = host.md("stats", "--no-stream", "--format", "{{.CPUPerc}}", "spin").stdout
     assert float(cpu.strip().rstrip("%")) < 70, cpu
     host.md("rm", "-f", "spin")
