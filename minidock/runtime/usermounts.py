@@ -43,7 +43,7 @@ def apply(root_fd: int, mounts: list[dict[str, Any]]) -> None:
             sc.mount(source, f"/proc/self/fd/{fd}", None, sc.MS_BIND | sc.MS_REC)
         finally:
             os.close(fd)
-        _finish(root_fd, target, not m.get("RW", True), 0)
+        _finish(root_fd, target, not m.get("RW", True))
 
 
 def _tmpfs(root_fd: int, m: dict[str, Any]) -> None:
@@ -63,13 +63,13 @@ def _tmpfs(root_fd: int, m: dict[str, Any]) -> None:
         os.close(fd)
 
 
-def _finish(root_fd: int, target: str, readonly: bool, extra: int) -> None:
+def _finish(root_fd: int, target: str, readonly: bool) -> None:
     """Read-only (a bind takes it only by remounting) and rprivate propagation."""
     fd = rootfs.resolve(root_fd, target)
     try:
         path = f"/proc/self/fd/{fd}"
         if readonly:
-            sc.mount(None, path, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | extra)
+            sc.mount(None, path, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY)
         sc.mount(None, path, None, sc.MS_REC | sc.MS_PRIVATE)
     finally:
         os.close(fd)
