@@ -54,6 +54,8 @@ def parse(lim: Limits, ncpu: int | None = None) -> dict[str, Any]:
             raise InvalidArgument("Minimum memoryswap limit should be larger than memory "
                                   "limit, see usage")
         out["MemorySwap"] = swap
+    elif out.get("Memory"):
+        out["MemorySwap"] = 2 * out["Memory"]      # dockerd's default, shown by inspect
     ncpu = ncpu or os.cpu_count() or 1
     if lim.cpus:
         out["NanoCpus"] = _nano_cpus(lim.cpus, ncpu)

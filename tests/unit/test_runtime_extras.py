@@ -71,7 +71,8 @@ def test_volumes_from_inherit() -> None:
 def test_limits_parse_and_files() -> None:
     hc = limits.parse(limits.Limits(memory="64m", cpus="0.5", cpu_shares="512",
                                     pids_limit="10", cpuset_cpus="0-1"), ncpu=2)
-    assert hc == {"Memory": 64 << 20, "NanoCpus": 500_000_000, "CpuShares": 512,
+    assert hc == {"Memory": 64 << 20, "MemorySwap": 128 << 20, "NanoCpus": 500_000_000,
+                  "CpuShares": 512,
                   "PidsLimit": 10, "CpusetCpus": "0-1"}
     v1 = limits.v1_files(hc, has_memsw=True)
     assert v1["memory"] == {"memory.limit_in_bytes": str(64 << 20),
