@@ -79,3 +79,18 @@ def test_stop_during_back_off_ends_policy(host: TestHost) -> None:
     doc = _state(host, "fl")
     assert doc["RestartCount"] == count and doc["State"]["Status"] == "exited"
     assert host.pids() == []
+
+
+def test_links_follow_a_policy_restart(host: TestHost) -> None:
+    host.md("run", "-d", "--name", "srv", "--restart", "on-failure", "busybox", "sh", "-c",
+            "if [ -e /ran ]; then exec sleep 1000; fi; touch /ran; "
+            "while [ ! -e /go ]; do sleep 0.1; done; exit 1")
+    host.md("run", "-d", "--name", "cli", "--link", "srv:al", "busybox", "sleep", "1000")
+    host.md("exec", "srv", "touch", "/go")          # the first run fails now
+    doc = _wait(host, "srv", lambda d: d["RestartCount"] == 1 and d["State"]["Running"])
+    ip = doc["NetworkSettings"]["IPAddress"]
+    hosts = host.md("exec", "cli", "cat", "/etc/hosts").stdout
+    assert any(ln.split()[0] == ip and "al" in ln.split()[1:] for ln in hosts.splitlines()
+               if ln.strip()), hosts
+    host.md("exec", "cli", "ping", "-c", "1", "-W", "5", "al")
+    host.md("rm", "-f", "srv", "cli")
