@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from minidock.cli.containers import parser
 
+if TYPE_CHECKING:
+    from minidock.context import Context
 
-def cmd_stats(ctx: Any, argv: list[str]) -> int:
+
+def cmd_stats(ctx: Context, argv: list[str]) -> int:
     from minidock.runtime import container as records
     from minidock.runtime import stats
     from minidock.runtime.lifecycle import refresh, refresh_all

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from minidock.cli.containers import parser
 from minidock.cli.networks import table
 from minidock.errors import InvalidArgument, MinidockError
+
+if TYPE_CHECKING:
+    from minidock.context import Context
 
 USAGE = """Usage:  minidock volume COMMAND
 
@@ -26,7 +29,7 @@ Commands:
 """
 
 
-def cmd_volume(ctx: Any, argv: list[str]) -> int:
+def cmd_volume(ctx: Context, argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE, end="")
         return 0 if argv else 1
@@ -40,7 +43,7 @@ def cmd_volume(ctx: Any, argv: list[str]) -> int:
     return fn(ctx, rest)
 
 
-def _create(ctx: Any, argv: list[str]) -> int:
+def _create(ctx: Context, argv: list[str]) -> int:
     from minidock import ids
     from minidock.runtime import volumes
     ap = parser("volume create", "Create a volume")
@@ -62,7 +65,7 @@ def _create(ctx: Any, argv: list[str]) -> int:
     return 0
 
 
-def _ls(ctx: Any, argv: list[str]) -> int:
+def _ls(ctx: Context, argv: list[str]) -> int:
     from minidock.runtime import volumes
     ap = parser("volume ls", "List volumes")
     ap.add_argument("-q", "--quiet", action="store_true")
@@ -84,7 +87,7 @@ def _ls(ctx: Any, argv: list[str]) -> int:
     return 0
 
 
-def _filter(ctx: Any, docs: list[dict[str, Any]], flt: str) -> list[dict[str, Any]]:
+def _filter(ctx: Context, docs: list[dict[str, Any]], flt: str) -> list[dict[str, Any]]:
     """Docker's filters dangling=, name=, driver=, label=."""
     from minidock.runtime import volumes
     key, _, value = flt.partition("=")
@@ -102,7 +105,7 @@ def _filter(ctx: Any, docs: list[dict[str, Any]], flt: str) -> list[dict[str, An
     raise InvalidArgument(f"Invalid filter '{key}'")
 
 
-def _inspect(ctx: Any, argv: list[str]) -> int:
+def _inspect(ctx: Context, argv: list[str]) -> int:
     from minidock.runtime import volumes
     ap = parser("volume inspect", "Display detailed information on one or more volumes")
     ap.add_argument("-f", "--format", default="")
@@ -124,7 +127,7 @@ def _inspect(ctx: Any, argv: list[str]) -> int:
     return status
 
 
-def _rm(ctx: Any, argv: list[str]) -> int:
+def _rm(ctx: Context, argv: list[str]) -> int:
     from minidock.cli.parser import for_each
     from minidock.runtime import volumes
     ap = parser("volume rm", "Remove one or more volumes")
@@ -138,7 +141,7 @@ def _rm(ctx: Any, argv: list[str]) -> int:
     return for_each(args.volumes, one)
 
 
-def _prune(ctx: Any, argv: list[str]) -> int:
+def _prune(ctx: Context, argv: list[str]) -> int:
     from minidock.cli.parser import confirm
     from minidock.image.humanize import human_size
     from minidock.runtime import volumes

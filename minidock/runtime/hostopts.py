@@ -9,9 +9,12 @@ the record is written.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from minidock.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from minidock.context import Context
 
 
 def apply(doc: dict[str, Any], opts: Any, image_cfg: dict[str, Any]) -> None:
@@ -62,7 +65,7 @@ def _api_mount(m: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def attach_volumes_from(ctx: Any, doc: dict[str, Any], refs: tuple[str, ...]) -> None:
+def attach_volumes_from(ctx: Context, doc: dict[str, Any], refs: tuple[str, ...]) -> None:
     """Add the mounts of each `--volumes-from` container (No such container: x)."""
     if not refs:
         return

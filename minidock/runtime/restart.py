@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from minidock.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from minidock.context import Context
 
 BACKOFF_START_MS = 100
 BACKOFF_RESET_S = 10
@@ -94,7 +97,7 @@ def plan_restart(ctr: dict[str, Any], code: int) -> int | None:
     return delay
 
 
-def restart_from_monitor(ctx: Any, cid: str, delay_ms: int) -> None:
+def restart_from_monitor(ctx: Context, cid: str, delay_ms: int) -> None:
     """In the monitor, after the exit is recorded as "restarting": wait, then start.
 
     The monitor unshared CLONE_NEWPID for the old init, whose namespace is dead now:
@@ -125,7 +128,7 @@ def restart_from_monitor(ctx: Any, cid: str, delay_ms: int) -> None:
         _clear_restarting(ctx, cid)
 
 
-def _clear_restarting(ctx: Any, cid: str) -> None:
+def _clear_restarting(ctx: Context, cid: str) -> None:
     from minidock.runtime import container as records
     with ctx.store.transaction():
         ctr = records.get(ctx, cid)
@@ -144,7 +147,7 @@ def boots_again(ctr: dict[str, Any]) -> bool:
     return decide(policy, ctr["State"].get("ExitCode", 0), ctr.get("RestartCount", 0), manual)
 
 
-def restart_after_boot(ctx: Any, ctrs: list[dict[str, Any]]) -> None:
+def restart_after_boot(ctx: Context, ctrs: list[dict[str, Any]]) -> None:
     """Start the containers a reboot stopped whose policy brings them back, as
     Docker's daemon does at its start: `always` even after a manual stop,
     `unless-stopped` unless stopped by hand, `on-failure` after a failure (a

@@ -17,40 +17,43 @@ from __future__ import annotations
 import os
 import stat
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from minidock.errors import Conflict, InvalidArgument, NotFound
+
+if TYPE_CHECKING:
+    from minidock.context import Context
 
 KIND = "volume"
 
 
-def volumes_dir(ctx: Any) -> str:
+def volumes_dir(ctx: Context) -> str:
     return os.path.join(ctx.root, "volumes")
 
 
-def mountpoint(ctx: Any, name: str) -> str:
+def mountpoint(ctx: Context, name: str) -> str:
     return os.path.join(volumes_dir(ctx), name, "_data")
 
 
-def _doc(ctx: Any, name: str, labels: dict[str, str]) -> dict[str, Any]:
+def _doc(ctx: Context, name: str, labels: dict[str, str]) -> dict[str, Any]:
     return {"CreatedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "Driver": "local", "Labels": labels or None, "Mountpoint": mountpoint(ctx, name),
             "Name": name, "Options": None, "Scope": "local"}
 
 
-def get(ctx: Any, name: str) -> dict[str, Any] | None:
+def get(ctx: Context, name: str) -> dict[str, Any] | None:
     hit = ctx.store.get_by_name(KIND, name)
     return hit[1] if hit else None
 
 
-def inspect(ctx: Any, name: str) -> dict[str, Any]:
+def inspect(ctx: Context, name: str) -> dict[str, Any]:
     doc = get(ctx, name)
     if doc is None:
         raise NotFound(f"No such volume: {name}")
     return {k: v for k, v in doc.items() if not k.startswith("_")}
 
 
-def ensure(ctx: Any, name: str, labels: dict[str, str] | None = None,
+def ensure(ctx: Context, name: str, labels: dict[str, str] | None = None,
            anonymous: bool = False) -> bool:
     """Create volume `name` unless it exists (idempotent); True if it was made here.
     Inverse: remove."""
@@ -67,14 +70,14 @@ def ensure(ctx: Any, name: str, labels: dict[str, str] | None = None,
     return True
 
 
-def users(ctx: Any, name: str) -> list[str]:
+def users(ctx: Context, name: str) -> list[str]:
     """Ids of the containers whose mounts name the volume."""
     from minidock.runtime import container as records
     return [c["Id"] for c in records.all_containers(ctx)
             if any(m.get("Name") == name for m in c.get("_Mounts") or [])]
 
 
-def remove(ctx: Any, name: str, force: bool = False) -> None:
+def remove(ctx: Context, name: str, force: bool = False) -> None:
     """Remove a volume that no container uses; `force` only hides "no such volume"."""
     with ctx.store.transaction():
         if get(ctx, name) is None:
@@ -88,7 +91,7 @@ def remove(ctx: Any, name: str, force: bool = False) -> None:
     _rmtree(os.path.join(volumes_dir(ctx), name))
 
 
-def remove_quietly(ctx: Any, name: str) -> None:
+def remove_quietly(ctx: Context, name: str) -> None:
     """Undo of ensure, and rm -v: best effort."""
     try:
         remove(ctx, name, force=True)
@@ -101,7 +104,7 @@ def _rmtree(path: str) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def listing(ctx: Any) -> list[dict[str, Any]]:
+def listing(ctx: Context) -> list[dict[str, Any]]:
     """Every volume as inspect shows it, by name."""
     docs = ({k: v for k, v in doc.items() if not k.startswith("_")}
             for _, doc in ctx.store.list(KIND))
@@ -120,7 +123,7 @@ def disk_usage(path: str) -> int:
     return total
 
 
-def prune(ctx: Any) -> list[tuple[str, int]]:
+def prune(ctx: Context) -> list[tuple[str, int]]:
     """Remove every volume no container uses; returns (name, bytes) of each."""
     from minidock.runtime import container as records
     used = {m.get("Name") for c in records.all_containers(ctx) for m in c.get("_Mounts") or []}
@@ -133,7 +136,7 @@ def prune(ctx: Any) -> list[tuple[str, int]]:
     return gone
 
 
-def prepare(ctx: Any, mounts: list[dict[str, Any]]) -> list[str]:
+def prepare(ctx: Context, mounts: list[dict[str, Any]]) -> list[str]:
     """At create: give each volume mount a name and a Source, create the volumes that
     do not exist yet; returns the names created here (the caller's undo removes them).
     A bind from --mount must exist (Docker's message); -v creates it at start."""
