@@ -109,7 +109,16 @@ class TestHost:
         pids = self.pids()
         if pids:
             found.append(f"processes in netns: {pids}")
+        groups = [d for parent in self.cgroup_parents() if os.path.isdir(parent)
+                  for d in os.listdir(parent) if os.path.isdir(os.path.join(parent, d))]
+        if groups:
+            found.append(f"cgroups: {groups}")
         return found
+
+    def cgroup_parents(self) -> list[str]:
+        """This host's cgroup parent in every hierarchy (its name hashes the root)."""
+        from minidock.runtime import cgroups
+        return sorted({os.path.dirname(p) for p in cgroups.plan(self.root, "x").values()})
 
     def destroy(self) -> None:
         """Remove everything the host made, even after a failed test (by PID only)."""
@@ -130,7 +139,20 @@ class TestHost:
             except OSError:
                 pass
         subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
+        for parent in self.cgroup_parents():
+            if os.path.isdir(parent):
+                for child in os.listdir(parent):
+                    if os.path.isdir(os.path.join(parent, child)):
+                        _rmdir_quietly(os.path.join(parent, child))
+                _rmdir_quietly(parent)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _rmdir_quietly(path: str) -> None:
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass
 
 
 def _sandbox_links(exec_root: str) -> list[str]:
