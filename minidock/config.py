@@ -40,6 +40,7 @@ _FIELDS: tuple[tuple[str, Any], ...] = (
     ("default_address_pools", ()),  # ((base CIDR, size), ...)
     ("cluster_store", ""),
     ("cluster_advertise", ""),
+    ("cluster_store_opts", ()),  # ((key, value), ...), e.g. (("discovery.ttl", "20"),)
 )
 
 
@@ -87,6 +88,7 @@ _KEYS: dict[str, tuple[str, str]] = {
     "default-address-pools": ("default_address_pools", "pools"),
     "cluster-store": ("cluster_store", "str"),
     "cluster-advertise": ("cluster_advertise", "str"),
+    "cluster-store-opts": ("cluster_store_opts", "strmap"),
 }
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
@@ -230,6 +232,10 @@ def _convert(key: str, kind: str, raw: Any) -> Any:
         if isinstance(raw, bool) or not isinstance(raw, int):
             raise InvalidArgument(f"invalid value for {key}: must be an integer")
         return raw
+    if kind == "strmap":
+        if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
+            raise InvalidArgument(f"invalid value for {key}: must be an object of strings")
+        return tuple(sorted(raw.items()))
     if kind == "strlist":
         if not isinstance(raw, list) or not all(isinstance(v, str) for v in raw):
             raise InvalidArgument(f"invalid value for {key}: must be a list of strings")

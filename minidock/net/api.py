@@ -140,7 +140,7 @@ def _sandbox(ctx: Any, ctr: Container) -> Any:
 def _set_builtin_entry(ctx: Any, ctr: Container, name: str) -> None:
     from minidock.net import attach
     from minidock.net import network as nw
-    _nid, doc = nw.lookup(ctx.store, name)
+    _nid, doc = nw.lookup_ctx(ctx, name)
     wish = (ctr["NetworkSettings"].get("Networks") or {}).get(name)
     entry = attach.settings_entry(nw.from_doc(doc), None, wish, ctr["Id"], "")
     ctr["NetworkSettings"]["Networks"] = {name: entry}
@@ -168,6 +168,11 @@ def _allocate_network(ctx: Any, ctr: Container, p: Any) -> list[str]:
     from minidock.net import network as nw
     wishes = _wishes(ctr)
     nets = [nw.from_doc(nw.lookup(ctx.store, name)[1]) for name in wishes]
+    if any(n.driver == "overlay" for n in nets) and attach.gateway_network(nets) is None:
+        from minidock.net.drivers.overlay.driver import gateway_bridge
+        gwnet = gateway_bridge(ctx)     # the overlay's way out (docker_gwbridge)
+        wishes[gwnet.name] = {}
+        nets.append(gwnet)
     gw = attach.gateway_network(nets)
     out, ips, bindings = {}, [], []
     for i, (name, net) in enumerate(zip(wishes, nets)):

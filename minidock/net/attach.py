@@ -90,7 +90,11 @@ def _claim_address(ctx: Any, ctr: Container, net: nw.Net, ep_id: str, ifname: st
     store = ctx.store
     mac = ctr["Config"].get("MacAddress") if ifname == "eth0" else ""
     with store.transaction():
-        addr = eps.allocate_address(store, net, ep_id, requested)
+        if net.driver == "overlay":     # global scope: the address is claimed in etcd
+            from minidock.net.drivers.overlay.driver import claim_address
+            addr = claim_address(ctx, net, ep_id, requested)
+        else:
+            addr = eps.allocate_address(store, net, ep_id, requested)
         ep = eps.Endpoint(
             id=ep_id, network_id=net.id, container_id=ctr["Id"], name=container_name(ctr),
             ip=str(addr), prefixlen=net.prefixlen, mac=mac or ipam.mac_for(IPv4Address(addr)),
@@ -188,10 +192,17 @@ def release_endpoint(ctx: Any, ep: eps.Endpoint, leave: bool = False) -> list[st
     steps += [
         ("dns_remove", lambda: _dns_remove(ctx, ep, net)),
         ("release_ports", lambda: portmap.release(store, ep.id)),
-        ("release_address", lambda: eps.release_address(store, ep.network_id, ep.id)),
+        ("release_address", lambda: _release_address(ctx, net, ep)),
         ("delete_endpoint", lambda: store.delete("endpoint", ep.id)),
     ]
     return best_effort(steps)
+
+
+def _release_address(ctx: Any, net: nw.Net | None, ep: eps.Endpoint) -> None:
+    if net is not None and net.driver == "overlay":
+        from minidock.net.drivers.overlay.driver import release_endpoint
+        release_endpoint(ctx, ep.network_id, ep.id)
+    eps.release_address(ctx.store, ep.network_id, ep.id)
 
 
 def settings_entry(net: nw.Net, ep: eps.Endpoint | None, wish: dict[str, Any] | None,
@@ -214,7 +225,7 @@ def settings_entry(net: nw.Net, ep: eps.Endpoint | None, wish: dict[str, Any] | 
 
 
 def _dns_set(ctx: Any, net: nw.Net, ep: eps.Endpoint) -> None:
-    if not net.user_defined:
+    if not net.user_defined or net.name == "minidock_gwbridge":
         return
     try:
         from minidock.net import dnsrecords

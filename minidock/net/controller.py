@@ -226,6 +226,10 @@ def create_network(ctx: Any, name: str, driver: str = "bridge", subnet: str = ""
     """
     from minidock import reconcile
     ensure_initialized(ctx)
+    if driver == "overlay":
+        from minidock.net import globalnet
+        return globalnet.create_network(ctx, name, driver, subnet, gateway, ip_range,
+                                        internal, options or {}, labels)
     store = ctx.store
     args = (ctx, name, driver, subnet, gateway, ip_range, internal, options or {}, labels)
     with reconcile.busy(ctx), Pipeline("network_create") as p:
@@ -331,12 +335,15 @@ def remove_network(ctx: Any, ref: str) -> str:
     """`network rm`: refused for predefined networks and while endpoints exist
     (endpoints whose container is gone or not running are released first)."""
     ensure_initialized(ctx)
-    nid, doc = nw.lookup(ctx.store, ref)
+    nid, doc = nw.lookup_ctx(ctx, ref)
     if doc["Name"] in nw.PREDEFINED:
         raise Forbidden(f"{doc['Name']} is a pre-defined network and cannot be removed")
     if eps.of_network(ctx.store, nid) and _release_stale(ctx, nid):
         raise Forbidden(f"error while removing network: network {doc['Name']} id {nid} "
                         "has active endpoints")
+    if doc.get("Scope") == "global":
+        from minidock.net import globalnet
+        globalnet.remove_network(ctx, doc)
     delete_network(ctx, nid, doc)
     return doc["Name"]
 
@@ -398,6 +405,8 @@ def prune_networks(ctx: Any) -> list[str]:
     for nid, doc in sorted(ctx.store.list("network"), key=lambda x: x[1]["Name"]):
         if doc["Name"] in nw.PREDEFINED or mark_alive(doc.get("_Starter")):
             continue
+        if doc.get("Scope") == "global":
+            continue    # other hosts may be about to use it: `network rm` removes it
         if eps.of_network(ctx.store, nid) and _release_stale(ctx, nid):
             continue
         _delete_network(ctx, nid, doc)
@@ -407,13 +416,19 @@ def prune_networks(ctx: Any) -> list[str]:
 
 def list_networks(ctx: Any) -> list[dict[str, Any]]:
     ensure_initialized(ctx)
+    if ctx.config.cluster_store:
+        from minidock.cluster import gstore
+        gstore.sync_networks(ctx)
     return sorted((d for _i, d in ctx.store.list("network")), key=lambda d: d["Name"])
 
 
 def inspect_network(ctx: Any, ref: str) -> dict[str, Any]:
     """Docker's `network inspect` document, Containers from the live endpoints."""
     ensure_initialized(ctx)
-    nid, doc = nw.lookup(ctx.store, ref)
+    if ctx.config.cluster_store:
+        from minidock.cluster import gstore
+        gstore.sync_networks(ctx)
+    nid, doc = nw.lookup_ctx(ctx, ref)
     containers = {}
     for ep in sorted(eps.of_network(ctx.store, nid), key=lambda e: e.container_id):
         containers[ep.container_id] = {
@@ -425,4 +440,4 @@ def inspect_network(ctx: Any, ref: str) -> dict[str, Any]:
 def lookup_network(ctx: Any, ref: str) -> nw.Net:
     """A network by name, id or id prefix (Docker's `network <x> not found`)."""
     ensure_initialized(ctx)
-    return nw.from_doc(nw.lookup(ctx.store, ref)[1])
+    return nw.from_doc(nw.lookup_ctx(ctx, ref)[1])

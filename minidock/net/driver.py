@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from minidock.pipeline import Pipeline
 
 DRIVERS = {"bridge": "minidock.net.drivers.bridge", "host": "minidock.net.drivers.host",
-           "null": "minidock.net.drivers.null"}
+           "null": "minidock.net.drivers.null", "overlay": "minidock.net.drivers.overlay"}
 
 
 class Driver(Protocol):

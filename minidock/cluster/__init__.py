@@ -1,0 +1,6 @@
+"""The cluster store: what hosts running minidock share (etcd, v3 API).
+
+`etcd.py` is a small client of etcd's JSON gateway (http.client only: cheap enough for
+the start path); `layout.py` says which keys hold what and builds the transactions;
+`gstore.py` is the global-scope store the network code calls.
+"""
