@@ -121,6 +121,9 @@ def sync_networks(ctx: Any, gs: GStore | None = None) -> None:
     gs = gs or open_gstore(ctx)
     store = ctx.store
     remote = {d["Id"]: d for d in list_networks(gs)}
+    local = {nid: d for nid, d in store.list("network") if d.get("Scope") == "global"}
+    if local == remote:
+        return      # the common case writes nothing (no SQLite write lock taken)
     with store.transaction():
         for nid, doc in store.list("network"):
             if doc.get("Scope") == "global" and nid not in remote:

@@ -89,11 +89,12 @@ def _claim_address(ctx: Any, ctr: Container, net: nw.Net, ep_id: str, ifname: st
     from minidock.net import ipam
     store = ctx.store
     mac = ctr["Config"].get("MacAddress") if ifname == "eth0" else ""
+    addr = None
+    if net.driver == "overlay":     # global scope: claimed in etcd, before the local
+        from minidock.net.drivers.overlay.driver import claim_address   # transaction
+        addr = claim_address(ctx, net, ep_id, requested)
     with store.transaction():
-        if net.driver == "overlay":     # global scope: the address is claimed in etcd
-            from minidock.net.drivers.overlay.driver import claim_address
-            addr = claim_address(ctx, net, ep_id, requested)
-        else:
+        if addr is None:
             addr = eps.allocate_address(store, net, ep_id, requested)
         ep = eps.Endpoint(
             id=ep_id, network_id=net.id, container_id=ctr["Id"], name=container_name(ctr),

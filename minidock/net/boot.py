@@ -43,6 +43,9 @@ def write_marker(ctx: Any, value: str) -> None:
 
 def ensure_initialized(ctx: Any) -> None:
     """Initialise networking unless this boot already did with these options."""
+    if ctx.config.cluster_store:    # a killed overlay agent is restarted (it re-syncs)
+        from minidock.net.drivers.overlay import agent
+        agent.ensure(ctx)
     if read_marker(ctx) == fingerprint(ctx.config):
         from minidock.net import fwcheck
         fwcheck.check(ctx)          # a flushed firewall is rebuilt (one netlink query)

@@ -47,6 +47,9 @@ def ensure_initialized(ctx: Any) -> None:
     """Initialise networking for this boot if not done yet (idempotent, cheap when done)."""
     from minidock.net import fwcheck
     want = boot.fingerprint(ctx.config)
+    if ctx.config.cluster_store:    # a killed overlay agent is restarted (it re-syncs)
+        from minidock.net.drivers.overlay import agent
+        agent.ensure(ctx)
     if boot.read_marker(ctx) == want:
         fwcheck.check(ctx)
         return

@@ -13,7 +13,8 @@ On-disk state, under `<exec-root>/overlay/` (a reboot wipes it):
 
     ctl.sock   the agent's control socket      lock   flock: connect-or-spawn, and exit
     log        the agent's stderr              lease  the lease id (a restarted agent
-    netns/1-<nid[:10]>  the networks' namespaces       keeps it while etcd does)
+    pid        the agent's pid                        keeps it while etcd does)
+    netns/1-<nid[:10]>  the networks' namespaces
 
 Starting is race-free as the resolver's: under the lock the client binds and listens on
 ctl.sock itself, hands the fd to the new process (double fork, setsid, exec) and
@@ -41,6 +42,7 @@ class Paths:
         self.lock = os.path.join(self.dir, "lock")
         self.log = os.path.join(self.dir, "log")
         self.lease = os.path.join(self.dir, "lease")
+        self.pid = os.path.join(self.dir, "pid")
         self.netns_dir = os.path.join(self.dir, "netns")
 
     def netns(self, nid: str) -> str:

@@ -37,6 +37,7 @@ from minidock.net.drivers.overlay import datapath, records
 from minidock.net.drivers.overlay.agent import Paths
 
 IDLE = 10.0
+ORPHAN_GRACE = 10.0
 WATCH_RENEW = 15.0
 
 
@@ -54,6 +55,8 @@ class Agent:
         self.last_request = time.monotonic()
         self.ensured: dict[str, float] = {}
         self.watcher: Any = None
+        self.orphans: dict[str, float] = {}
+        self.built: set[str] = set()
         self.running = True
 
     @property
@@ -88,6 +91,8 @@ class Agent:
         op, _sp, arg = line.partition(" ")
         self.last_request = time.monotonic()
         try:
+            if op == "lease" and self.lease:    # kept alive by the main loop
+                return f"ok {self.lease}"
             with self.lock:
                 if op == "lease":
                     return f"ok {self.ensure_lease()}"
@@ -108,9 +113,13 @@ class Agent:
             raise MinidockError(f"network {nid} not found")
         path = self.paths.netns(nid)
         p = doc["_net"]
-        datapath.ensure_network(path, nid, p["vni"], p["gateway"], int(p["subnet"].split("/")[1]))
+        if nid not in self.built or not os.path.exists(path):
+            datapath.ensure_network(path, nid, p["vni"], p["gateway"],
+                                    int(p["subnet"].split("/")[1]))
+            self.built.add(nid)
         self.ensured[nid] = time.monotonic()
-        self.ensure_lease()
+        if not self.lease:
+            self.ensure_lease()
         self.wake.set()
         return path
 
@@ -129,6 +138,7 @@ class Agent:
             for nid, path in self.namespaces().items():
                 if nid not in in_use and nid not in self.ensured:
                     datapath.delete_netns(path)
+                    self.built.discard(nid)
                     log(f"network {nid[:12]}: namespace removed")
                     continue
                 peers = {datapath.Peer(r["ip"], r["mac"], r["vtep"])
@@ -137,6 +147,27 @@ class Agent:
                 if added or removed:
                     log(f"network {nid[:12]}: peers +{added} -{removed}")
             records.mirror_dns(self.ctx.store, eps, self.vtep, set(in_use))
+            self.sweep_orphans({ep.id for ep, _n in mine})
+
+    def sweep_orphans(self, local: set[str]) -> None:
+        """Delete keys on this host's lease that no local endpoint owns (a CLI that
+        could not release them: etcd was down), once seen so for ORPHAN_GRACE seconds
+        (a claim is made in etcd just before its local record is committed)."""
+        kvs, _rev = self.gs.etcd.get_prefix(self.gs.keys.base)
+        now, seen = time.monotonic(), {}
+        for kv in kvs:
+            if kv.lease != self.lease:
+                continue
+            owner = kv.key.rsplit("/", 1)[1] if "/endpoint/" in kv.key else kv.value
+            if owner in local:
+                continue
+            seen[kv.key] = self.orphans.get(kv.key, now)
+            if now - seen[kv.key] >= ORPHAN_GRACE:
+                self.gs.etcd.txn([gstore.E.cmp_value(kv.key, kv.value)],
+                                 [gstore.E.op_delete(kv.key)])
+                log(f"orphan {kv.key} removed")
+                del seen[kv.key]
+        self.orphans = seen
 
     def namespaces(self) -> dict[str, str]:
         """{nid: path} of the namespaces on this host (nid from the local store)."""
@@ -190,7 +221,7 @@ class Agent:
                     self.gs.etcd.lease_revoke(self.lease)
             except MinidockError as err:
                 log(f"revoke: {err}")
-            for path in (self.paths.lease, self.paths.sock):
+            for path in (self.paths.lease, self.paths.sock, self.paths.pid):
                 try:
                     os.unlink(path)
                 except FileNotFoundError:
@@ -269,6 +300,7 @@ def main(argv: list[str]) -> None:
     listener = socket.socket(fileno=fd)
     os.set_inheritable(fd, False)
     agent = Agent(Paths(exec_root), Context(root, exec_root, config), listener)
+    _write(agent.paths.pid, str(os.getpid()))
     log(f"started (vtep {agent.vtep})")
     agent.run()
     log("no overlay endpoint on this host: exiting")
