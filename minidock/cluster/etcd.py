@@ -118,27 +118,38 @@ class Etcd:
 
     # -- transport -----------------------------------------------------------------
     def call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        """POST `body` to /v3/`path` on the first member that answers."""
+        """POST `body` to /v3/`path` on the first member that answers. A member that
+        cannot be reached, or that answers with a transient error (a leader election
+        after a member died), is passed over; rounds repeat within the budget."""
         payload = json.dumps(body).encode()
         deadline = time.monotonic() + self.budget
-        errors = []
-        for i, (host, port) in enumerate(list(self.members)):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            try:
-                status, data = _post(host, port, "/v3/" + path, payload,
-                                     min(left, max(1.0, self.budget / len(self.members))))
-            except OSError as err:
-                errors.append(f"{host}:{port}: {err.strerror or err}")
-                continue
-            if i:
-                self.members.insert(0, self.members.pop(i))
-            if status != 200:
-                raise Internal(f"cluster store {self.url}: {path}: {_message(data)}")
-            return json.loads(data or b"{}")  # type: ignore[no-any-return]
+        errors: list[str] = []
+        while time.monotonic() < deadline:
+            for host, port in list(self.members):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    status, data = _post(host, port, "/v3/" + path, payload,
+                                         min(left, max(1.0, self.budget / len(self.members))))
+                except OSError as err:
+                    errors.append(f"{host}:{port}: {err.strerror or err}")
+                    continue
+                if status != 200 and _transient(data):
+                    errors.append(f"{host}:{port}: {_message(data)}")
+                    continue
+                self._prefer((host, port))
+                if status != 200:
+                    raise Internal(f"cluster store {self.url}: {path}: {_message(data)}")
+                return json.loads(data or b"{}")  # type: ignore[no-any-return]
+            time.sleep(0.2)
         raise StoreUnavailable(f"cluster store {self.url} is unreachable: "
-                               + ("; ".join(errors) or "timeout"))
+                               + ("; ".join(dict.fromkeys(errors)) or "timeout"))
+
+    def _prefer(self, member: tuple[str, int]) -> None:
+        if self.members[0] != member:
+            self.members.remove(member)
+            self.members.insert(0, member)
 
     # -- kv ----------------------------------------------------------------------------
     def get(self, key: str) -> KV | None:
@@ -182,6 +193,13 @@ class Etcd:
         except Internal as err:
             if "not found" not in str(err):
                 raise
+
+
+def _transient(data: bytes) -> bool:
+    """An answer that another member (or the same, a moment later) may not give."""
+    text = _message(data).lower()
+    return any(w in text for w in ("leader", "timed out", "timeout", "unavailable",
+                                   "too many requests"))
 
 
 def _message(data: bytes) -> str:

@@ -145,6 +145,14 @@ class Cluster:
                 raise AssertionError(f"etcd cluster not healthy: {proc.stdout}{proc.stderr}")
             time.sleep(0.5)
 
+    def restart_members(self) -> None:
+        """Start the killed members again (same data dirs) and wait for a healthy cluster."""
+        initial = ",".join(f"m{m.i}=http://{m.addr}:2380" for m in self.members)
+        for m in self.members:
+            if m.proc is None:
+                m.start(initial, self.tag)
+        self.wait_healthy()
+
     def leaks(self) -> list[str]:
         """Keys under minidock's prefix other than predefined state (none expected)."""
         return [f"etcd key: {k}" for k in self.keys()]
