@@ -60,9 +60,15 @@ class Paths:
             os.close(fd)
 
 
+_lease = 0      # asked once per CLI process
+
+
 def lease(ctx: Any) -> int:
     """This host's lease (the agent is started if needed and keeps it alive)."""
-    return int(request(ctx, "lease"))
+    global _lease
+    if not _lease:
+        _lease = int(request(ctx, "lease"))
+    return _lease
 
 
 def ensure_network(ctx: Any, nid: str) -> str:

@@ -99,18 +99,19 @@ def claim_address(ctx: Any, net: Any, ep_id: str, requested: str) -> Any:
 
 
 def publish_endpoint(ctx: Any, ep: Any) -> None:
+    """The endpoint's record on this host's lease (its address claim already is): the
+    other hosts' agents see it through their watch."""
     from minidock.cluster import gstore
     from minidock.net.drivers.overlay import records
     gs = gstore.open_gstore(ctx)
-    records.publish(gs, ctx, ep, records.advertise_address(ctx.config), agent.lease(ctx))
-    agent.sync(ctx)
+    rec = records.endpoint_record(ctx, ep, records.advertise_address(ctx.config))
+    gstore.put_endpoint(gs, ep.network_id, ep.id, rec, agent.lease(ctx))
 
 
 def release_endpoint(ctx: Any, network_id: str, ep_id: str) -> None:
     """Drop the endpoint's record and address from etcd (idempotent)."""
     from minidock.cluster import gstore
     gstore.release_endpoint(gstore.open_gstore(ctx), network_id, ep_id)
-    agent.sync(ctx)
 
 
 def gateway_bridge(ctx: Any) -> Any:
