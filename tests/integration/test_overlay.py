@@ -240,3 +240,20 @@ def test_etcd_down_errors_and_leaves_nothing_half_made(cluster):
     assert ip_of(h2, "ctrb") == "10.0.0.2"
     wait_for(lambda: len([k for k in cluster.keys() if "/ip/" in k]) == 2, timeout=60,
              what="only the gateway and b's address claimed")
+
+
+def test_published_port_of_overlay_container_via_gateway_bridge(cluster):
+    h1 = cluster.hosts[0]
+    h1.md("network", "create", "-d", "overlay", "ov")
+    h1.md("run", "-d", "--name", "web", "--net", "ov", "-p", "8080:80", "busybox",
+          "httpd", "-f", "-p", "80", "-h", "/etc")
+    eth1 = h1.md("exec", "web", "ip", "-o", "-4", "addr", "show", "eth1").stdout
+    assert "172.18." in eth1
+    route = h1.md("exec", "web", "ip", "route").stdout
+    assert "default via 172.18.0.1 dev eth1" in route
+    from tests.integration.cluster import _ns
+    out = wait_for(lambda: _ns(cluster.underlay, f"curl -s -m 5 -o /dev/null -w '%{{http_code}}' "
+                                                 f"http://{h1.addr}:8080/passwd",
+                               check=False).stdout.strip() == "200",
+                   timeout=30, what="published port from the underlay")
+    assert out
