@@ -158,7 +158,11 @@ class Etcd:
 
     def get_prefix(self, prefix: str) -> tuple[list[KV], int]:
         """Every key under `prefix`, and the store revision they were read at."""
-        out = self.call("kv/range", {"key": b64(prefix), "range_end": b64(prefix_end(prefix))})
+        return self.get_range(prefix, prefix_end(prefix))
+
+    def get_range(self, start: str, end: str) -> tuple[list[KV], int]:
+        """Every key in [start, end), and the store revision they were read at."""
+        out = self.call("kv/range", {"key": b64(start), "range_end": b64(end)})
         return decode_kvs(out.get("kvs")), int(out["header"].get("revision", 0))
 
     def put(self, key: str, value: str, lease: int = 0) -> None:

@@ -44,24 +44,24 @@ def create_network(gs: GStore, doc: dict[str, Any], subnet: str) -> dict[str, An
     here); Conflict if the name or pool is taken. Returns the stored document."""
     k = gs.keys
     for _attempt in range(ATTEMPTS):
-        kvs, rev = gs.etcd.get_prefix(k.base)
+        kvs, rev = gs.etcd.get_range(k.netname(""), E.prefix_end(k.vni()))  # names..VNIs
         names = {kv.key for kv in kvs if kv.key.startswith(k.netname(""))}
         if k.netname(doc["Name"]) in names:
             raise Conflict(f"network with name {doc['Name']} already exists")
         pools = [subnet_of_key(k, kv.key) for kv in kvs if kv.key.startswith(k.subnet())]
         vnis = [int(kv.key[len(k.vni()):]) for kv in kvs if kv.key.startswith(k.vni())]
-        doc = _with_pool_and_vni(doc, subnet, pools, vnis)
-        net = doc["_net"]
+        planned = _with_pool_and_vni(doc, subnet, pools, vnis)   # afresh on each try
+        net = planned["_net"]
         ok, _r = gs.etcd.txn(
             [E.cmp_absent(k.netname(doc["Name"])), E.cmp_absent(k.vni(net["vni"])),
              E.cmp_unchanged_since(k.subnet(), rev), E.cmp_unchanged_since(k.vni(), rev)],
-            [E.op_put(k.network(doc["Id"]), json.dumps(doc)),
+            [E.op_put(k.network(doc["Id"]), json.dumps(planned)),
              E.op_put(k.netname(doc["Name"]), doc["Id"]),
              E.op_put(k.subnet(net["subnet"]), doc["Id"]),
              E.op_put(k.vni(net["vni"]), doc["Id"]),
              E.op_put(k.ip(doc["Id"], net["gateway"]), "gateway")])
         if ok:
-            return doc
+            return planned
     raise Conflict(f"network {doc['Name']}: the cluster store kept changing; try again")
 
 

@@ -151,6 +151,10 @@ def _cross_host(c: Cluster, per_host: int) -> None:
     # forwarding entries: one FDB and one neighbour entry per remote endpoint
     fdb, neigh = fdb_neigh(h1)
     assert len(fdb) == len(neigh) == 2 * per_host
+    # inspect lists the containers of this host
+    doc = json.loads(h1.md("network", "inspect", "ov").stdout)[0]
+    assert sorted(v["Name"] for v in doc["Containers"].values()) == \
+        sorted(f"c1-{j}" for j in range(per_host))
     # rm everywhere, then network rm from another host: nothing left
     for h in c.hosts:
         h.md("rm", "-f", *[n for n, (hh, _ip) in ctrs.items() if hh is h], timeout=240)
@@ -269,3 +273,21 @@ def test_published_port_of_overlay_container_via_gateway_bridge(cluster):
                                check=False).stdout.strip() == "200",
                    timeout=30, what="published port from the underlay")
     assert out
+
+
+def test_concurrent_creates_on_three_hosts(cluster):
+    """Same name at once: one wins. Different names at once: different pools and VNIs."""
+    hosts = cluster.hosts
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        same = list(pool.map(lambda h: h.md("network", "create", "-d", "overlay", "dup",
+                                            check=False), hosts))
+    assert sorted(p.returncode for p in same) == [0, 125, 125]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        list(pool.map(lambda ih: ih[1].md("network", "create", "-d", "overlay", f"n{ih[0]}"),
+                      enumerate(hosts)))
+    docs = [json.loads(hosts[0].md("network", "inspect", f"n{i}").stdout)[0] for i in range(3)]
+    subnets = {d["IPAM"]["Config"][0]["Subnet"] for d in docs}
+    vnis = {d["Options"]["com.docker.network.driver.overlay.vxlanid_list"] for d in docs}
+    assert len(subnets) == 3 and len(vnis) == 3
+    for i in range(3):
+        hosts[i].md("network", "rm", f"n{i}")

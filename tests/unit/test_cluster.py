@@ -128,3 +128,12 @@ def test_endpoint_record_names():
                    "vtep": "192.0.2.11", "container_id": "c" * 64, "name": "api",
                    "names": ["api", "db", "c" * 12, "web1"]}
     json.dumps(rec)
+
+
+def test_a_retried_create_plans_afresh():
+    doc = _doc()
+    first = _with_pool_and_vni(doc, "", [], [])
+    again = _with_pool_and_vni(doc, "", [IPv4Network(first["_net"]["subnet"])],
+                               [first["_net"]["vni"]])
+    assert again["_net"]["vni"] == 257 and again["_net"]["subnet"] == "10.0.1.0/24"
+    assert doc["Options"] == {} and doc["_net"]["subnet"] == ""
