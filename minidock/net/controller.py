@@ -417,20 +417,30 @@ def prune_networks(ctx: Any) -> list[str]:
     return removed
 
 
+def _sync_global(ctx: Any) -> None:
+    """Refresh the copies of global networks; an unreachable store leaves them as last
+    seen, with a warning (listing and inspecting still work on one host)."""
+    if not ctx.config.cluster_store:
+        return
+    from minidock.cluster import gstore
+    from minidock.cluster.etcd import StoreUnavailable
+    try:
+        gstore.sync_networks(ctx)
+    except StoreUnavailable as err:
+        import sys
+        print(f"minidock: warning: {err}; global networks as last seen", file=sys.stderr)
+
+
 def list_networks(ctx: Any) -> list[dict[str, Any]]:
     ensure_initialized(ctx)
-    if ctx.config.cluster_store:
-        from minidock.cluster import gstore
-        gstore.sync_networks(ctx)
+    _sync_global(ctx)
     return sorted((d for _i, d in ctx.store.list("network")), key=lambda d: d["Name"])
 
 
 def inspect_network(ctx: Any, ref: str) -> dict[str, Any]:
     """Docker's `network inspect` document, Containers from the live endpoints."""
     ensure_initialized(ctx)
-    if ctx.config.cluster_store:
-        from minidock.cluster import gstore
-        gstore.sync_networks(ctx)
+    _sync_global(ctx)
     nid, doc = nw.lookup_ctx(ctx, ref)
     containers = {}
     for ep in sorted(eps.of_network(ctx.store, nid), key=lambda e: e.container_id):

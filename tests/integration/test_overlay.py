@@ -238,6 +238,8 @@ def test_etcd_down_errors_and_leaves_nothing_half_made(cluster):
     for m in cluster.members:
         m.kill()
     h1.md("rm", "-f", "ctrc", timeout=120)      # local teardown completes; etcd later
+    ls = h1.md("network", "ls", timeout=120)    # global networks as last seen, a warning
+    assert "ov" in ls.stdout and "unreachable" in ls.stderr
     proc = h2.md("network", "rm", "ov", check=False, timeout=120)
     assert proc.returncode != 0 and "unreachable" in proc.stderr
     proc = h1.md("network", "create", "-d", "overlay", "ov2", check=False, timeout=120)
