@@ -168,11 +168,12 @@ def _allocate_network(ctx: Any, ctr: Container, p: Any) -> list[str]:
     from minidock.net import network as nw
     wishes = _wishes(ctr)
     nets = [nw.from_doc(nw.lookup(ctx.store, name)[1]) for name in wishes]
-    if any(n.driver == "overlay" for n in nets) and attach.gateway_network(nets) is None:
-        from minidock.net.drivers.overlay.driver import gateway_bridge
-        gwnet = gateway_bridge(ctx)     # the overlay's way out (docker_gwbridge)
-        wishes[gwnet.name] = {}
-        nets.append(gwnet)
+    if any(n.driver not in ("bridge", "host", "null") for n in nets):
+        from minidock.net import gwbridge
+        if gwbridge.wanted(nets):       # e.g. the overlay's way out (docker_gwbridge)
+            gwnet = gwbridge.ensure(ctx)
+            wishes[gwnet.name] = {}
+            nets.append(gwnet)
     gw = attach.gateway_network(nets)
     out, ips, bindings = {}, [], []
     for i, (name, net) in enumerate(zip(wishes, nets)):

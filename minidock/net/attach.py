@@ -226,7 +226,7 @@ def settings_entry(net: nw.Net, ep: eps.Endpoint | None, wish: dict[str, Any] | 
 
 
 def _dns_set(ctx: Any, net: nw.Net, ep: eps.Endpoint) -> None:
-    if not net.user_defined or net.name == "minidock_gwbridge":
+    if not net.user_defined or net.name == "minidock_gwbridge":   # net/gwbridge.py
         return
     try:
         from minidock.net import dnsrecords

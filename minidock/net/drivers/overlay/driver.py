@@ -11,8 +11,8 @@
     delete_network   drop this host's namespace of the network, if any
 
 Addresses come from etcd (`claim_address`, `release_endpoint`), not the local claims.
-A container on an overlay network also joins the local gateway bridge
-(`minidock_gwbridge`, `gateway_bridge`) for the outside world and published ports.
+The driver declares `gateway_network`: a container on an overlay network also joins
+the local gateway bridge (net/gwbridge.py) for the outside world and published ports.
 """
 
 from __future__ import annotations
@@ -20,13 +20,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from minidock.errors import Conflict, Internal
+from minidock.errors import Internal
 from minidock.net.drivers.overlay import agent
 
-MTU_OVERHEAD = 50
-GWBRIDGE = "minidock_gwbridge"     # the network's name
-GWBRIDGE_DEVICE = "md_gwbridge"      # its bridge (an interface name has 15 bytes at most)
-GWBRIDGE_SUBNET = "172.18.0.0/16"
 
 
 class OverlayDriver:
@@ -112,29 +108,6 @@ def release_endpoint(ctx: Any, network_id: str, ep_id: str) -> None:
     """Drop the endpoint's record and address from etcd (idempotent)."""
     from minidock.cluster import gstore
     gstore.release_endpoint(gstore.open_gstore(ctx), network_id, ep_id)
-
-
-def gateway_bridge(ctx: Any) -> Any:
-    """The local gateway network (docker_gwbridge's role): made on first use, a bridge
-    with icc off and masquerading on; 172.18.0.0/16 unless that is taken."""
-    from minidock.net import controller
-    from minidock.net import network as nw
-    hit = ctx.store.get_by_name("network", GWBRIDGE)
-    if hit is None:
-        opts = {nw.OPT_BRIDGE_NAME: GWBRIDGE_DEVICE, nw.OPT_ICC: "false", nw.OPT_MASQ: "true"}
-        try:
-            try:
-                controller.create_network(ctx, GWBRIDGE, "bridge", subnet=GWBRIDGE_SUBNET,
-                                          options=opts)
-            except Conflict as err:
-                if "already exists" in str(err):
-                    raise
-                controller.create_network(ctx, GWBRIDGE, "bridge", options=opts)
-        except Conflict as err:
-            if "already exists" not in str(err):
-                raise
-        hit = ctx.store.get_by_name("network", GWBRIDGE)
-    return nw.from_doc(hit[1])
 
 
 DRIVER = OverlayDriver()
