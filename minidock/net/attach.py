@@ -83,16 +83,28 @@ def _retry_stale(ctx: Any, spaces: Any, keys: list[str] | None, fn: Any, *args: 
 
 def _claim_address(ctx: Any, ctr: Container, net: nw.Net, ep_id: str, ifname: str,
                    wish: dict[str, Any], requested: str) -> eps.Endpoint:
+    mac = ctr["Config"].get("MacAddress") if ifname == "eth0" else ""
+    if net.driver != "overlay":
+        return _save_endpoint(ctx, ctr, net, ep_id, ifname, wish, requested, mac, None)
+    from minidock.net.drivers.overlay import driver as overlay   # global scope: the
+    addr = overlay.claim_address(ctx, net, ep_id, requested)     # claim is in etcd
+    try:
+        return _save_endpoint(ctx, ctr, net, ep_id, ifname, wish, requested, mac, addr)
+    except BaseException:
+        from minidock.pipeline import best_effort   # else the agent's orphan sweep
+        best_effort([("release_address", lambda: overlay.release_endpoint(ctx, net.id, ep_id))])
+        raise
+
+
+def _save_endpoint(ctx: Any, ctr: Container, net: nw.Net, ep_id: str, ifname: str,
+                   wish: dict[str, Any], requested: str, mac: str, addr: Any) -> eps.Endpoint:
+    """The endpoint record, in the transaction that claims its address locally (unless
+    `addr` was claimed already, in the cluster store)."""
     from ipaddress import IPv4Address
 
     from minidock import reconcile
     from minidock.net import ipam
     store = ctx.store
-    mac = ctr["Config"].get("MacAddress") if ifname == "eth0" else ""
-    addr = None
-    if net.driver == "overlay":     # global scope: claimed in etcd, before the local
-        from minidock.net.drivers.overlay.driver import claim_address   # transaction
-        addr = claim_address(ctx, net, ep_id, requested)
     with store.transaction():
         if addr is None:
             addr = eps.allocate_address(store, net, ep_id, requested)
