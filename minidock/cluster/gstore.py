@@ -53,12 +53,12 @@ def create_network(gs: GStore, doc: dict[str, Any], subnet: str) -> dict[str, An
         planned = _with_pool_and_vni(doc, subnet, pools, vnis)   # afresh on each try
         net = planned["_net"]
         ok, _r = gs.etcd.txn(
-            [E.cmp_absent(k.netname(doc["Name"])), E.cmp_absent(k.vni(net["vni"])),
+            [E.cmp_absent(k.netname(doc["Name"])), E.cmp_absent(k.vni(net["state"]["vni"])),
              E.cmp_unchanged_since(k.subnet(), rev), E.cmp_unchanged_since(k.vni(), rev)],
             [E.op_put(k.network(doc["Id"]), json.dumps(planned)),
              E.op_put(k.netname(doc["Name"]), doc["Id"]),
              E.op_put(k.subnet(net["subnet"]), doc["Id"]),
-             E.op_put(k.vni(net["vni"]), doc["Id"]),
+             E.op_put(k.vni(net["state"]["vni"]), doc["Id"]),
              E.op_put(k.ip(doc["Id"], net["gateway"]), "gateway")])
         if ok:
             return planned
@@ -86,7 +86,7 @@ def _with_pool_and_vni(doc: dict[str, Any], subnet: str, pools: list[IPv4Network
     vni = int(forced) if forced else first_free_vni(vnis)
     if vni in vnis:
         raise Conflict(f"VXLAN id {vni} is already in use")
-    net["vni"] = vni
+    net.setdefault("state", {})["vni"] = vni
     doc["Options"]["com.docker.network.driver.overlay.vxlanid_list"] = str(vni)
     return doc
 
@@ -108,7 +108,7 @@ def delete_network(gs: GStore, doc: dict[str, Any]) -> None:
         ok, _r = gs.etcd.txn(
             [E.cmp_unchanged_since(k.endpoints(nid), rev)],
             [E.op_delete(k.ips(nid), prefix=True), E.op_delete(k.netname(doc["Name"])),
-             E.op_delete(k.subnet(net["subnet"])), E.op_delete(k.vni(net["vni"])),
+             E.op_delete(k.subnet(net["subnet"])), E.op_delete(k.vni(net["state"]["vni"])),
              E.op_delete(k.network(nid))])
         if ok:
             return

@@ -23,7 +23,6 @@ def plan(ctx: Any, name: str, driver: str, subnet: str, gateway: str, ip_range: 
          ) -> tuple[nw.Net, dict[str, Any]]:
     """The network and its document, before any side effect (subnet "" = etcd picks)."""
     from minidock.net import ipam
-    from minidock.net.controller import _int_opt
     if name in nw.PREDEFINED:
         raise Forbidden(f"operation is not permitted on predefined {name} network ")
     if (gateway or ip_range) and not subnet:
@@ -31,10 +30,12 @@ def plan(ctx: Any, name: str, driver: str, subnet: str, gateway: str, ip_range: 
     vni = options.get(OPT_VNI, "")
     if vni and (not vni.isdigit() or not 1 <= int(vni) < 1 << 24):
         raise InvalidArgument(f"invalid {OPT_VNI}: {vni}")
-    mtu = _int_opt(options, nw.OPT_MTU, 1500) - 50
+    mtu = _mtu(options)
     ipam_cfg: dict[str, str] = {}
-    net = nw.Net(id=ids.new_id(), name=name, driver=driver, internal=internal, mtu=mtu,
-                 icc=True, masquerade=False, user_subnet=bool(subnet), options=dict(options))
+    nid = ids.new_id()
+    net = nw.Net(id=nid, name=name, driver=driver, internal=internal, user_subnet=bool(subnet),
+                 options=dict(options), pool_id=f"GlobalDefault/{nid}", ipam_driver="cluster",
+                 state={"mtu": mtu})
     if subnet:
         pool = ipam.make_pool(subnet, gateway or None, ip_range or None)
         net = net._replace(subnet=str(pool.subnet), gateway=str(pool.gateway),
@@ -44,6 +45,18 @@ def plan(ctx: Any, name: str, driver: str, subnet: str, gateway: str, ip_range: 
     doc = nw.new_doc(net, [ipam_cfg] if ipam_cfg else [], labels)
     doc["Scope"] = "global"
     return net, doc
+
+
+def _mtu(options: dict[str, str]) -> int:
+    """The overlay's MTU: the driver MTU option (default 1500) less VXLAN's 50 bytes."""
+    raw = options.get(nw.OPT_MTU, "")
+    try:
+        mtu = int(raw) if raw else 1500
+    except ValueError:
+        raise InvalidArgument(f"invalid value for {nw.OPT_MTU}: {raw}") from None
+    if not 118 <= mtu <= 65535:
+        raise InvalidArgument(f"invalid MTU number: {mtu}")
+    return mtu - 50
 
 
 def create_network(ctx: Any, name: str, driver: str, subnet: str, gateway: str,

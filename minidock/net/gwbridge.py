@@ -18,9 +18,9 @@ SUBNET = "172.18.0.0/16"
 
 def wanted(nets: list[Any]) -> bool:
     """True if one of `nets` needs the gateway network and none gives a way out."""
-    from minidock.net.driver import get_driver
+    from minidock.net.driverapi import get_driver
     from minidock.net import attach
-    return (any(getattr(get_driver(n.driver), "gateway_network", False) for n in nets)
+    return (any(get_driver(n.driver).capability.gateway_network for n in nets)
             and attach.gateway_network(nets) is None)
 
 

@@ -78,7 +78,7 @@ def _doc(options=None):
 def test_pool_and_vni_chosen_for_a_create():
     doc = _with_pool_and_vni(_doc(), "", [IPv4Network("10.0.0.0/24")], [256])
     assert doc["_net"]["subnet"] == "10.0.1.0/24" and doc["_net"]["gateway"] == "10.0.1.1"
-    assert doc["_net"]["vni"] == 257
+    assert doc["_net"]["state"]["vni"] == 257
     assert doc["Options"]["com.docker.network.driver.overlay.vxlanid_list"] == "257"
     assert doc["IPAM"]["Config"] == [{"Subnet": "10.0.1.0/24", "Gateway": "10.0.1.1"}]
 
@@ -134,6 +134,6 @@ def test_a_retried_create_plans_afresh():
     doc = _doc()
     first = _with_pool_and_vni(doc, "", [], [])
     again = _with_pool_and_vni(doc, "", [IPv4Network(first["_net"]["subnet"])],
-                               [first["_net"]["vni"]])
-    assert again["_net"]["vni"] == 257 and again["_net"]["subnet"] == "10.0.1.0/24"
+                               [first["_net"]["state"]["vni"]])
+    assert again["_net"]["state"]["vni"] == 257 and again["_net"]["subnet"] == "10.0.1.0/24"
     assert doc["Options"] == {} and doc["_net"]["subnet"] == ""

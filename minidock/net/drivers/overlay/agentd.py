@@ -50,7 +50,8 @@ class Agent:
         self.ttl = records.lease_ttl(ctx.config)
         self.vtep = records.advertise_address(ctx.config)
         self.lease = 0
-        self.lock = threading.RLock()
+        self.lock = threading.RLock()      # store and kernel work
+        self.lease_lock = threading.Lock()   # the lease only (etcd, local reads)
         self.wake = threading.Event()
         self.last_request = time.monotonic()
         self.ensured: dict[str, float] = {}
@@ -69,6 +70,10 @@ class Agent:
     # -- lease ---------------------------------------------------------------------------
     def ensure_lease(self) -> int:
         """The live lease (re-granted, and this host's keys re-put, if it expired)."""
+        with self.lease_lock:
+            return self._ensure_lease()
+
+    def _ensure_lease(self) -> int:
         if self.lease and self.gs.etcd.lease_keepalive(self.lease) > 0:
             return self.lease
         old = _read_int(self.paths.lease)
@@ -91,11 +96,8 @@ class Agent:
         op, _sp, arg = line.partition(" ")
         self.last_request = time.monotonic()
         try:
-            if op == "lease" and self.lease:    # kept alive by the main loop
-                return f"ok {self.lease}"
-            with self.lock:
-                if op == "lease":
-                    return f"ok {self.ensure_lease()}"
+            if op == "lease":   # never behind the work lock: a CLI may ask it while
+                return f"ok {self.lease or self.ensure_lease()}"   # holding SQLite's
                 if op == "ensure":
                     return f"ok {self.ensure_network(arg)}"
                 if op == "sync":
@@ -114,7 +116,7 @@ class Agent:
         path = self.paths.netns(nid)
         p = doc["_net"]
         if nid not in self.built or not os.path.exists(path):
-            datapath.ensure_network(path, nid, p["vni"], p["gateway"],
+            datapath.ensure_network(path, nid, p["state"]["vni"], p["gateway"],
                                     int(p["subnet"].split("/")[1]))
             self.built.add(nid)
         self.ensured[nid] = time.monotonic()

@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 from pyroute2 import IPRoute
 from pyroute2.netlink.rtnl import ndmsg
 
-from minidock.net.netns import in_netns_fd
+from minidock.net.kernel.netns import in_netns_fd
 
 VXLAN_PORT = 4789
 MTU = 1450
@@ -43,7 +43,7 @@ class Peer(NamedTuple):
 
 def create_netns(path: str) -> None:
     """A persistent network namespace pinned on `path` (idempotent)."""
-    from minidock.net.netns import is_key
+    from minidock.net.kernel.netns import is_key
     if os.path.exists(path) and is_key(path):
         return
     with open(path, "a"):
@@ -53,7 +53,7 @@ def create_netns(path: str) -> None:
 
 def delete_netns(path: str) -> None:
     """Unpin the namespace; the kernel removes br0, vxlan0 and the veths with it."""
-    from minidock.net.netns import unbind_key
+    from minidock.net.kernel.netns import unbind_key
     unbind_key(path)
 
 

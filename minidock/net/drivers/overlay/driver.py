@@ -1,113 +1,137 @@
-"""The overlay driver's verbs, run by the CLI (cheap imports: no pyroute2, no etcd3gw).
+"""The overlay driver's verbs (driverapi), run by the CLI (cheap imports: no pyroute2,
+no etcd3gw).
 
-    create_network   the network lives in etcd (controller: gstore.create_network);
-                     nothing in this host's kernel until a container joins
+    capability       data scope global (networks, addresses and endpoints in etcd:
+                     net/globalnet.py, net/ipams/cluster.py), wants a gateway network
+                     (net/gwbridge.py: default route and published ports go there)
+    create_network   nothing in this host's kernel until a container joins
+    create_endpoint  names the host end of the veth
     join             ask the agent for the network's namespace (br0 + vxlan0, made on
                      first use on this host), then one veth: host end on br0 inside that
                      namespace, peer made directly inside the sandbox as eth<N>, MTU
                      1450, MAC 02:42+IPv4; then the endpoint record goes to etcd on
                      this host's lease (the other hosts' agents program their peers)
     leave            delete the veth (the sandbox outlives the endpoint)
+    delete_endpoint  the endpoint record leaves etcd
     delete_network   drop this host's namespace of the network, if any
 
-Addresses come from etcd (`claim_address`, `release_endpoint`), not the local claims.
-The driver declares `gateway_network`: a container on an overlay network also joins
-the local gateway bridge (net/gwbridge.py) for the outside world and published ports.
+State: the network's {"vni", "mtu"}; the endpoint's {"host_veth"}.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from minidock.errors import Internal
+from minidock.net.driverapi import SCOPE_GLOBAL, Capability, JoinInfo
 from minidock.net.drivers.overlay import agent
 
+if TYPE_CHECKING:
+    from minidock.context import Context
+    from minidock.net.driverapi import EndpointInfo, NetworkInfo, SandboxInfo
+    from minidock.pipeline import Pipeline
+
+MTU = 1450
 
 
 class OverlayDriver:
     name = "overlay"
-    creatable = True
-    has_sandbox_iface = True
-    data_scope = "global"
-    gateway_network = True
+    capability = Capability(data_scope=SCOPE_GLOBAL, gateway_network=True)
 
-    def init_driver(self, ctx: Any, p: Any) -> None:
+    def init(self, ctx: "Context", p: "Pipeline") -> None:
         """Nothing host-wide: the agent starts with the first endpoint."""
 
-    def create_network(self, ctx: Any, net: Any, p: Any) -> list[Any]:
-        return []
+    def create_network(self, ctx: "Context", nw: "NetworkInfo", p: "Pipeline") -> None:
+        """Nothing here: the namespace is made on this host at the first join."""
 
-    def delete_network(self, ctx: Any, net: Any, rules: list[Any]) -> None:
+    def delete_network(self, ctx: "Context", nw: "NetworkInfo") -> None:
         """Remove this host's namespace of the network (idempotent)."""
-        from minidock.net.netns import unbind_key
-        unbind_key(agent.Paths(ctx.exec_root).netns(net.id))
+        from minidock.net.kernel.netns import unbind_key
+        unbind_key(agent.Paths(ctx.exec_root).netns(nw.id))
         agent.sync(ctx)
 
-    def join(self, ctx: Any, net: Any, ep: Any, pl: Any, gateway: bool) -> None:
-        from minidock.net.netlink import Netlink
-        path = agent.ensure_network(ctx, net.id)
+    def create_endpoint(self, ctx: "Context", nw: "NetworkInfo", ep: "EndpointInfo",
+                        p: "Pipeline") -> None:
+        ep.state["host_veth"] = "veth" + os.urandom(4).hex()[:7]
+
+    def delete_endpoint(self, ctx: "Context", nw: "NetworkInfo", ep: "EndpointInfo") -> None:
+        """The endpoint's record leaves etcd (its address: the cluster IPAM)."""
+        from minidock.cluster import gstore
+        gs = gstore.open_gstore(ctx)
+        gs.etcd.delete(gs.keys.endpoint(nw.id, ep.id))
+
+    def join(self, ctx: "Context", nw: "NetworkInfo", ep: "EndpointInfo", sb: "SandboxInfo",
+             p: "Pipeline") -> JoinInfo:
+        from minidock.net.kernel.netlink import Netlink
+        path = agent.ensure_network(ctx, nw.id)
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         try:
             with Netlink(netns_fd=fd) as ov:
                 br = ov.link_get("br0")
                 if br is None:
-                    raise Internal(f"bridge br0 of overlay network {net.name} does not exist")
-                ov.veth_add(ep.host_veth, ep.ifname, mtu=net.mtu, master=br.index, up=True,
-                            peer_netns_fd=pl.fd, peer_mac=ep.mac)
+                    raise Internal(f"bridge br0 of overlay network {nw.name} does not exist")
+                ov.veth_add(ep.state["host_veth"], ep.ifname, mtu=nw.state.get("mtu", MTU),
+                            master=br.index, up=True, peer_netns_fd=sb.fd, peer_mac=ep.mac)
         finally:
             os.close(fd)
-        inner = pl.inner.link_get(ep.ifname)
-        if inner is None:
-            raise Internal(f"interface {ep.ifname} missing in sandbox")
-        pl.inner.addr_add(inner.index, ep.ip, ep.prefixlen)
-        pl.inner.link_set(inner.index, up=True)
-        publish_endpoint(ctx, ep)
+        publish_endpoint(ctx, nw.id, ep)
+        return JoinInfo(ep.ifname, in_sandbox=True)
 
-    def leave(self, ctx: Any, net: Any, ep: Any) -> None:
-        from minidock.net.netlink import Netlink
-        path = agent.Paths(ctx.exec_root).netns(net.id)
+    def leave(self, ctx: "Context", nw: "NetworkInfo", ep: "EndpointInfo") -> None:
+        from minidock.net.kernel.netlink import Netlink
+        path = agent.Paths(ctx.exec_root).netns(nw.id)
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
             return
         try:
             with Netlink(netns_fd=fd) as ov:
-                ov.link_del_name(ep.host_veth)
+                ov.link_del_name(ep.state.get("host_veth", ""))
         finally:
             os.close(fd)
 
-    def program_external_connectivity(self, ctx: Any, net: Any, ep: Any) -> list[Any]:
-        return []     # through the gateway bridge's endpoint
+    def program_external_connectivity(self, ctx: "Context", nw: "NetworkInfo",
+                                      ep: "EndpointInfo", p: "Pipeline") -> None:
+        """Never the gateway endpoint: the gateway network's driver publishes ports."""
 
-    def revoke_external_connectivity(self, ctx: Any, net: Any, ep: Any) -> None:
+    def revoke_external_connectivity(self, ctx: "Context", nw: "NetworkInfo",
+                                     ep: "EndpointInfo") -> None:
         return None
 
+    def expected_rules(self, ctx: "Context", nw: "NetworkInfo | None",
+                       endpoints: list["EndpointInfo"]) -> tuple[list[Any], list[Any]]:
+        return [], []      # no firewall rules of its own
 
-# -- the global-scope store side ---------------------------------------------------------
-def claim_address(ctx: Any, net: Any, ep_id: str, requested: str) -> Any:
-    """An address of `net` in etcd for endpoint `ep_id`, on this host's lease."""
-    from minidock.cluster import gstore
-    from minidock.net import endpoint as eps
-    gs = gstore.open_gstore(ctx)
-    lease = agent.lease(ctx)
-    return gstore.claim_address(gs, net.id, eps.pool_of(net), ep_id, requested, lease, net.name)
+    def sweep(self, ctx: "Context", networks: list["NetworkInfo"],
+              endpoints: list["EndpointInfo"]) -> list[str]:
+        """Namespaces of networks no record names (the agent does the same while up)."""
+        from minidock.net.kernel.netns import unbind_key
+        paths = agent.Paths(ctx.exec_root)
+        known = {os.path.basename(paths.netns(n.id)) for n in networks}
+        out = []
+        for name in _listdir(paths.netns_dir):
+            if name not in known:
+                unbind_key(os.path.join(paths.netns_dir, name))
+                out.append(f"overlay namespace {name}: no network")
+        return out
 
 
-def publish_endpoint(ctx: Any, ep: Any) -> None:
+def _listdir(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except FileNotFoundError:
+        return []
+
+
+def publish_endpoint(ctx: "Context", nid: str, ep: Any) -> None:
     """The endpoint's record on this host's lease (its address claim already is): the
     other hosts' agents see it through their watch."""
     from minidock.cluster import gstore
     from minidock.net.drivers.overlay import records
     gs = gstore.open_gstore(ctx)
     rec = records.endpoint_record(ctx, ep, records.advertise_address(ctx.config))
-    gstore.put_endpoint(gs, ep.network_id, ep.id, rec, agent.lease(ctx))
-
-
-def release_endpoint(ctx: Any, network_id: str, ep_id: str) -> None:
-    """Drop the endpoint's record and address from etcd (idempotent)."""
-    from minidock.cluster import gstore
-    gstore.release_endpoint(gstore.open_gstore(ctx), network_id, ep_id)
+    gstore.put_endpoint(gs, nid, ep.id, rec, agent.lease(ctx))
 
 
 DRIVER = OverlayDriver()

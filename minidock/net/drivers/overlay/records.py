@@ -3,7 +3,7 @@
 An endpoint record (`endpoint/<nid>/<eid>`, on its host's lease) carries what the other
 hosts need: the address and MAC for their neighbour and FDB entries, the host's VTEP
 address, and the names their resolvers answer. `mirror_dns` copies the other hosts'
-records into this host's DNS tables (net/dnsrecords.py), so the embedded resolver,
+records into this host's DNS tables (net/dns/dnsrecords.py), so the embedded resolver,
 which reads the local store, answers them like local ones.
 """
 
@@ -44,7 +44,7 @@ def advertise_address(cfg: Any) -> str:
         return str(IPv4Address(host))
     except ValueError:
         pass
-    from minidock.net.netlink import Netlink
+    from minidock.net.kernel.netlink import Netlink
     with Netlink() as nl:
         link = nl.link_get(host)
         addrs = nl.addr_list(link.index) if link is not None else []
@@ -54,10 +54,18 @@ def advertise_address(cfg: Any) -> str:
 
 
 def endpoint_record(ctx: Any, ep: Any, vtep: str) -> dict[str, Any]:
+    """The record of endpoint `ep` (its local record, or the driver's EndpointInfo:
+    aliases then come from the local record)."""
     ctr = ctx.store.get("container", ep.container_id) or {}
     hostname = (ctr.get("Config") or {}).get("Hostname", "")
-    names = [ep.name, *ep.aliases, ep.container_id[:12]] + ([hostname] if hostname else [])
-    return {"ip": ep.ip, "prefixlen": ep.prefixlen, "mac": ep.mac, "vtep": vtep,
+    aliases = getattr(ep, "aliases", None)
+    if aliases is None:
+        aliases = (ctx.store.get("endpoint", ep.id) or {}).get("aliases") or ()
+    prefixlen = getattr(ep, "prefixlen", None)
+    if prefixlen is None:
+        prefixlen = int(ep.address.partition("/")[2] or 0)
+    names = [ep.name, *aliases, ep.container_id[:12]] + ([hostname] if hostname else [])
+    return {"ip": ep.ip, "prefixlen": prefixlen, "mac": ep.mac, "vtep": vtep,
             "container_id": ep.container_id, "name": ep.name, "names": names}
 
 
@@ -87,7 +95,7 @@ def publish(gs: Any, ctx: Any, ep: Any, vtep: str, lease: int) -> None:
 def mirror_dns(store: Any, eps: dict[tuple[str, str], dict[str, Any]], vtep: str,
                nets: set[str]) -> None:
     """This host's DNS tables hold exactly the other hosts' endpoints on `nets`."""
-    from minidock.net import dnsrecords
+    from minidock.net.dns import dnsrecords
     local = {cid for cid, _d in store.list("container")}
     want = {(nid, r["container_id"]): r for (nid, _e), r in eps.items()
             if nid in nets and r["vtep"] != vtep and r["container_id"] not in local}
