@@ -98,11 +98,12 @@ class Agent:
         try:
             if op == "lease":   # never behind the work lock: a CLI may ask it while
                 return f"ok {self.lease or self.ensure_lease()}"   # holding SQLite's
-                if op == "ensure":
+            if op == "sync":
+                self.wake.set()
+                return "ok"
+            if op == "ensure":
+                with self.lock:
                     return f"ok {self.ensure_network(arg)}"
-                if op == "sync":
-                    self.wake.set()
-                    return "ok"
         except gstore.E.StoreUnavailable as err:
             return f"unavailable {err}"
         except (MinidockError, OSError) as err:
