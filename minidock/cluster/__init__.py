@@ -2,5 +2,7 @@
 
 `etcd.py` is a small client of etcd's JSON gateway (http.client only: cheap enough for
 the start path); `layout.py` says which keys hold what and builds the transactions;
-`gstore.py` is the global-scope store the network code calls.
+`gstore.py` is the global-scope store the network code calls; `agent.py` is the
+client (connect-or-spawn) of the per-host overlay agent that holds this host's lease
+(net/drivers/overlay/agentd.py).
 """

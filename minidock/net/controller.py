@@ -45,7 +45,7 @@ def ensure_initialized(ctx: Context) -> None:
     """Initialise networking for this boot if not done yet (idempotent, cheap when done)."""
     want = boot.fingerprint(ctx.config)
     if ctx.config.cluster_store:    # a killed overlay agent is restarted (it re-syncs)
-        from minidock.net.drivers.overlay import agent
+        from minidock.cluster import agent
         agent.ensure(ctx)
     if boot.read_marker(ctx) == want:
         boot.check_firewall(ctx)

@@ -41,20 +41,17 @@ class ClusterIPAM:
 
     def request_address(self, ctx: "Context", pool_id: str, owner: str, address: str = "",
                         options: dict[str, str] | None = None) -> str:
-        from minidock.cluster import gstore
+        from minidock.cluster import agent, gstore
         from minidock.net import ipam
-        from minidock.net import network as nw
-        from minidock.net.drivers.overlay import agent
         nid = network_of(pool_id)
-        doc = ctx.store.get("network", nid)
+        doc = ctx.store.get("network", nid)     # the local copy of the global record
         if doc is None:
             raise InvalidArgument(f"network {nid} not found")
-        net = nw.from_doc(doc)
-        gs = gstore.open_gstore(ctx)
-        pool = ipam.make_pool(net.subnet, net.gateway, net.ip_range or None)
-        addr = gstore.claim_address(gs, nid, pool, owner, address,
-                                    agent.lease(ctx), net.name)
-        return f"{addr}/{net.prefixlen}"
+        p = doc["_net"]
+        pool = ipam.make_pool(p["subnet"], p["gateway"], p.get("ip_range") or None)
+        addr = gstore.claim_address(gstore.open_gstore(ctx), nid, pool, owner, address,
+                                    agent.lease(ctx), doc["Name"])
+        return f"{addr}/{pool.subnet.prefixlen}"
 
     def release_address(self, ctx: "Context", pool_id: str, address: str) -> None:
         from minidock.cluster import gstore

@@ -34,7 +34,7 @@ from minidock.cluster import gstore
 from minidock.context import Context
 from minidock.errors import MinidockError
 from minidock.net.drivers.overlay import datapath, records
-from minidock.net.drivers.overlay.agent import Paths
+from minidock.cluster.agent import Paths
 
 IDLE = 10.0
 ORPHAN_GRACE = 10.0

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from minidock.errors import Internal
 from minidock.net.driverapi import SCOPE_GLOBAL, Capability, JoinInfo
-from minidock.net.drivers.overlay import agent
+from minidock.cluster import agent
 
 if TYPE_CHECKING:
     from minidock.context import Context

@@ -70,13 +70,14 @@ def endpoint_record(ctx: Any, ep: Any, vtep: str) -> dict[str, Any]:
 
 
 def local_endpoints(store: Any) -> list[tuple[Any, dict[str, Any]]]:
-    """(endpoint, network doc) of this host's endpoints on global networks."""
-    from minidock.net import endpoint as eps
+    """(endpoint, network doc) of this host's endpoints on global networks (the
+    endpoint's record as attributes: id, network_id, ip, mac, aliases...)."""
+    from types import SimpleNamespace
     nets = {nid: d for nid, d in store.list("network") if d.get("Scope") == "global"}
     out = []
     for _i, doc in store.list("endpoint"):
         if doc["network_id"] in nets:
-            out.append((eps.from_doc(doc), nets[doc["network_id"]]))
+            out.append((SimpleNamespace(**doc), nets[doc["network_id"]]))
     return out
 
 
