@@ -46,6 +46,7 @@ _FIELDS: tuple[tuple[str, Any], ...] = (
     ("default_gateway", ""),   # containers' IPv4 default route on the default bridge
     ("default_gateway_v6", ""),
     ("experimental", False),   # accepted for dockerd compatibility; changes nothing
+    ("cluster_store_opts", ()),  # ((key, value), ...), e.g. (("discovery.ttl", "20"),)
 )
 
 
@@ -104,6 +105,7 @@ _KEYS: dict[str, tuple[str, str]] = {
     "default-gateway": ("default_gateway", "str"),
     "default-gateway-v6": ("default_gateway_v6", "str"),
     "experimental": ("experimental", "bool"),
+    "cluster-store-opts": ("cluster_store_opts", "strmap"),
 }
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
@@ -307,6 +309,10 @@ def _convert(key: str, kind: str, raw: Any) -> Any:
         if isinstance(raw, bool) or not isinstance(raw, int):
             raise InvalidArgument(f"invalid value for {key}: must be an integer")
         return raw
+    if kind == "strmap":
+        if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
+            raise InvalidArgument(f"invalid value for {key}: must be an object of strings")
+        return tuple(sorted(raw.items()))
     if kind == "strlist":
         if not isinstance(raw, list) or not all(isinstance(v, str) for v in raw):
             raise InvalidArgument(f"invalid value for {key}: must be a list of strings")
