@@ -95,9 +95,8 @@ def create(ctx: Context, opts: Any, env: list[str], op: str = "create") -> Conta
 
 def _insert(ctx: Context, ctr: Container, random_name: bool) -> None:
     """Insert the record; a random name is redrawn on a clash, a given name whose
-    holder is a dead run is reclaimed once (reconcile), else Docker's conflict."""
+    holder is a dead run is reclaimed once (runtime/repair.py), else Docker's conflict."""
     from minidock import ids
-    from minidock.runtime.repair import reap_container_name
     for retry in range(1, 4):
         try:
             records.insert(ctx, ctr)
@@ -105,7 +104,9 @@ def _insert(ctx: Context, ctr: Container, random_name: bool) -> None:
         except MinidockError:
             if random_name and retry < 3:
                 ctr["Name"] = "/" + ids.random_name(retry)
-            elif random_name or retry > 1 or \
+                continue
+            from minidock.runtime.repair import reap_container_name
+            if random_name or retry > 1 or \
                     not reap_container_name(ctx, ctr["Name"].lstrip("/")):
                 raise
 
