@@ -213,7 +213,14 @@ def cap_add_drop(add: tuple[str, ...], drop: tuple[str, ...]) -> tuple[list[str]
     """HostConfig.CapAdd / CapDrop as Docker's CLI stores them: CAP_ names, sorted, ALL
     trumping the rest of its list, a name both added and dropped in neither."""
     from minidock.runtime.caps import normalize
-    adds, drops = set(normalize(add)), set(normalize(drop))
+    try:
+        adds = set(normalize(add))
+    except InvalidArgument as err:
+        raise InvalidArgument(f"invalid CapAdd: {err}") from None
+    try:
+        drops = set(normalize(drop))
+    except InvalidArgument as err:
+        raise InvalidArgument(f"invalid CapDrop: {err}") from None
     adds = {"ALL"} if "ALL" in adds else adds
     drops = {"ALL"} if "ALL" in drops else drops
     both = adds & drops

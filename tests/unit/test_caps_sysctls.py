@@ -31,8 +31,10 @@ def test_cli_normalises_cap_add_drop(add, drop, want_add, want_drop):
 
 
 def test_unknown_capability():
-    with pytest.raises(InvalidArgument, match=re.escape('unknown capability: "CAP_NOPE"')):
+    with pytest.raises(InvalidArgument, match=re.escape('invalid CapAdd: unknown capability: "CAP_NOPE"')):
         cap_add_drop(("nope",), ())
+    with pytest.raises(InvalidArgument, match=re.escape('invalid CapDrop: unknown capability: "CAP_X"')):
+        cap_add_drop((), ("cap_x",))
 
 
 def test_tweaks():
