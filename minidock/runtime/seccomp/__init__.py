@@ -121,9 +121,12 @@ def program(exec_root: str, host_config: dict, caps: list[str]) -> bytes | None:
     text = profile_text(host_config)
     if text is None:
         return None
-    import hashlib
+    try:
+        from _sha256 import sha256     # CPython's own: ~0.1 ms to import, hashlib ~3 ms
+    except ImportError:
+        from hashlib import sha256
     uname = os.uname()
-    key = hashlib.sha256("\0".join([text, ",".join(sorted(caps)), uname.machine,
+    key = sha256("\0".join([text, ",".join(sorted(caps)), uname.machine,
                                      uname.release]).encode()).hexdigest()
     path = os.path.join(exec_root, "seccomp", key + ".bpf")
     try:
