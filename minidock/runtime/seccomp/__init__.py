@@ -56,7 +56,7 @@ def read_profile_file(value: str) -> str:
                               f"open {val}: {(err.strerror or str(err)).lower()}") from None
     try:
         doc = json.loads(raw)
-    except ValueError as err:
+    except (ValueError, RecursionError) as err:
         raise InvalidArgument(f"Decoding seccomp profile failed: {err}") from None
     return "seccomp=" + json.dumps(doc, separators=(",", ":"))
 
@@ -86,7 +86,7 @@ def _check_profile(text: str) -> None:
     from minidock.runtime.seccomp import profile
     try:
         doc = json.loads(text)
-    except ValueError as err:
+    except (ValueError, RecursionError) as err:
         raise InvalidArgument(f"Decoding seccomp profile failed: {err}") from None
     uname = os.uname()
     profile.select(doc, uname.machine, frozenset(), uname.release)
