@@ -209,7 +209,8 @@ IPC_SYSCTLS = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
 SYSCTL_PREFIXES = ("net.", "fs.mqueue.")
 
 
-def cap_add_drop(add: tuple[str, ...], drop: tuple[str, ...]) -> tuple[list[str] | None, list[str] | None]:
+def cap_add_drop(add: tuple[str, ...],
+                 drop: tuple[str, ...]) -> tuple[list[str] | None, list[str] | None]:
     """HostConfig.CapAdd / CapDrop as Docker's CLI stores them: CAP_ names, sorted, ALL
     trumping the rest of its list, a name both added and dropped in neither."""
     from minidock.runtime.caps import normalize

@@ -58,7 +58,7 @@ def read_profile_file(value: str) -> str:
         doc = json.loads(raw)
     except (ValueError, RecursionError) as err:
         raise InvalidArgument(f"Decoding seccomp profile failed: {err}") from None
-    return "seccomp=" + json.dumps(doc, separators=(",", ":"))
+    return "seccomp=" + json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
 
 
 def validate_security_opts(values: tuple[str, ...] | list[str]) -> list[str] | None:

@@ -40,7 +40,12 @@ def _arch(sc: object, name: str) -> int:
 def to_bpf(flt: Filter) -> bytes:
     """The program for `flt`, for its architectures (the first is the native one of
     the machine it runs on; cross-compiling for another one serves the tests)."""
-    import pyseccomp as sc  # noqa: PLC0415 - heavy (ctypes + find_library), cache miss only
+    try:
+        import pyseccomp as sc  # heavy (ctypes + find_library): on a cache miss only
+    except (ImportError, RuntimeError, OSError) as err:
+        from minidock.errors import Internal
+        raise Internal(f"seccomp: libseccomp is not available ({err}); "
+                       "install libseccomp2 and pyseccomp (make setup)") from None
 
     f = sc.SyscallFilter(_action(sc, flt.default, flt.default_errno))
     f.set_attr(sc.Attr.CTL_NNP, 0)
