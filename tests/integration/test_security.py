@@ -160,3 +160,15 @@ def test_read_only_rootfs(host):
     hc = inspect(host, cid)["HostConfig"]
     assert (hc["ReadonlyRootfs"], hc["Privileged"], hc["CapAdd"]) == (True, False, None)
     assert "Sysctls" not in hc
+
+
+def test_net_sysctl_refused_in_a_joined_host_netns(host):
+    """container:X where X runs with --network host: the sysctl would change the host's
+    namespace, so start refuses it (runc's message), and the container stays created."""
+    donor = host.md("run", "-d", "--network", "host", "busybox", "sleep", "100").stdout.strip()
+    r = host.md("run", "--rm", "--network", f"container:{donor}", "--sysctl",
+                "net.ipv4.ip_forward=1", "busybox", "true", check=False)
+    assert r.returncode == 125
+    assert r.stderr.strip().endswith(
+        'sysctl "net.ipv4.ip_forward" is not allowed in the hosts network namespace')
+    assert host.md("ps", "-aq").stdout.split() == [donor[:12]]

@@ -303,3 +303,15 @@ def test_wanted():
     assert sc.wanted({}) and sc.wanted({"SecurityOpt": None})
     assert not sc.wanted({"SecurityOpt": ["seccomp=unconfined"]})
     assert not sc.wanted({"Privileged": True})
+
+
+def test_shipped_profile_is_mobys_unchanged():
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    found = [p for up in ("..", "../..")
+             if os.path.exists(p := os.path.join(repo, up, "shared", "reference",
+                                                 "moby-seccomp-default.json"))]
+    if not found:
+        pytest.skip("the shared reference is not beside this checkout")
+    reference = found[0]
+    with open(reference, "rb") as a, open(sc.DEFAULT_PROFILE, "rb") as b:
+        assert a.read() == b.read()
