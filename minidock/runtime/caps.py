@@ -42,7 +42,6 @@ DEFAULT_MASK = 0xA80425FB
 
 PR_CAPBSET_DROP = 24
 PR_SET_KEEPCAPS = 8
-_LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 
 def last_cap() -> int:
@@ -119,14 +118,4 @@ def drop_privileges(uid: int, gid: int, groups: tuple[int, ...], caps: int = DEF
         sc.prctl(PR_SET_KEEPCAPS, 0)
     else:
         os.setgroups(list(groups))
-    _capset(0 if uid else caps, caps, 0)
-
-
-def _capset(effective: int, permitted: int, inheritable: int) -> None:
-    import ctypes
-    from minidock.runtime import syscalls as sc
-    header = (ctypes.c_uint32 * 2)(_LINUX_CAPABILITY_VERSION_3, 0)
-    data = (ctypes.c_uint32 * 6)(effective & 0xFFFFFFFF, permitted & 0xFFFFFFFF,
-                                 inheritable & 0xFFFFFFFF, effective >> 32,
-                                 permitted >> 32, inheritable >> 32)
-    sc._check(sc._lib().capset(header, data), "capset")
+    sc.capset(0 if uid else caps, caps, 0)

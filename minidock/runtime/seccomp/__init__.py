@@ -28,8 +28,6 @@ import os
 SECCOMP_RET_ALLOW = 0x7FFF0000
 SECCOMP_RET_ERRNO = 0x00050000
 PR_SET_NO_NEW_PRIVS = 38
-PR_SET_SECCOMP = 22
-SECCOMP_MODE_FILTER = 2
 EPERM, ENOSYS = 1, 38
 DEFAULT_PROFILE = os.path.join(os.path.dirname(__file__), "default.json")
 
@@ -159,18 +157,7 @@ def _store(path: str, code: bytes) -> None:
 # -- installation (the container's init and exec'd processes, right before execve) -------
 def install(code: bytes | None) -> None:
     """no_new_privs, then the filter (unless None: unconfined); OSError on failure."""
-    import ctypes
-    libc = ctypes.CDLL(None, use_errno=True)
-    calls = [(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)]
+    from minidock.runtime import syscalls as sc
+    sc.prctl(PR_SET_NO_NEW_PRIVS, 1)
     if code:
-        buf = ctypes.create_string_buffer(code, len(code))
-
-        class SockFprog(ctypes.Structure):
-            _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
-
-        prog = SockFprog(len(code) // 8, ctypes.addressof(buf))
-        calls.append((PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(prog), 0, 0))
-    for args in calls:
-        if libc.prctl(*(ctypes.c_ulong(a) for a in args)) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, f"seccomp: {os.strerror(err)}")
+        sc.seccomp_filter(code)
