@@ -134,8 +134,11 @@ def _sysctls(opts: RunOptions) -> dict[str, Any]:
 
 
 def _security_opt(opts: RunOptions) -> list[str] | None:
+    """HostConfig.SecurityOpt; Docker's daemon fills ["label=disable"] in for a
+    privileged container created without any."""
     from minidock.runtime.seccomp import validate_security_opts
-    return validate_security_opts(opts.security_opt)
+    given = validate_security_opts(opts.security_opt)
+    return ["label=disable"] if opts.privileged and given is None else given
 
 
 def _endpoint_wishes(opts: RunOptions) -> dict[str, Any]:

@@ -148,6 +148,11 @@ def test_privileged(host):
     cid = host.md("create", "--privileged", "busybox").stdout.strip()
     hc = inspect(host, cid)["HostConfig"]
     assert (hc["Privileged"], hc["MaskedPaths"], hc["ReadonlyPaths"]) == (True, None, None)
+    assert hc["SecurityOpt"] == ["label=disable"]
+    cid = host.md("run", "-d", "--net", "none", "--privileged", "busybox", "sleep", "100"
+                  ).stdout.strip()
+    out = host.md("exec", cid, "grep", "-E", "^(CapEff|Seccomp):", "/proc/self/status").stdout
+    assert out.split() == ["CapEff:", bounding, "Seccomp:", "0"]
 
 
 def test_read_only_rootfs(host):
