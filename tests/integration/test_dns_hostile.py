@@ -64,7 +64,7 @@ for line in bad[:5]:
 
 PROBER = r"""
 import select, socket, struct, sys, time
-from minidock.net import dnswire as w
+from minidock.net.dns import dnswire as w
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)
 qid = 0
 while not select.select([sys.stdin], [], [], 0.01)[0]:

@@ -15,7 +15,7 @@ import struct
 
 import pytest
 
-from minidock.net import dnswire as w
+from minidock.net.dns import dnswire as w
 
 dns = pytest.importorskip("dns")
 import dns.edns  # noqa: E402

@@ -16,7 +16,7 @@ from minidock import config
 from minidock.errors import InvalidArgument
 from minidock.image import config as imgconfig
 from minidock.image import loader
-from minidock.net import netlink as nl
+from minidock.net.kernel import netlink as nl
 from minidock.runtime import container as records
 from minidock.runtime.spec import RunOptions
 
@@ -188,3 +188,18 @@ def test_image_config_any_values():
             _use(doc)
         except InvalidArgument:
             pass
+
+
+def test_nfnetlink_replies_parse_or_give_up():
+    from minidock.net.kernel import nfnetlink as nfn
+    from minidock.net.kernel.nlmsg import attr, attr_str, nlmsg
+    gen = nlmsg(nfn.NFT_GETGEN, 0, 1, b"\x00\x00\x00\x00" + attr(nfn.NFTA_GEN_ID, b"\x00\x00\x00\x07"))
+    rule = nlmsg(nfn.NFT_NEWRULE, 2, 1, b"\x02\x00\x00\x00" + attr_str(nfn.NFTA_RULE_CHAIN, "FORWARD"))
+    assert nfn.parse_gen(gen) == 7
+    counts: dict[str, int] = {}
+    assert not nfn.parse_rule_dump(rule, counts) and counts == {"FORWARD": 1}
+    rng = random.Random(SEED)
+    for raw in _mutations(rng, gen, 3000):
+        assert nfn.parse_gen(raw) is None or isinstance(nfn.parse_gen(raw), int)
+    for raw in _mutations(rng, rule + rule, 3000):
+        nfn.parse_rule_dump(raw, {})
