@@ -143,6 +143,9 @@ def setup(ctr: dict, cdir: str) -> None:
                 if readonly:
                     _remount_ro(root_fd, target)
         os.fchdir(root_fd)
+        if ctr.get("_Mounts"):           # the user's mounts, after (over) the /etc files
+            from minidock.runtime import usermounts
+            usermounts.apply(root_fd, ctr["_Mounts"])
     finally:
         os.close(root_fd)
     sc.pivot_root(".", ".")
