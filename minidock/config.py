@@ -136,17 +136,17 @@ def parse_config(data: dict) -> DaemonConfig:
 def load_config(path: str) -> DaemonConfig:
     """Load daemon.json at `path`; a missing file means all defaults."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
+        with open(path, "rb") as fh:
+            raw = fh.read()
     except FileNotFoundError:
         return DaemonConfig()
     except OSError as err:
         raise InvalidArgument(f"unable to read configuration file {path}: {err.strerror}") from err
-    if not text.strip():
+    if not raw.strip():
         return DaemonConfig()
     try:
-        data = json.loads(text)
-    except ValueError as err:
+        data = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError) as err:   # not UTF-8, not JSON, nested too deep
         raise InvalidArgument(
             f"unable to configure minidock with file {path}: invalid JSON: {err}"
         ) from err
