@@ -46,6 +46,9 @@ Options:
       --exec-root DIR   runtime directory (env MINIDOCK_EXEC_ROOT, default /run/minidock)
       --config FILE     daemon options (env MINIDOCK_CONFIG, default <root>/daemon.json)
   -D, --debug           show tracebacks of unexpected errors
+      --trace           print the steps the command runs as a tree on stderr, each
+                        with its time and the kernel objects it made or removed
+                        (env MINIDOCK_TRACE=1, or MINIDOCK_TRACE=FILE to append there)
   -v, --version         print the version and exit
 
 Commands:
@@ -75,6 +78,8 @@ def _split_globals(argv: list[str]) -> tuple[dict[str, str], list[str]]:
             opts[key[2:]] = val
         elif key in ("-D", "--debug"):
             opts["debug"] = "1"
+        elif key == "--trace":
+            opts["trace"] = "1"
         elif key in ("-h", "--help"):
             opts["help"] = "1"
         elif key in ("-v", "--version"):
@@ -92,6 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         print(exc, file=sys.stderr)
         return 125
+    if opts.get("trace") and not os.environ.get("MINIDOCK_TRACE"):
+        os.environ["MINIDOCK_TRACE"] = "1"   # before minidock.pipeline reads it
+        if "minidock.pipeline" in sys.modules:
+            _enable_trace(sys.modules["minidock.pipeline"])
     if opts.get("version"):
         from minidock import __version__
         print(f"minidock version {__version__}")
@@ -112,6 +121,11 @@ def main(argv: list[str] | None = None) -> int:
         from minidock.reconcile import check_boot   # first command since boot (one stat)
         check_boot(ctx)
     return run_command(ctx, entry, args)
+
+
+def _enable_trace(pipeline: object) -> None:
+    setattr(pipeline, "_TRACE", "1")
+    setattr(pipeline, "TRACING", True)
 
 
 def run_command(ctx: object, entry: tuple[str, str, str], args: list[str]) -> int:

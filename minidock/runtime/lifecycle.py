@@ -212,6 +212,12 @@ def remove(ctx: Any, ctr: Container, force: bool) -> None:
     Each step is idempotent (a killed rm is finished by the next one), and everything
     the container still holds goes: its networking even if its netns or veth is gone
     already (reconcile.release_container), then its files, then the record."""
+    from minidock.pipeline import section
+    with section("rm", ctr["Name"].lstrip("/")):
+        _remove(ctx, ctr, force)
+
+
+def _remove(ctx: Any, ctr: Container, force: bool) -> None:
     from minidock import reconcile
     from minidock.pipeline import best_effort
     ctr = refresh(ctx, ctr)

@@ -36,7 +36,7 @@ from minidock.runtime.values import Values
 from typing import Any
 
 from minidock.errors import Internal, MinidockError, NotFound
-from minidock.pipeline import Pipeline
+from minidock.pipeline import Pipeline, group
 from minidock.runtime import container as records
 from minidock.runtime.container import Container, now_iso
 
@@ -121,12 +121,14 @@ def start(ctx: Any, ctr: Container, attach: bool = False, stdin: bool = False) -
     tty = bool(ctr["Config"].get("Tty"))
     with reconcile.busy(ctx), Pipeline("start") as p:
         netns = api.netns_mode(ctx, ctr)
-        api.initialize_networking(ctx, ctr, p)
+        with group("initializeNetworking"):
+            api.initialize_networking(ctx, ctr, p)
         os.makedirs(ctx.run_dir(ctr["Id"]), exist_ok=True)
         proto = p.step("spawn_monitor", _spawn, ctx, ctr, netns, attach, stdin, tty)
         p.undo("spawn_monitor", proto.abort)
         pid = p.step("wait_for_start", proto.wait_ready)
-        api.prestart(ctx, ctr, pid, p)
+        with group("setNetworkNamespaceKey", "(prestart hook)"):
+            api.prestart(ctx, ctr, pid, p)
         p.step("release_init", proto.release)
         # recorded while the init mounts and execs (undone if the exec fails)
         p.step("record_running", _record_running, ctx, ctr, pid, proto.monitor_pid)
