@@ -36,6 +36,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "system": ("minidock.cli.system", "cmd_system", "Manage minidock (info, prune)"),
     "info": ("minidock.cli.system", "cmd_info", "Display system-wide information"),
     "version": ("minidock.cli.system", "cmd_version", "Show the minidock version"),
+    "completion": ("minidock.cli.complete", "cmd_completion",
+                   "Print a shell completion script (bash, zsh, fish)"),
+    "__complete": ("minidock.cli.complete", "cmd_complete", ""),   # used by those scripts
 }
 
 GLOBAL_HELP = """Usage:  minidock [OPTIONS] COMMAND
@@ -57,7 +60,8 @@ Commands:
 
 
 def _usage() -> str:
-    lines = [f"  {name:<10}{help_}" for name, (_, _, help_) in COMMANDS.items()]
+    lines = [f"  {name:<11}{help_}" for name, (_, _, help_) in COMMANDS.items()
+             if not name.startswith("_")]
     return GLOBAL_HELP + "\n".join(lines) + "\n\nRun 'minidock COMMAND --help' for more information on a command.\n"
 
 
@@ -118,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["MINIDOCK_DEBUG"] = "1"
     from minidock.context import Context
     ctx = Context.from_env(opts.get("root"), opts.get("exec-root"), opts.get("config"))
-    if name != "version" and not os.path.exists(os.path.join(ctx.exec_root, "minidock.boot")):
+    if name not in ("version", "completion", "__complete") and not os.path.exists(os.path.join(ctx.exec_root, "minidock.boot")):
         from minidock.reconcile import check_boot   # first command since boot (one stat)
         check_boot(ctx)
     return run_command(ctx, entry, args)

@@ -23,7 +23,8 @@ _SUBCOMMANDS = {
 def cmd_image(ctx: Any, argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in _SUBCOMMANDS:
         print("Usage:  minidock image COMMAND\n\nCommands:\n  "
-              + "\n  ".join(sorted(_SUBCOMMANDS)), file=sys.stderr if argv else sys.stdout)
+              + "\n  ".join(sorted(_SUBCOMMANDS)),
+              file=sys.stdout if not argv or argv[0] in ("-h", "--help") else sys.stderr)
         return 0 if argv and argv[0] in ("-h", "--help") else 1
     return globals()[_SUBCOMMANDS[argv[0]]](ctx, argv[1:])
 
