@@ -62,6 +62,7 @@ def cmd_load(ctx: Any, argv: list[str]) -> int:
     p.add_argument("-q", "--quiet", action="store_true")
     args = p.parse_args(argv)
     from minidock.image.loader import load_file, spooled
+    _progress_on_terminal(args.quiet)
     with spooled(ctx, args.input) as path:
         lines = load_file(ctx, path)
     if not args.quiet:
@@ -77,6 +78,7 @@ def cmd_import(ctx: Any, argv: list[str]) -> int:
     p.add_argument("-m", "--message", default="")
     args = p.parse_args(argv)
     from minidock.image.loader import import_tarball, spooled
+    _progress_on_terminal(False)
     with spooled(ctx, args.file) as path:
         image_id = import_tarball(ctx, lambda: open(path, "rb"), args.file,
                                   args.reference, args.change, args.message)
@@ -89,6 +91,13 @@ IMAGE_HEADERS = {"ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG",
                  "Size": "SIZE", "Containers": "CONTAINERS", "VirtualSize": "VIRTUAL SIZE",
                  "SharedSize": "SHARED SIZE", "UniqueSize": "UNIQUE SIZE"}
 IMAGE_FILTERS = ("dangling", "reference", "label")
+
+
+def _progress_on_terminal(quiet: bool) -> None:
+    """Layer progress bars on stdout when it is a terminal (as docker load/import)."""
+    if not quiet and sys.stdout.isatty():
+        from minidock.image import loader
+        loader.PROGRESS = sys.stdout
 
 
 def cmd_images(ctx: Any, argv: list[str]) -> int:
