@@ -21,6 +21,7 @@ Manage networks
 Commands:
   connect     Connect a container to a network
   create      Create a network
+  diagram     Draw the networks, their containers, ports and links
   disconnect  Disconnect a container from a network
   inspect     Display detailed information on one or more networks
   ls          List networks
@@ -36,7 +37,7 @@ def cmd_network(ctx: Any, argv: list[str]) -> int:
     sub, rest = argv[0], argv[1:]
     fn = {"ls": _ls, "list": _ls, "create": _create, "rm": _rm, "remove": _rm,
           "inspect": _inspect, "prune": _prune, "connect": _connect,
-          "disconnect": _disconnect}.get(sub)
+          "disconnect": _disconnect, "diagram": _diagram}.get(sub)
     if fn is None:
         print(f"minidock: 'network {sub}' is not a minidock command.\nSee 'minidock network --help'",
               file=sys.stderr)
@@ -230,4 +231,32 @@ def _disconnect(ctx: Any, argv: list[str]) -> int:
     ap.add_argument("container")
     args = ap.parse_args(argv)
     connect.disconnect(ctx, args.network, args.container, args.force)
+    return 0
+
+
+def _diagram(ctx: Any, argv: list[str]) -> int:
+    from minidock.net import diagram
+    ap = parser("network diagram", "Draw the networks, their containers, ports and links "
+                "(a tree; Graphviz with --format dot or svg)")
+    ap.add_argument("--format", choices=["text", "dot", "svg"], default="text")
+    ap.add_argument("networks", nargs="*")
+    args = ap.parse_args(argv)
+    model = diagram.gather(ctx, args.networks)
+    if args.format == "text":
+        sys.stdout.write(diagram.text(model))
+        return 0
+    source = diagram.dot(model)
+    if args.format == "dot":
+        sys.stdout.write(source)
+        return 0
+    import shutil
+    import subprocess
+    exe = shutil.which("dot")
+    if exe is None:
+        raise InvalidArgument("--format svg needs Graphviz's dot: install the graphviz "
+                              "package, or use --format dot")
+    out = subprocess.run([exe, "-Tsvg"], input=source.encode(), capture_output=True)
+    if out.returncode != 0:
+        raise MinidockError(f"dot: {out.stderr.decode(errors='replace').strip()}")
+    sys.stdout.buffer.write(out.stdout)
     return 0
