@@ -114,6 +114,11 @@ def on_parent_start(ctx: Any, ctr: Container, p: Any) -> list[tuple[str, str]]:
                         list(child["Config"].get("Env") or []))
         hosts.append(link_hosts_entry(alias, child["Config"]["Hostname"], _name(child), ip))
     ctr["_LinkEnv"] = env
+    from minidock import pipeline
+    if pipeline.TRACING:
+        for alias, cid, child in children:
+            pipeline.note("+", "link", f"{_name(ctr)} -> {_name(child)} as {alias} "
+                                       f"({alias.upper().replace('-', '_')}_* env, hosts entry)")
     if children:
         with ctx.store.transaction() as st:
             for alias, cid, _child in children:
@@ -201,6 +206,9 @@ def on_child_start(ctx: Any, child: Container) -> None:
             with open(path) as fh:
                 old = fh.read()
             rewrite_in_place(path, old, update_parent_hosts(old, doc["Alias"], ip))
+            from minidock import pipeline
+            if pipeline.TRACING:
+                pipeline.note("+", "hosts", f"{ip}\t{doc['Alias']} in {_name(parent)}'s {path}")
         if _rules_enabled(ctx) and _bridge_ip(parent):
             _set_rules(ctx, lid, doc, _bridge_ip(parent), ip, _exposed(child))
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import subprocess
 from typing import TYPE_CHECKING, Iterable
 
+from minidock import pipeline as _pl   # trace notes (built only when tracing)
 from minidock.errors import Internal
 
 if TYPE_CHECKING:
@@ -100,6 +101,10 @@ def apply(rules: list["Rule"]) -> None:
     if rules:
         from minidock.net.rules import render
         restore(render(rules))
+        if _pl.TRACING:
+            for r in rules:
+                op = f"-I {r.chain} {r.position}" if r.position else f"-A {r.chain}"
+                _pl.note("+", "iptables", f"-t {r.table} {op} {r.spec()}")
 
 
 def ensure(rules: list["Rule"], saved: str | None = None) -> list["Rule"]:
@@ -123,6 +128,10 @@ def remove(rules: list["Rule"]) -> None:
         still = present(rules, save())
         if still:
             restore(render(still, delete=True))
+        rules = still
+    if _pl.TRACING:
+        for r in rules:
+            _pl.note("-", "iptables", f"-t {r.table} -D {r.chain} {r.spec()}")
 
 
 def to_data(rules: list["Rule"]) -> list[list[object]]:
