@@ -208,7 +208,7 @@ def on_child_start(ctx: Any, child: Container) -> None:
             rewrite_in_place(path, old, update_parent_hosts(old, doc["Alias"], ip))
             from minidock import pipeline
             if pipeline.TRACING:
-                pipeline.note("+", "hosts", f"{ip}\t{doc['Alias']} in {_name(parent)}'s {path}")
+                pipeline.note("+", "hosts", f"{ip} {doc['Alias']} in {_name(parent)}'s {path}")
         if _rules_enabled(ctx) and _bridge_ip(parent):
             _set_rules(ctx, lid, doc, _bridge_ip(parent), ip, _exposed(child))
 
