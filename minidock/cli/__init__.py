@@ -60,7 +60,7 @@ Commands:
 
 
 def _usage() -> str:
-    lines = [f"  {name:<11}{help_}" for name, (_, _, help_) in COMMANDS.items()
+    lines = [f"  {name:<12}{help_}" for name, (_, _, help_) in COMMANDS.items()
              if not name.startswith("_")]
     return GLOBAL_HELP + "\n".join(lines) + "\n\nRun 'minidock COMMAND --help' for more information on a command.\n"
 

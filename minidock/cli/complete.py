@@ -227,7 +227,10 @@ complete -c minidock -f -a '(__minidock_complete)'
 
 def cmd_completion(ctx: Any, argv: list[str]) -> int:
     from minidock.cli.parser import parser
-    p = parser("completion", "Print a shell completion script (bash, zsh or fish)")
+    p = parser("completion", "Print a shell completion script (bash, zsh or fish). "
+               "Enable it with `source <(minidock completion bash)` (e.g. in ~/.bashrc), "
+               "`minidock completion zsh > \"${fpath[1]}/_minidock\"` or "
+               "`minidock completion fish > ~/.config/fish/completions/minidock.fish`.")
     p.add_argument("shell", choices=["bash", "zsh", "fish"])
     ns = p.parse_args(argv)
     import sys
