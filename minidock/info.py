@@ -53,6 +53,7 @@ def gather(ctx: Any) -> dict[str, Any]:
     from minidock import __version__
     from minidock.image.store import list_images
     from minidock.net import controller
+    from minidock.net.sandbox import link_name_for
     from minidock.runtime.lifecycle import refresh_all
     cfg = ctx.config
     ctrs = refresh_all(ctx)
@@ -72,6 +73,7 @@ def gather(ctx: Any) -> dict[str, Any]:
         "Images": len(list_images(ctx)), "Networks": len(nets),
         "Driver": "overlay", "ServerVersion": __version__,
         "DockerRootDir": ctx.root, "ExecRootDir": ctx.exec_root,
+        "NetnsLinks": "/run/netns/" + link_name_for(ctx, "<name>"),
         "DaemonConfig": ctx.daemon_json if os.path.exists(ctx.daemon_json) else "",
         "Plugins": {"Network": ["bridge", "host", "null"]},
         "DefaultBridge": {
@@ -120,6 +122,7 @@ def text(doc: dict[str, Any]) -> str:
         f"  Network: {' '.join(doc['Plugins']['Network'])}",
         f" Minidock Root Dir: {doc['DockerRootDir']}",
         f" Exec Root Dir: {doc['ExecRootDir']}",
+        f" Netns Links: {doc['NetnsLinks']}",
         f" Daemon Config: {doc['DaemonConfig'] or '(none: defaults)'}",
         f" Default Bridge: {bridge}",
         f" Iptables: {_yn(doc['Iptables'])}"

@@ -8,7 +8,7 @@ queue" plus libnetwork's deferred rollbacks, made explicit:
     with Pipeline("run") as p:
         ep = p.step("create_endpoint", driver.create_endpoint, nw, ep_id)
         p.undo("create_endpoint", driver.delete_endpoint, nw, ep_id)
-        p.step("set_network_namespace_key", sandbox.set_key, pid)
+        p.step("SetKey", sandbox.set_key, pid)
         ...
         p.commit()            # success: forget the undo list
 

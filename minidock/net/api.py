@@ -81,8 +81,8 @@ def netns_mode(ctx: Any, ctr: Container) -> tuple[str, str | None]:
         donor = _donor(ctx, ctr)
         if mode_kind(_mode(donor)) == "host":
             return ("host", None)
-        key = donor["NetworkSettings"].get("SandboxKey") or f"/proc/{donor['State']['Pid']}/ns/net"
-        return ("join", key)
+        from minidock.net.sandbox import reachable_netns
+        return ("join", reachable_netns(donor))
     return ("new", None)
 
 
@@ -109,15 +109,15 @@ def initialize_networking(ctx: Any, ctr: Container, p: Any) -> None:
     ns["SandboxKey"] = os.path.join(ctx.netns_dir(), sid[:12])
     if kind == "none":
         _set_builtin_entry(ctx, ctr, "none")
-        p.step("setup_resolution_files", _write_files, ctx, ctr, [], False)
+        p.step("setupResolutionFiles", _write_files, ctx, ctr, [], False)
         return
     from minidock.net import sandbox
     if kind == "user":
         _resolver_start(ctx)
-    p.undo("new_sandbox", sandbox.destroy, _sandbox(ctx, ctr))
-    ips = p.step("allocate_network", _allocate_network, ctx, ctr, p)
-    link_hosts = p.step("setup_links", _setup_links, ctx, ctr, kind, p)
-    p.step("setup_resolution_files", _write_files, ctx, ctr, ips, kind == "user", link_hosts)
+    p.undo("NewSandbox", sandbox.destroy, _sandbox(ctx, ctr))
+    ips = p.step("allocateNetwork", _allocate_network, ctx, ctr, p)
+    link_hosts = p.step("setupLinkedContainers", _setup_links, ctx, ctr, kind, p)
+    p.step("setupResolutionFiles", _write_files, ctx, ctr, ips, kind == "user", link_hosts)
 
 
 def _setup_links(ctx: Any, ctr: Container, kind: str, p: Any) -> list[tuple[str, str]]:
@@ -132,9 +132,9 @@ def _setup_links(ctx: Any, ctr: Container, kind: str, p: Any) -> list[tuple[str,
 
 
 def _sandbox(ctx: Any, ctr: Container) -> Any:
-    from minidock.net.sandbox import Sandbox
+    from minidock.net.sandbox import Sandbox, link_name_for
     ns = ctr["NetworkSettings"]
-    return Sandbox(ns["SandboxID"], ns["SandboxKey"], ctr["Name"].lstrip("/"))
+    return Sandbox(ns["SandboxID"], ns["SandboxKey"], link_name_for(ctx, ctr["Name"].lstrip("/")))
 
 
 def _set_builtin_entry(ctx: Any, ctr: Container, name: str) -> None:
@@ -171,8 +171,7 @@ def _allocate_network(ctx: Any, ctr: Container, p: Any) -> list[str]:
     gw = attach.gateway_network(nets)
     out, ips, bindings = {}, [], []
     for i, (name, net) in enumerate(zip(wishes, nets)):
-        ep = attach.allocate_endpoint(ctx, ctr, net, f"eth{i}", wishes[name] or {},
-                                      net is gw, p)
+        ep = _connect_to_network(ctx, ctr, net, f"eth{i}", wishes[name] or {}, net is gw, p)
         out[net.name] = attach.settings_entry(net, ep, wishes[name], ctr["Id"],
                                               ctr["Config"]["Hostname"])
         ips.append(ep.ip)
@@ -183,6 +182,19 @@ def _allocate_network(ctx: Any, ctr: Container, p: Any) -> list[str]:
     ns["Ports"] = portmap.inspect_ports(ctr, bindings)
     _set_top_level(ns)
     return ips
+
+
+def _connect_to_network(ctx: Any, ctr: Container, net: Any, ifname: str,
+                        wish: dict[str, Any], gateway: bool, p: Any) -> Any:
+    """The article's connectToNetwork: this network's endpoint (CreateEndpoint)."""
+    from minidock import pipeline
+    from minidock.net import attach
+    with pipeline.group("connectToNetwork", net.name):
+        ep = attach.allocate_endpoint(ctx, ctr, net, ifname, wish, gateway, p)
+        if pipeline.TRACING:
+            pipeline.note("+", "endpoint", f"{ep.id[:12]} {ep.ip}/{ep.prefixlen} mac {ep.mac} "
+                                           f"as {ep.ifname} (host end {ep.host_veth})")
+    return ep
 
 
 def _set_top_level(ns: dict[str, Any]) -> None:
@@ -203,15 +215,15 @@ def prestart(ctx: Any, ctr: Container, pid: int, p: Any) -> None:
         return
     from minidock.net import sandbox
     sb = _sandbox(ctx, ctr)
-    p.step("set_network_namespace_key", sandbox.set_network_namespace_key, sb, pid)
-    p.undo("set_network_namespace_key", sandbox.destroy, sb)
-    p.step("populate_network_resources", _populate, ctx, ctr, sb, p)
+    p.step("SetKey", sandbox.set_network_namespace_key, sb, pid)
+    p.undo("SetKey", sandbox.destroy, sb)
+    p.step("populateNetworkResources", _populate, ctx, ctr, sb, p)
     if kind == "user":
-        _resolver_attach(ctx, ctr, sb, p)
+        _resolver_attach(ctx, ctr, sb, p, pid)
     if kind == "bridge" and ctx.store.count("link"):
         from minidock.link import links
-        p.step("program_links", links.program, ctx, ctr, p)
-        p.step("update_parent_hosts", links.on_child_start, ctx, ctr)
+        p.step("enableLinks", links.program, ctx, ctr, p)
+        p.step("updateParentHosts", links.on_child_start, ctx, ctr)
 
 
 def _populate(ctx: Any, ctr: Container, sb: Any, p: Any) -> None:
@@ -232,17 +244,23 @@ def _populate(ctx: Any, ctr: Container, sb: Any, p: Any) -> None:
             attach.join_endpoint(ctx, net, ep, pl, gw is not None and net.id == gw.id, p)
 
 
-def _resolver_attach(ctx: Any, ctr: Container, sb: Any, p: Any) -> None:
+def _resolver_attach(ctx: Any, ctr: Container, sb: Any, p: Any, pid: int) -> None:
     try:
         from minidock.net import resolver
     except ImportError:
         return
-    p.step("resolver_attach", resolver.attach, ctx, ctr["Id"], sb.key)
-    p.undo("resolver_attach", resolver.detach, ctx, ctr["Id"])
+    p.step("startResolver", resolver.attach, ctx, ctr["Id"], sb.key, f"/proc/{pid}/ns/net")
+    p.undo("startResolver", resolver.detach, ctx, ctr["Id"])
 
 
 def release_networking(ctx: Any, ctr: Container) -> None:
     """Give back everything of the container's networking (idempotent, best-effort)."""
+    from minidock.pipeline import group
+    with group("releaseNetwork"):
+        return _release_networking(ctx, ctr)
+
+
+def _release_networking(ctx: Any, ctr: Container) -> None:
     kind = mode_kind(_mode(ctr))
     if kind == "container":
         return
@@ -254,15 +272,15 @@ def release_networking(ctx: Any, ctr: Container) -> None:
     errors = best_effort([("restore_pid_ns", restore_pid_ns_for_children)])
     if kind == "bridge" and ctx.store.count("link"):
         from minidock.link import links
-        errors += best_effort([("release_links", lambda: links.release(ctx, ctr))])
+        errors += best_effort([("disableLinks", lambda: links.release(ctx, ctr))])
     if kind != "host":  # a resolver socket would keep the netns (and its veths) alive
-        errors += best_effort([("resolver_detach", lambda: _resolver_detach(ctx, ctr))])
+        errors += best_effort([("stopResolver", lambda: _resolver_detach(ctx, ctr))])
     endpoints = eps.of_container(ctx.store, ctr["Id"])
     for ep in endpoints:
         errors += attach.release_endpoint(ctx, ep)
     ns = ctr.get("NetworkSettings") or {}
     if kind != "host" and ns.get("SandboxKey"):
-        errors += best_effort([("sandbox_destroy",
+        errors += best_effort([("deleteSandbox",
                                 lambda: _destroy_sandbox(ctx, ctr, [e.host_veth for e in endpoints]))])
     _clear_runtime_fields(ns)
     errors += best_effort([("save_network_settings", lambda: _save_settings(ctx, ctr))])

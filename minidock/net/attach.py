@@ -49,19 +49,19 @@ def allocate_endpoint(ctx: Any, ctr: Container, net: nw.Net, ifname: str, wish: 
     store = ctx.store
     ep_id = ids.new_id()
     requested = ((wish.get("IPAMConfig") or {}).get("IPv4Address") or "")
-    ep = p.step("allocate_address", _retry_stale, ctx, f"ip:{net.id}",
+    ep = p.step("CreateEndpoint", _retry_stale, ctx, f"ip:{net.id}",
                 [requested] if requested else None, _claim_address, ctx, ctr, net, ep_id,
                 ifname, wish, requested)
-    p.undo("allocate_address", _drop_endpoint, store, ep_id)
+    p.undo("CreateEndpoint", _drop_endpoint, store, ep_id)
     if with_ports:
         wanted = portmap.requested_bindings(ctr, net.host_ip)
         if wanted:
             label = f"{ep.name} ({ep.id})"
             spaces = sorted({f"port:{b['proto']}" for b in wanted})
             ports = [str(b["host_port"]) for b in wanted if b["host_port"]] or None
-            ep = p.step("allocate_ports", _retry_stale, ctx, spaces, ports, _claim_ports,
+            ep = p.step("allocatePorts", _retry_stale, ctx, spaces, ports, _claim_ports,
                         store, ep, net, wanted, label)
-            p.undo("allocate_ports", portmap.release, store, ep_id)
+            p.undo("allocatePorts", portmap.release, store, ep_id)
     return ep
 
 
@@ -124,14 +124,14 @@ def join_endpoint(ctx: Any, net: nw.Net, ep: eps.Endpoint, pl: Any, gateway: boo
     """The driver joins the endpoint into the sandbox; the gateway endpoint also gets
     external connectivity (published ports)."""
     drv = get_driver(net.driver)
-    p.step("join", drv.join, ctx, net, ep, pl, gateway)
-    p.undo("join", drv.leave, ctx, net, ep)
+    p.step("Join", drv.join, ctx, net, ep, pl, gateway)
+    p.undo("Join", drv.leave, ctx, net, ep)
     if gateway and ep.ports:
-        rules = p.step("program_external_connectivity", drv.program_external_connectivity,
+        rules = p.step("ProgramExternalConnectivity", drv.program_external_connectivity,
                        ctx, net, ep)
         from minidock.net.iptables import to_data
         ep = ep.with_(rules=tuple((r[0], r[1], tuple(r[2]), r[3]) for r in to_data(rules)))
-        p.undo("program_external_connectivity", drv.revoke_external_connectivity, ctx, net, ep)
+        p.undo("ProgramExternalConnectivity", drv.revoke_external_connectivity, ctx, net, ep)
         ctx.store.put("endpoint", ep.id, eps.to_doc(ep),
                       name=eps.record_name(ep.network_id, ep.name))
     _dns_set(ctx, net, ep)
@@ -179,17 +179,17 @@ def release_endpoint(ctx: Any, ep: eps.Endpoint, leave: bool = False) -> list[st
     steps = []
     if net is not None:
         drv = get_driver(net.driver)
-        steps.append(("revoke_external_connectivity",
+        steps.append(("RevokeExternalConnectivity",
                       lambda: drv.revoke_external_connectivity(ctx, net, ep)))
         if leave:
             steps.append(("leave", lambda: drv.leave(ctx, net, ep)))
         elif hasattr(drv, "unguard"):   # the veth goes with the netns; its guard stays
             steps.append(("unguard", lambda: _now_or_later(lambda: drv.unguard(ep))))
     steps += [
-        ("dns_remove", lambda: _dns_remove(ctx, ep, net)),
-        ("release_ports", lambda: portmap.release(store, ep.id)),
-        ("release_address", lambda: eps.release_address(store, ep.network_id, ep.id)),
-        ("delete_endpoint", lambda: store.delete("endpoint", ep.id)),
+        ("deleteSvcRecords", lambda: _dns_remove(ctx, ep, net)),
+        ("releasePorts", lambda: portmap.release(store, ep.id)),
+        ("ReleaseAddress", lambda: eps.release_address(store, ep.network_id, ep.id)),
+        ("DeleteEndpoint", lambda: store.delete("endpoint", ep.id)),
     ]
     return best_effort(steps)
 

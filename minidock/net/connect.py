@@ -67,11 +67,13 @@ def connect(ctx: Any, net_ref: str, ctr_ref: str, alias: list[str], ip: str = ""
         _save(ctx, ctr)
         return
     from minidock import reconcile
+    from minidock.net.sandbox import reachable_netns
+    path = reachable_netns(ctr)               # before any side effect
     with reconcile.busy(ctx), Pipeline("network_connect") as p:
         used = {e.ifname for e in eps.of_container(ctx.store, ctr["Id"])}
         ifname = next(f"eth{i}" for i in range(len(used) + 1) if f"eth{i}" not in used)
         ep = attach.allocate_endpoint(ctx, ctr, net, ifname, wish, False, p)
-        _join_running(ctx, ctr, net, ep, p)
+        _join_running(ctx, ctr, net, ep, p, path)
         nets[net.name] = attach.settings_entry(net, ep, wish, ctr["Id"], ctr["Config"]["Hostname"])
         from minidock.net import files
         files.add_hosts_entry(ctr, ep.ip)
@@ -79,11 +81,11 @@ def connect(ctx: Any, net_ref: str, ctr_ref: str, alias: list[str], ip: str = ""
         p.commit()
 
 
-def _join_running(ctx: Any, ctr: Container, net: nw.Net, ep: eps.Endpoint, p: Any) -> None:
+def _join_running(ctx: Any, ctr: Container, net: nw.Net, ep: eps.Endpoint, p: Any,
+                  key: str) -> None:
+    """Join a running container's sandbox through `key` (its key or, under `ip netns
+    exec`, its checked /proc/<pid>/ns/net: sandbox.reachable_netns)."""
     from minidock.net.sandbox import Plumbing
-    key = ctr["NetworkSettings"].get("SandboxKey")
-    if not key:
-        raise Conflict(f"container {ctr['Id']} has no network sandbox")
     with Plumbing(key) as pl:
         attach.join_endpoint(ctx, net, ep, pl, False, p)
     if net.user_defined:
@@ -91,7 +93,7 @@ def _join_running(ctx: Any, ctr: Container, net: nw.Net, ep: eps.Endpoint, p: An
             from minidock.net import resolver
         except ImportError:
             return
-        resolver.attach(ctx, ctr["Id"], key)
+        resolver.attach(ctx, ctr["Id"], key, f"/proc/{ctr['State']['Pid']}/ns/net")
 
 
 def disconnect(ctx: Any, net_ref: str, ctr_ref: str, force: bool = False) -> None:

@@ -77,12 +77,14 @@ def test_run_tree_objects_are_the_kernels(traced_run) -> None:
     assert h.sh(f"findmnt -n -o FSTYPE {ns['SandboxKey']}").stdout.strip() == "nsfs"
     (link,) = _notes(setkey, "netns")
     name, arrow, target = link.partition(" -> ")
-    assert target == ns["SandboxKey"] and arrow
+    assert target == ns["SandboxKey"] and arrow and name.startswith("/run/netns/web@")
     assert h.sh(f"readlink {name}").stdout.strip() == ns["SandboxKey"]
-    # CreateEndpoint: the address and MAC the endpoint got
-    (ep,) = _notes(tree[("start", "initializeNetworking", "allocateNetwork",
-                         "connectToNetwork", "CreateEndpoint")], "endpoint")
+    # connectToNetwork: the endpoint CreateEndpoint made (address, MAC), the port claim
+    conn = ("start", "initializeNetworking", "allocateNetwork", "connectToNetwork")
+    (ep,) = _notes(tree[conn], "endpoint")
     assert f"{ns['IPAddress']}/16" in ep and ns["MacAddress"] in ep
+    assert _notes(tree[conn + ("allocatePorts",)], "port") == [
+        "0.0.0.0:8080/tcp claimed for container port 80"]
     # Join: the veth pair, the address inside and the default route
     join = tree[pre + ("populateNetworkResources", "Join")]
     (veth,) = _notes(join, "veth")
@@ -98,17 +100,20 @@ def test_run_tree_objects_are_the_kernels(traced_run) -> None:
                  "iptables")
     links = _notes(tree[pre + ("enableLinks",)], "iptables")
     assert any("--dport 8080" in r and "DNAT" in r for r in pec), pec
-    assert sum("--dport 5432" in r for r in links) == 2, links
+    assert sorted("--dport 5432" in r for r in links) == [False, True], links
+    assert any("--sport 5432" in r for r in links), links
     for rule in pec + links:
-        table, _, line = rule.partition(" ")
-        assert table.startswith("-t") or True
+        assert rule.startswith("-t ")
         assert re.sub(r"^-t \S+ ", "", rule) in saved, (rule, saved)
     assert any(n.startswith("+ proxy ") and ":8080" in n
                for n in tree[pre + ("populateNetworkResources",
                                     "ProgramExternalConnectivity")].notes)
-    # updateParentHosts has nothing to do for a new parent; db's hosts are web's own
-    hosts = h.sh(f"nsenter -t {pid} -m cat /etc/hosts").stdout
-    assert re.search(r"^\S+\tal db", hosts, re.M)
+    # setupLinkedContainers: the link's env and hosts entry, in web's /etc/hosts
+    (link_note,) = _notes(tree[("start", "initializeNetworking", "setupLinkedContainers")],
+                          "link")
+    assert link_note.startswith("web -> db as al")
+    hosts = h.md("exec", "web", "cat", "/etc/hosts").stdout
+    assert re.search(r"^\S+\tal \S+ db$", hosts, re.M), hosts
 
 
 def test_rm_tree_removes_what_run_made(traced_run) -> None:

@@ -93,7 +93,7 @@ def test_info_text_names_the_network_side() -> None:
     doc = {"Containers": 2, "ContainersRunning": 1, "ContainersPaused": 0,
            "ContainersStopped": 1, "Images": 1, "Networks": 4, "ServerVersion": "0.1.0",
            "Driver": "overlay", "Plugins": {"Network": ["bridge", "host", "null"]},
-           "DockerRootDir": "/r", "ExecRootDir": "/x", "DaemonConfig": "",
+           "DockerRootDir": "/r", "ExecRootDir": "/x", "NetnsLinks": "/run/netns/<name>@0a1b2c3d", "DaemonConfig": "",
            "DefaultBridge": {"Name": "bridge", "Device": "minidock0",
                              "Subnet": "172.17.0.0/16", "Gateway": "172.17.0.1"},
            "Iptables": True, "IptablesBackend": "nf_tables",
@@ -108,4 +108,5 @@ def test_info_text_names_the_network_side() -> None:
     assert " Br_netfilter: loaded, bridge-nf-call-iptables=1\n" in out
     assert " ICC: false\n" in out and " Userland Proxy: false\n" in out
     assert " Cluster Store: etcd://10.0.0.1:2379\n" in out
+    assert " Netns Links: /run/netns/<name>@0a1b2c3d\n" in out
     assert out.startswith("Server:\n Containers: 2\n  Running: 1\n")

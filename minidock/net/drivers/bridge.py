@@ -72,8 +72,8 @@ class BridgeDriver:
             policies[("filter", "FORWARD")] = "DROP"
         if cfg.iptables:
             saved = iptables.save()
-            p.step("ensure_chains", iptables.ensure_chains, rules.CHAINS, saved, policies)
-            p.done("ensure_chains")
+            p.step("setupIPChains", iptables.ensure_chains, rules.CHAINS, saved, policies)
+            p.done("setupIPChains")
             want = rules.driver_rules(cfg.userland_proxy)
             stale = [r for r in rules.driver_rules(not cfg.userland_proxy) if r not in want]
             p.step("remove_stale_driver_rules", iptables.remove,
@@ -81,8 +81,8 @@ class BridgeDriver:
             added = p.step("driver_rules", iptables.ensure, want, saved)
             p.undo("driver_rules", iptables.remove, added)
         if turn_on:
-            p.step("ip_forward", _write_sysctl, fwd_path, "1")
-            p.done("ip_forward")
+            p.step("setupIPForwarding", _write_sysctl, fwd_path, "1")
+            p.done("setupIPForwarding")
 
     # -- networks ------------------------------------------------------------------
     def create_network(self, ctx: Any, net: Any, p: Any) -> list[Any]:
@@ -90,21 +90,21 @@ class BridgeDriver:
         from minidock.net.netlink import Netlink
         cfg = ctx.config
         with Netlink() as nl:
-            created = p.step("create_bridge", ensure_bridge, nl, net.bridge, net.mtu)
+            created = p.step("setupDevice", ensure_bridge, nl, net.bridge, net.mtu)
             if created:
-                p.undo("create_bridge", nl_del_link, net.bridge)
-            p.step("bridge_sysctls", bridge_sysctls, net.bridge)
-            p.done("bridge_sysctls")
-            p.step("bridge_address", ensure_address, nl, net.bridge, net.gateway, net.prefixlen)
-            p.done("bridge_address")
+                p.undo("setupDevice", nl_del_link, net.bridge)
+            p.step("setupDefaultSysctl", bridge_sysctls, net.bridge)
+            p.done("setupDefaultSysctl")
+            p.step("setupBridgeIPv4", ensure_address, nl, net.bridge, net.gateway, net.prefixlen)
+            p.done("setupBridgeIPv4")
             if not cfg.userland_proxy:
-                p.step("route_localnet", _write_sysctl,
+                p.step("setupLoopbackAddressesRouting", _write_sysctl,
                        f"{PROC_NET}/ipv4/conf/{net.bridge}/route_localnet", "1")
             if cfg.iptables:
-                p.step("bridge_netfilter", ensure_bridge_netfilter)
+                p.step("setupBridgeNetFiltering", ensure_bridge_netfilter)
             applied = self._setup_iptables(ctx, net, p)
-            p.step("link_up", link_up, nl, net.bridge)
-            p.done("link_up")
+            p.step("setupDeviceUp", link_up, nl, net.bridge)
+            p.done("setupDeviceUp")
         return applied
 
     def _setup_iptables(self, ctx: Any, net: Any, p: Any) -> list[Any]:
@@ -118,8 +118,8 @@ class BridgeDriver:
                                      internal=net.internal,
                                      userland_proxy=cfg.userland_proxy)
         wanted += rules.isolation_rules(net.bridge, subnet, net.internal)
-        added = p.step("setup_iptables", iptables.ensure, wanted)
-        p.undo("setup_iptables", iptables.remove, added)
+        added = p.step("setupIPTables", iptables.ensure, wanted)
+        p.undo("setupIPTables", iptables.remove, added)
         return wanted
 
     def delete_network(self, ctx: Any, net: Any, rules: list[Any]) -> None:
