@@ -205,11 +205,17 @@ class Pipeline:
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         if exc_type is not None:
-            errors = self.rollback()
-            if errors and os.environ.get("MINIDOCK_DEBUG"):
-                print("minidock: rollback: " + "; ".join(errors), file=sys.stderr)
+            report(self.rollback(), f"{self.name}: rollback")
         if self._span is not None:
             _tracer().end(self._span, exc)
+
+
+def report(errors: list[str], what: str) -> list[str]:
+    """Teardown errors, one line each on stderr (the command's status says the rest);
+    returns them."""
+    for line in errors:
+        print(f"minidock: {what}: {line}", file=sys.stderr)
+    return errors
 
 
 def best_effort(steps: list[tuple[str, Callable[[], Any]]], pipeline: str = "teardown"
@@ -257,3 +263,35 @@ def _traced_best_effort(steps: list[tuple[str, Callable[[], Any]]], pipeline: st
         if root is not None:
             tr.end(root)
     return errors
+
+
+_later: list[Callable[[], Any]] | None = None
+
+
+def later(fn: Callable[[], Any]) -> None:
+    """Run a kernel-only cleanup now, or queue it inside `deferred_kernel_cleanup`."""
+    if _later is None:
+        fn()
+    else:
+        _later.append(fn)
+
+
+class deferred_kernel_cleanup:
+    """Inside it, `later(fn)` queues `fn` instead of running it; the queue runs (best
+    effort) on exit of the block.
+
+    Some teardown is kernel-only and slow: removing a veth's anti-spoofing elements is
+    one netlink batch whose commit waits for an RCU grace period (~15 ms). It touches
+    no record and no name, address or port, so a monitor tearing down a `--rm`
+    container can tell the waiting CLI first and run the queue right after.
+    """
+
+    def __enter__(self) -> "deferred_kernel_cleanup":
+        global _later
+        _later = []
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        global _later
+        queue, _later = _later or [], None
+        report(best_effort([("kernel_cleanup", fn) for fn in queue], "teardown"), "teardown")

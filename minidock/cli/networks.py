@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from minidock.cli.parser import confirm, parser
 from minidock.errors import InvalidArgument, MinidockError
+
+if TYPE_CHECKING:
+    from minidock.context import Context
 
 USAGE = """Usage:  minidock network COMMAND
 
@@ -30,7 +33,7 @@ Commands:
 """
 
 
-def cmd_network(ctx: Any, argv: list[str]) -> int:
+def cmd_network(ctx: Context, argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE, end="")
         return 0 if argv else 1
@@ -59,7 +62,7 @@ NET_HEADERS = {"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": 
 NET_FILTERS = ("name", "id", "driver", "type", "label", "scope")
 
 
-def _ls(ctx: Any, argv: list[str]) -> int:
+def _ls(ctx: Context, argv: list[str]) -> int:
     from minidock.cli.listformat import parse_filters
     from minidock.net import controller
     ap = parser("network ls", "List networks")
@@ -120,7 +123,7 @@ def _matches(doc: dict[str, Any], filters: dict[str, list[str]]) -> bool:
     return all(any(tests[k](v) for v in vs) for k, vs in filters.items() if k in tests)
 
 
-def _create(ctx: Any, argv: list[str]) -> int:
+def _create(ctx: Context, argv: list[str]) -> int:
     from minidock.net import controller
     ap = parser("network create", "Create a network")
     ap.add_argument("-d", "--driver", default="bridge")
@@ -154,7 +157,7 @@ def _kv(items: list[str]) -> dict[str, str]:
     return out
 
 
-def _rm(ctx: Any, argv: list[str]) -> int:
+def _rm(ctx: Context, argv: list[str]) -> int:
     from minidock.net import controller
     ap = parser("network rm", "Remove one or more networks")
     ap.add_argument("networks", nargs="+")
@@ -167,7 +170,7 @@ def _rm(ctx: Any, argv: list[str]) -> int:
     return for_each(args.networks, one)
 
 
-def _inspect(ctx: Any, argv: list[str]) -> int:
+def _inspect(ctx: Context, argv: list[str]) -> int:
     from minidock.net import controller
     ap = parser("network inspect", "Display detailed information on one or more networks")
     ap.add_argument("-f", "--format", default="")
@@ -190,14 +193,11 @@ def _inspect(ctx: Any, argv: list[str]) -> int:
 
 
 def _template() -> Any:
-    try:
-        from minidock.runtime.template import render
-        return render
-    except ImportError as err:
-        raise InvalidArgument("--format is not available") from err
+    from minidock.runtime.template import render
+    return render
 
 
-def _prune(ctx: Any, argv: list[str]) -> int:
+def _prune(ctx: Context, argv: list[str]) -> int:
     from minidock.net import controller
     ap = parser("network prune", "Remove all unused networks")
     ap.add_argument("-f", "--force", action="store_true")
@@ -211,7 +211,7 @@ def _prune(ctx: Any, argv: list[str]) -> int:
     return 0
 
 
-def _connect(ctx: Any, argv: list[str]) -> int:
+def _connect(ctx: Context, argv: list[str]) -> int:
     from minidock.net import connect
     ap = parser("network connect", "Connect a container to a network")
     ap.add_argument("--alias", action="append", default=[])
@@ -223,7 +223,7 @@ def _connect(ctx: Any, argv: list[str]) -> int:
     return 0
 
 
-def _disconnect(ctx: Any, argv: list[str]) -> int:
+def _disconnect(ctx: Context, argv: list[str]) -> int:
     from minidock.net import connect
     ap = parser("network disconnect", "Disconnect a container from a network")
     ap.add_argument("-f", "--force", action="store_true")
@@ -234,7 +234,7 @@ def _disconnect(ctx: Any, argv: list[str]) -> int:
     return 0
 
 
-def _diagram(ctx: Any, argv: list[str]) -> int:
+def _diagram(ctx: Context, argv: list[str]) -> int:
     from minidock.net import diagram
     ap = parser("network diagram", "Draw the networks, their containers, ports and links "
                 "(a tree; Graphviz with --format dot or svg)")

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 from minidock.cli.parser import confirm, parser, report
 from minidock.errors import MinidockError
 
+if TYPE_CHECKING:
+    from minidock.context import Context
 
-def cmd_version(ctx: Any, argv: list[str]) -> int:
+
+def cmd_version(ctx: Context, argv: list[str]) -> int:
     from minidock import __version__
     print(f"minidock version {__version__}")
     return 0
 
 
-def cmd_system(ctx: Any, argv: list[str]) -> int:
+def cmd_system(ctx: Context, argv: list[str]) -> int:
     if argv and argv[0] == "info":
         return cmd_info(ctx, argv[1:], "system info")
     p = parser("system", "Manage minidock")
@@ -29,7 +32,7 @@ def cmd_system(ctx: Any, argv: list[str]) -> int:
     return _prune(ctx)
 
 
-def cmd_info(ctx: Any, argv: list[str], prog: str = "info") -> int:
+def cmd_info(ctx: Context, argv: list[str], prog: str = "info") -> int:
     """`docker info` for the network side: roots, default bridge, firewall, counts."""
     p = parser(prog, "Display system-wide information")
     p.add_argument("-f", "--format", default="", help="Go template ('{{json .}}' for all)")
@@ -44,7 +47,7 @@ def cmd_info(ctx: Any, argv: list[str], prog: str = "info") -> int:
     return 0
 
 
-def _prune(ctx: Any) -> int:
+def _prune(ctx: Context) -> int:
     from minidock import reconcile
     from minidock.runtime import container as records
     from minidock.runtime.lifecycle import refresh, remove

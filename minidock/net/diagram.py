@@ -49,11 +49,18 @@ def _network(ctx: Any, doc: dict[str, Any], ctrs: dict[str, Any]) -> Model:
             continue
         members.append(_member(ctx, doc, ctr, entry, ctrs))
     return {"name": doc["Name"], "id": doc["Id"], "driver": doc["Driver"],
-            "device": net.bridge if doc["Driver"] == "bridge" else "",
+            "device": _device(net) if doc["Driver"] == "bridge" else "",
             "subnet": cfg.get("Subnet", "") or net.subnet,
             "gateway": cfg.get("Gateway", "") or net.gateway,
             "internal": bool(doc.get("Internal")), "user": doc["Name"] not in (
                 "bridge", "host", "none"), "containers": members}
+
+
+def _device(net: Any) -> str:
+    """The bridge device, from the bridge driver's state (br-<id> when none recorded)."""
+    from minidock.net.network import OPT_BRIDGE_NAME
+    return (net.state.get("bridge") or net.options.get(OPT_BRIDGE_NAME)
+            or ("" if net.default else f"br-{net.id[:12]}"))
 
 
 def _member(ctx: Any, doc: dict[str, Any], ctr: dict[str, Any], entry: dict[str, Any],
@@ -80,7 +87,7 @@ def _endpoint_names(doc: dict[str, Any]) -> tuple[str, str]:
         ep = eps.from_doc(doc)
     except (KeyError, TypeError):
         return "", ""
-    return ep.host_veth, ep.ifname
+    return str(ep.state.get("host_veth") or ""), ep.ifname
 
 
 def _gateway_entry(ctr: dict[str, Any], net_name: str) -> bool:

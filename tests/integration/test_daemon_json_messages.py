@@ -31,3 +31,13 @@ def test_daemon_json_errors_name_the_key(bare_host, conf, expected) -> None:
     assert len(p.stderr.strip().splitlines()) == 1
     assert "Traceback" not in p.stderr
     assert h.sh("ip -o link show type bridge").stdout == ""
+
+
+def test_a_missing_bridge_device_names_the_key(bare_host) -> None:
+    h = bare_host
+    h.write_daemon_json(json.dumps({"bridge": "br-nosuch"}))
+    p = h.md("network", "ls", check=False)
+    assert p.returncode == 125 and "Traceback" not in p.stderr
+    assert p.stderr == (f"Error response from daemon: unable to configure minidock with file "
+                        f'{h.root}/daemon.json: key "bridge": bridge device with non default '
+                        "name br-nosuch must be created manually\n")
