@@ -143,7 +143,7 @@ def _sandbox(ctx: Context, ctr: Container) -> Any:
 def _set_builtin_entry(ctx: Context, ctr: Container, name: str) -> None:
     from minidock.net import attach
     from minidock.net import network as nw
-    _nid, doc = nw.lookup(ctx.store, name)
+    _nid, doc = nw.lookup_ctx(ctx, name)
     wish = (ctr["NetworkSettings"].get("Networks") or {}).get(name)
     entry = attach.settings_entry(nw.from_doc(doc), None, wish, ctr["Id"], "")
     ctr["NetworkSettings"]["Networks"] = {name: entry}
@@ -172,13 +172,19 @@ def _allocate_network(ctx: Context, ctr: Container, p: Pipeline) -> list[str]:
     from minidock.net import network as nw
     wishes = _wishes(ctr)
     nets = [nw.from_doc(nw.lookup(ctx.store, name)[1]) for name in wishes]
+    if any(n.driver not in ("bridge", "host", "null") for n in nets):
+        from minidock.net import gwbridge
+        if gwbridge.wanted(nets):       # e.g. the overlay's way out (docker_gwbridge)
+            gwnet = gwbridge.ensure(ctx)
+            wishes[gwnet.name] = {}
+            nets.append(gwnet)
     gw = attach.gateway_network(nets)
     out, ips, bindings = {}, [], []
     for i, (name, net) in enumerate(zip(wishes, nets)):
         ep = _connect_to_network(ctx, ctr, net, f"eth{i}", wishes[name] or {}, net is gw, p)
         out[net.name] = attach.settings_entry(net, ep, wishes[name], ctr["Id"],
                                               ctr["Config"]["Hostname"])
-        ips.append(ep.ip)
+        ips += [ep.ip, ep.ip6] if ep.ip6 else [ep.ip]
         if net is gw:
             bindings = list(ep.ports)
     ns = ctr["NetworkSettings"]
@@ -208,9 +214,10 @@ def _set_top_level(ns: dict[str, Any]) -> None:
     ns.update(
         LinkLocalIPv6Address="", LinkLocalIPv6PrefixLen=0, SecondaryIPAddresses=None,
         SecondaryIPv6Addresses=None, EndpointID=b.get("EndpointID", ""),
-        Gateway=b.get("Gateway", ""), GlobalIPv6Address="", GlobalIPv6PrefixLen=0,
+        Gateway=b.get("Gateway", ""), GlobalIPv6Address=b.get("GlobalIPv6Address", ""),
+        GlobalIPv6PrefixLen=b.get("GlobalIPv6PrefixLen", 0),
         IPAddress=b.get("IPAddress", ""), IPPrefixLen=b.get("IPPrefixLen", 0),
-        IPv6Gateway="", MacAddress=b.get("MacAddress", ""))
+        IPv6Gateway=b.get("IPv6Gateway", ""), MacAddress=b.get("MacAddress", ""))
 
 
 def prestart(ctx: Context, ctr: Container, pid: int, p: Pipeline) -> None:

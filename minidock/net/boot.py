@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 MARKER = "network-init"
 _KEYS = ("bridge", "bip", "fixed_cidr", "mtu", "icc", "iptables", "ip_masq", "ip_forward",
-         "ip", "userland_proxy", "default_address_pools")
+         "ip", "userland_proxy", "default_address_pools", "ipv6", "fixed_cidr_v6", "ip6tables",
+         "default_gateway", "default_gateway_v6")
 
 
 def fingerprint(cfg: DaemonConfig) -> str:
@@ -47,6 +48,9 @@ def write_marker(ctx: Context, value: str) -> None:
 
 def ensure_initialized(ctx: Context) -> None:
     """Initialise networking unless this boot already did with these options."""
+    if ctx.config.cluster_store:    # a killed overlay agent is restarted (it re-syncs)
+        from minidock.cluster import agent
+        agent.ensure(ctx)
     if read_marker(ctx) == fingerprint(ctx.config):
         check_firewall(ctx)         # a flushed firewall is rebuilt (one netlink query)
         return

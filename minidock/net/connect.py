@@ -58,7 +58,7 @@ def connect(ctx: Context, net_ref: str, ctr_ref: str, alias: list[str], ip: str 
     from minidock.net.controller import ensure_initialized
     from minidock.pipeline import Pipeline
     ensure_initialized(ctx)
-    _nid, ndoc = nw.lookup(ctx.store, net_ref)
+    _nid, ndoc = nw.lookup_ctx(ctx, net_ref)
     net = nw.from_doc(ndoc)
     _cid, ctr = _container(ctx, ctr_ref)
     _check_connect(ctr, net, alias, ip)
@@ -79,6 +79,8 @@ def connect(ctx: Context, net_ref: str, ctr_ref: str, alias: list[str], ip: str 
         nets[net.name] = attach.settings_entry(net, ep, wish, ctr["Id"], ctr["Config"]["Hostname"])
         from minidock.net.dns import files
         files.add_hosts_entry(ctr, ep.ip)
+        if ep.ip6:
+            files.add_hosts_entry(ctr, ep.ip6)
         _save(ctx, ctr)
         p.commit()
 
@@ -98,7 +100,7 @@ def _join_running(ctx: Context, ctr: Container, net: nw.Net, ep: eps.Endpoint, p
 def disconnect(ctx: Context, net_ref: str, ctr_ref: str, force: bool = False) -> None:
     from minidock.net.controller import ensure_initialized
     ensure_initialized(ctx)
-    nid, ndoc = nw.lookup(ctx.store, net_ref)
+    nid, ndoc = nw.lookup_ctx(ctx, net_ref)
     net = nw.from_doc(ndoc)
     try:
         _cid, ctr = _container(ctx, ctr_ref)
@@ -122,7 +124,8 @@ def disconnect(ctx: Context, net_ref: str, ctr_ref: str, force: bool = False) ->
             errors += attach.release_endpoint(ctx, ep, leave=True)
             from minidock.net.dns import files
             errors += best_effort([("remove_hosts_entry",
-                                    lambda: files.remove_hosts_entry(ctr, ep.ip))],
+                                    lambda: [files.remove_hosts_entry(ctr, a)
+                                             for a in (ep.ip, ep.ip6) if a])],
                                   "network_disconnect")
     del nets[net.name]
     _save(ctx, ctr)

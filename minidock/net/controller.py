@@ -31,6 +31,7 @@ from minidock.locks import busy, file_lock
 from minidock.net import boot
 from minidock.net import endpoint as eps
 from minidock.net import network as nw
+from minidock.net import pools
 from minidock.net.driverapi import driver_names, get_driver, get_ipam
 from minidock.pipeline import Pipeline
 
@@ -44,6 +45,9 @@ INIT_LOCK = "network.lock"
 def ensure_initialized(ctx: Context) -> None:
     """Initialise networking for this boot if not done yet (idempotent, cheap when done)."""
     want = boot.fingerprint(ctx.config)
+    if ctx.config.cluster_store:    # a killed overlay agent is restarted (it re-syncs)
+        from minidock.cluster import agent
+        agent.ensure(ctx)
     if boot.read_marker(ctx) == want:
         boot.check_firewall(ctx)
         return
@@ -138,7 +142,21 @@ def _default_bridge_options(cfg: DaemonConfig) -> dict[str, str]:
 
 def _default_bridge_unchanged(cfg: DaemonConfig, net: nw.Net) -> bool:
     return net.options == _default_bridge_options(cfg) and net.host_ip == cfg.ip and \
-        (not cfg.bip or _bip_matches(cfg.bip, net))
+        (not cfg.bip or _bip_matches(cfg.bip, net)) and \
+        net.enable_ipv6 == cfg.ipv6 and net.default_gw == cfg.default_gateway and \
+        net.default_gw6 == cfg.default_gateway_v6 and \
+        (not cfg.ipv6 or net.subnet6 == _fixed6(cfg))
+
+
+def _fixed6(cfg: DaemonConfig) -> str:
+    from minidock.net import ipam6
+    return str(ipam6.parse_cidr6(cfg.fixed_cidr_v6)) if cfg.fixed_cidr_v6 else ""
+
+
+def _subnets6_in_use(store: Any) -> list[Any]:
+    from ipaddress import IPv6Network
+    return [IPv6Network(d["_net"]["subnet6"]) for _i, d in store.list("network")
+            if d.get("_net", {}).get("subnet6")]
 
 
 def _bip_matches(bip: str, net: nw.Net) -> bool:
@@ -150,8 +168,9 @@ def _bip_matches(bip: str, net: nw.Net) -> bool:
 def _default_bridge_net(ctx: Context, nid: str, old: nw.Net | None
                         ) -> tuple[nw.Net, list[dict[str, str]]]:
     """The default bridge's Net: its pool from bip, the existing bridge, or the
-    predefined pools (through the IPAM driver, inside the caller's transaction)."""
-    from minidock.net import ipam
+    predefined pools (through the IPAM driver, inside the caller's transaction);
+    IPv6 from fixed-cidr-v6 (gateway: its first address) when `ipv6` is on."""
+    from minidock.net import ipam, ipam6
     from minidock.net.driverapi import GATEWAY, OPT_FROM_START, REQUEST_ADDRESS_TYPE
     from minidock.net.kernel import hostinfo
     cfg = ctx.config
@@ -177,14 +196,27 @@ def _default_bridge_net(ctx: Context, nid: str, old: nw.Net | None
                                   cfg.fixed_cidr)
         gateway = str(pool.gateway)
     allocator.request_address(ctx, pool_id, nid, gateway, {REQUEST_ADDRESS_TYPE: GATEWAY})
+    if cfg.default_gateway:
+        ipam6.check_default_gateway(pool.subnet, pool.gateway, cfg.default_gateway, 4)
+    subnet6 = _fixed6(cfg) if cfg.ipv6 else ""
+    gateway6 = str(ipam6.parse_cidr6(subnet6).network_address + 1) if subnet6 else ""
     net = nw.Net(id=nid, name="bridge", driver="bridge", subnet=str(pool.subnet),
                  gateway=gateway, ip_range=str(pool.ip_range or ""), host_ip=cfg.ip,
                  default=True, options=_default_bridge_options(cfg), pool_id=pool_id,
-                 state=old.state if old is not None else {})
-    ipam_cfg: dict[str, str] = {"Subnet": str(pool.subnet)}
+                 state=old.state if old is not None else {}, enable_ipv6=bool(subnet6),
+                 subnet6=subnet6, gateway6=gateway6, default_gw=cfg.default_gateway,
+                 default_gw6=cfg.default_gateway_v6 if subnet6 else "")
+    ipam_cfg: dict[str, Any] = {"Subnet": str(pool.subnet)}
     if pool.ip_range:
         ipam_cfg["IPRange"] = str(pool.ip_range)
-    return net, [ipam_cfg]
+    if cfg.default_gateway:
+        ipam_cfg["AuxiliaryAddresses"] = {"DefaultGatewayIPv4": cfg.default_gateway}
+    configs = [ipam_cfg]
+    if subnet6:
+        configs.append({"Subnet": subnet6})
+        if net.default_gw6:
+            configs[-1]["AuxiliaryAddresses"] = {"DefaultGatewayIPv6": net.default_gw6}
+    return net, configs
 
 
 def _b(value: bool) -> str:
@@ -195,17 +227,29 @@ def _b(value: bool) -> str:
 def create_network(ctx: Context, name: str, driver: str = "bridge", subnet: str = "",
                    gateway: str = "", ip_range: str = "", internal: bool = False,
                    options: dict[str, str] | None = None,
-                   labels: dict[str, str] | None = None, ipam_driver: str = "default") -> str:
+                   labels: dict[str, str] | None = None, ipam_driver: str = "default",
+                   ipam_options: dict[str, str] | None = None,
+                   aux_addresses: dict[str, str] | None = None, ipv6: bool = False,
+                   subnet6: str = "", gateway6: str = "", ip_range6: str = "") -> str:
     """`network create`: validate, then record with its pool (one transaction), then
     the driver's create_network; returns the id.
 
     The checks (name, pool overlap or pick) and the insert are one transaction, so
     parallel creates cannot both win. The record carries `_Starter` until its last
     write: a create whose CLI died is removed by the next one that conflicts with it.
+    Docker's order of driver calls: the network driver is resolved (a plugin is
+    activated and asked its capabilities), then the IPAM driver gives the pool, the
+    gateway and the aux addresses, then the network driver creates the network.
     """
     ensure_initialized(ctx)
-    args = (ctx, name, driver, subnet, gateway, ip_range, internal, options or {}, labels,
-            ipam_driver)
+    if get_driver(driver).capability.data_scope == "global":   # the cluster store
+        from minidock.net import globalnet
+        return globalnet.create_network(ctx, name, driver, subnet, gateway, ip_range,
+                                        internal, options or {}, labels)
+    ipam_req = pools.IpamRequest(subnet, gateway, ip_range, dict(ipam_options or {}),
+                           dict(aux_addresses or {}))
+    args = (ctx, name, driver, internal, options or {}, labels, ipam_driver, ipam_req,
+            (ipv6, subnet6, gateway6, ip_range6))
     with busy(ctx), Pipeline("network_create") as p:
         try:
             net, doc = p.step("store_network", _plan_and_store, *args)
@@ -224,31 +268,36 @@ def create_network(ctx: Context, name: str, driver: str = "bridge", subnet: str 
 
 
 def _forget_network(ctx: Context, net: nw.Net) -> None:
-    """Undo of store_network: the pool back to its IPAM driver, the record gone."""
+    """Undo of store_network: the addresses and pool back to the IPAM driver, the
+    record gone."""
     with ctx.store.transaction():
-        if net.pool_id:
-            get_ipam(net.ipam_driver).release_pool(ctx, net.pool_id)
+        pools.release(ctx, net)
         ctx.store.delete("network", net.id)
 
 
-def _plan_and_store(ctx: Context, name: str, driver: str, subnet: str, gateway: str,
-                    ip_range: str, internal: bool, options: dict[str, str],
-                    labels: dict[str, str] | None, ipam_driver: str
-                    ) -> tuple[nw.Net, dict[str, Any]]:
+def _plan_and_store(ctx: Context, name: str, driver: str, internal: bool,
+                    options: dict[str, str], labels: dict[str, str] | None,
+                    ipam_driver: str, req: pools.IpamRequest,
+                    v6: tuple[bool, str, str, str]) -> tuple[nw.Net, dict[str, Any]]:
     from minidock.identity import starter_mark
+    from minidock.net import ipam6
     store = ctx.store
     with store.transaction():
-        net, ipam_cfg = _plan_network(ctx, name, driver, subnet, gateway, ip_range, internal,
-                                      options, ipam_driver)
-        doc = nw.new_doc(net, ipam_cfg, labels)
-        doc["_Starter"] = starter_mark()
-        store.put("network", net.id, doc, name)
+        net, ipam_cfg = _plan_network(ctx, name, driver, internal, options, ipam_driver, req)
+        try:
+            net, ipam_cfg = ipam6.plan_network6(net, ipam_cfg, _subnets6_in_use(store), *v6)
+            doc = nw.new_doc(net, ipam_cfg, labels)
+            doc["_Starter"] = starter_mark()
+            store.put("network", net.id, doc, name)
+        except BaseException:
+            pools.release(ctx, net)
+            raise
     return net, doc
 
 
-def _plan_network(ctx: Context, name: str, driver: str, subnet: str, gateway: str,
-                  ip_range: str, internal: bool, options: dict[str, str], ipam_driver: str
-                  ) -> tuple[nw.Net, list[dict[str, str]]]:
+def _plan_network(ctx: Context, name: str, driver: str, internal: bool,
+                  options: dict[str, str], ipam_driver: str, req: pools.IpamRequest
+                  ) -> tuple[nw.Net, list[dict[str, Any]]]:
     """Every check of `network create`, then the pool and gateway from the IPAM
     driver (inside the caller's transaction)."""
     store = ctx.store
@@ -259,58 +308,35 @@ def _plan_network(ctx: Context, name: str, driver: str, subnet: str, gateway: st
     drv = get_driver(driver)
     if not drv.capability.creatable:
         raise Forbidden(f'only one instance of "{driver}" network is allowed')
-    if (gateway or ip_range) and not subnet:
+    if (req.gateway or req.ip_range) and not req.subnet:
         raise InvalidArgument("cannot specify gateway or ip-range without subnet")
+    if req.aux and not req.subnet:
+        raise InvalidArgument(f"no matching subnet for aux-address {next(iter(req.aux.values()))}")
     nid = ids.new_id()
-    pool_id, pool, gw, rng, ipam_cfg = "", "", "", "", []
+    got = pools.Pooled()
     if drv.capability.needs_addresses:
-        pool_id, pool, gw, rng, ipam_cfg = _request_pool(ctx, ipam_driver, nid, subnet,
-                                                         gateway, ip_range)
-    net = nw.Net(id=nid, name=name, driver=driver, subnet=pool, gateway=gw, ip_range=rng,
-                 user_subnet=bool(subnet), internal=internal,
+        got = pools.allocate(ctx, ipam_driver, nid, req)
+    net = nw.Net(id=nid, name=name, driver=driver, subnet=got.pool, gateway=got.gateway,
+                 ip_range=got.ip_range, user_subnet=bool(req.subnet), internal=internal,
                  host_ip=options.get(nw.OPT_HOST_IP, ctx.config.ip), options=dict(options),
-                 pool_id=pool_id, ipam_driver=ipam_driver)
-    return net, ipam_cfg
-
-
-def _request_pool(ctx: Context, ipam_driver: str, nid: str, subnet: str, gateway: str,
-                  ip_range: str) -> tuple[str, str, str, str, list[dict[str, str]]]:
-    """(pool id, subnet, gateway address, ip range, IPAM.Config) from the network's
-    IPAM driver; --subnet/--gateway/--ip-range validated first (the docker CLI's
-    messages)."""
-    from minidock.net import ipam
-    from minidock.net.driverapi import GATEWAY, REQUEST_ADDRESS_TYPE
-    allocator = get_ipam(ipam_driver)
-    space = allocator.get_default_address_spaces(ctx)[0]
-    rng = ""
-    if subnet:
-        checked = ipam.make_pool(subnet, gateway or None, ip_range or None)   # validates
-        rng = str(checked.ip_range or "")
-        pool_id, cidr, _data = allocator.request_pool(ctx, space, subnet, rng)
-        cfg = {"Subnet": subnet}
-        if ip_range:
-            cfg["IPRange"] = ip_range
-        if gateway:
-            cfg["Gateway"] = gateway
-    else:
-        pool_id, cidr, _data = allocator.request_pool(ctx, space)
-    gw = allocator.request_address(ctx, pool_id, nid, gateway, {REQUEST_ADDRESS_TYPE: GATEWAY})
-    gw = gw.split("/", 1)[0]
-    if not subnet:
-        cfg = {"Subnet": cidr, "Gateway": gw}
-    return pool_id, cidr, gw, rng, [cfg]
+                 pool_id=got.pool_id, ipam_driver=ipam_driver, address_space=got.space,
+                 aux_addresses=got.aux, ipam_options=dict(req.options))
+    return net, got.config
 
 
 def remove_network(ctx: Context, ref: str) -> str:
     """`network rm`: refused for predefined networks and while endpoints exist
     (endpoints whose container is gone or not running are released first)."""
     ensure_initialized(ctx)
-    nid, doc = nw.lookup(ctx.store, ref)
+    nid, doc = nw.lookup_ctx(ctx, ref)
     if doc["Name"] in nw.PREDEFINED:
         raise Forbidden(f"{doc['Name']} is a pre-defined network and cannot be removed")
     if eps.of_network(ctx.store, nid) and _release_stale(ctx, nid):
         raise Forbidden(f"error while removing network: network {doc['Name']} id {nid} "
                         "has active endpoints")
+    if doc.get("Scope") == "global":
+        from minidock.net import globalnet
+        globalnet.remove_network(ctx, doc)
     if delete_network(ctx, nid, doc):
         from minidock.errors import Internal
         raise Internal(f"network {doc['Name']} removed, but its teardown was incomplete")
@@ -338,11 +364,12 @@ def delete_network(ctx: Context, nid: str, doc: dict[str, Any]) -> list[str]:
     net = nw.from_doc(doc)
 
     def release_pool() -> None:
-        if net.pool_id:
-            get_ipam(net.ipam_driver).release_pool(ctx, net.pool_id)
-    errors = best_effort([("delete_network",
-                           lambda: get_driver(net.driver).delete_network(ctx, net.info())),
-                          ("release_pool", release_pool)], "network_rm")
+        pools.release(ctx, net)
+        ctx.store.release_space(f"ip6:{nid}")
+    errors = best_effort([("release_pool", release_pool),
+                          ("delete_network",
+                           lambda: get_driver(net.driver).delete_network(ctx, net.info()))],
+                         "network_rm")
     ctx.store.delete("network", nid)
     return report(errors, "network rm")
 
@@ -367,6 +394,8 @@ def prune_networks(ctx: Context) -> list[str]:
     for nid, doc in sorted(ctx.store.list("network"), key=lambda x: x[1]["Name"]):
         if doc["Name"] in nw.PREDEFINED or mark_alive(doc.get("_Starter")):
             continue
+        if doc.get("Scope") == "global":
+            continue    # other hosts may be about to use it: `network rm` removes it
         if eps.of_network(ctx.store, nid) and _release_stale(ctx, nid):
             continue
         delete_network(ctx, nid, doc)
@@ -374,24 +403,41 @@ def prune_networks(ctx: Context) -> list[str]:
     return removed
 
 
+def _sync_global(ctx: Context) -> None:
+    """Refresh the copies of global networks; an unreachable store leaves them as last
+    seen, with a warning (listing and inspecting still work on one host)."""
+    if not ctx.config.cluster_store:
+        return
+    from minidock.cluster import gstore
+    from minidock.cluster.etcd import StoreUnavailable
+    try:
+        gstore.sync_networks(ctx)
+    except StoreUnavailable as err:
+        import sys
+        print(f"minidock: warning: {err}; global networks as last seen", file=sys.stderr)
+
+
 def list_networks(ctx: Context) -> list[dict[str, Any]]:
     ensure_initialized(ctx)
+    _sync_global(ctx)
     return sorted((d for _i, d in ctx.store.list("network")), key=lambda d: d["Name"])
 
 
 def inspect_network(ctx: Context, ref: str) -> dict[str, Any]:
     """Docker's `network inspect` document, Containers from the live endpoints."""
     ensure_initialized(ctx)
-    nid, doc = nw.lookup(ctx.store, ref)
+    _sync_global(ctx)
+    nid, doc = nw.lookup_ctx(ctx, ref)
     containers = {}
     for ep in sorted(eps.of_network(ctx.store, nid), key=lambda e: e.container_id):
         containers[ep.container_id] = {
             "Name": ep.name, "EndpointID": ep.id, "MacAddress": ep.mac,
-            "IPv4Address": f"{ep.ip}/{ep.prefixlen}" if ep.ip else "", "IPv6Address": ""}
+            "IPv4Address": f"{ep.ip}/{ep.prefixlen}" if ep.ip else "",
+            "IPv6Address": f"{ep.ip6}/{ep.prefixlen6}" if ep.ip6 else ""}
     return nw.public_doc(doc, containers)
 
 
 def lookup_network(ctx: Context, ref: str) -> nw.Net:
     """A network by name, id or id prefix (Docker's `network <x> not found`)."""
     ensure_initialized(ctx)
-    return nw.from_doc(nw.lookup(ctx.store, ref)[1])
+    return nw.from_doc(nw.lookup_ctx(ctx, ref)[1])

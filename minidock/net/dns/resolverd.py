@@ -197,7 +197,10 @@ class Resolver:
             if not ips:
                 return None
             if q.qtype == dnswire.TYPE_AAAA:
-                return dnswire.answer_empty(q)
+                ips6 = dnsrecords.lookup(self.store, cid, q.name, family=6)
+                if not ips6:
+                    return dnswire.answer_empty(q)
+                return dnswire.answer_aaaa(q, ips6, TTL, size)
             return dnswire.answer_a(q, ips, TTL, size)
         if q.qtype == dnswire.TYPE_PTR:
             ip = dnswire.ptr_target(q.name)
