@@ -319,21 +319,39 @@ def cmd_wait(ctx: Context, argv: list[str]) -> int:
 
 def cmd_ps(ctx: Context, argv: list[str]) -> int:
     from minidock.runtime.lifecycle import refresh_all
-    from minidock.runtime.psformat import ps_table
+    from minidock.runtime import psformat
     p = parser("ps", "List containers")
     p.add_argument("-a", "--all", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("--no-trunc", action="store_true")
+    p.add_argument("-f", "--filter", action="append", default=[],
+                   help="filter output (id, name, label, status, exited, ancestor, network)")
+    p.add_argument("--format", default="", help="Go template, 'table TEMPLATE' or 'json'")
     ns = p.parse_args(argv)
+    filters = {}
+    if ns.filter:
+        from minidock.cli.listformat import parse_filters
+        filters = parse_filters(ns.filter, psformat.PS_FILTERS)
     ctrs = refresh_all(ctx)
-    if not ns.all:
+    if not (ns.all or "status" in filters or "exited" in filters):
         ctrs = [c for c in ctrs if c["State"].get("Running") or c["State"].get("Restarting")]
+    if filters:
+        ctrs = psformat.filter_containers(ctrs, filters)
     ctrs.sort(key=lambda c: c["Created"], reverse=True)
     if ns.quiet:
         for c in ctrs:
             print(c["Id"] if ns.no_trunc else c["Id"][:12])
         return 0
-    print(ps_table(ctrs, no_trunc=ns.no_trunc), end="")
+    if ns.format:
+        import time
+        from minidock.cli.listformat import render
+        now = time.time()
+        rows = [psformat.ps_row(c, now, ns.no_trunc) for c in ctrs]
+        text = render(ns.format, rows, psformat.PS_HEADERS,
+                      lambda _r: psformat.ps_table(ctrs, no_trunc=ns.no_trunc, now=now))
+        sys.stdout.write(text)
+        return 0
+    print(psformat.ps_table(ctrs, no_trunc=ns.no_trunc), end="")
     return 0
 
 

@@ -178,7 +178,9 @@ def _default_bridge_net(ctx: Context, nid: str, old: nw.Net | None
     existing = hostinfo.link_address(name)
     if cfg.bridge and cfg.bridge != "minidock0" and existing is None and \
             not hostinfo.link_exists(name):
-        raise InvalidArgument(f"bridge device with non default name {name} must be created manually")
+        raise InvalidArgument(f"unable to configure minidock with file {ctx.daemon_json}: key "
+                              f'"bridge": bridge device with non default name {name} must be '
+                              "created manually")
     allocator = get_ipam("default")
     space = allocator.get_default_address_spaces(ctx)[0]
     bip = cfg.bip or existing

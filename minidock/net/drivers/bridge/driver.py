@@ -95,8 +95,8 @@ class BridgeDriver:
             policies[("filter", "FORWARD")] = "DROP"
         if cfg.iptables:
             saved = iptables.save()
-            p.step("ensure_chains", iptables.ensure_chains, CHAINS, saved, policies)
-            p.done("ensure_chains")
+            p.step("setupIPChains", iptables.ensure_chains, CHAINS, saved, policies)
+            p.done("setupIPChains")
             want = rules.driver_rules(cfg.userland_proxy)
             stale = [r for r in rules.driver_rules(not cfg.userland_proxy) if r not in want]
             p.step("remove_stale_driver_rules", iptables.remove,
@@ -106,8 +106,8 @@ class BridgeDriver:
         if cfg.ip6tables_on:
             self._init_ip6tables(cfg, p)
         if turn_on:
-            p.step("ip_forward", write_sysctl, fwd_path, "1")
-            p.done("ip_forward")
+            p.step("setupIPForwarding", write_sysctl, fwd_path, "1")
+            p.done("setupIPForwarding")
 
     def _init_ip6tables(self, cfg: Any, p: "Pipeline") -> None:
         """ip6tables: minidock's chains (no MINIDOCK-USER, as Docker) and driver rules."""
@@ -135,11 +135,11 @@ class BridgeDriver:
         subnet, gateway = _v4(nw)
         self._drop_stale(ctx, nw, conf)
         with Netlink() as nl:
-            created = p.step("create_bridge", setup.ensure_bridge, nl, conf["bridge"], conf["mtu"])
+            created = p.step("setupDevice", setup.ensure_bridge, nl, conf["bridge"], conf["mtu"])
             if created:
-                p.undo("create_bridge", setup.nl_del_link, conf["bridge"])
-            p.step("bridge_sysctls", ipv6.bridge_sysctls, conf["bridge"], nw.enable_ipv6)
-            p.done("bridge_sysctls")
+                p.undo("setupDevice", setup.nl_del_link, conf["bridge"])
+            p.step("setupDefaultSysctl", ipv6.bridge_sysctls, conf["bridge"], nw.enable_ipv6)
+            p.done("setupDefaultSysctl")
             p.step("setup_ipv4", setup.ensure_address, nl, conf["bridge"], gateway,
                    subnet.prefixlen)
             p.done("setup_ipv4")
@@ -147,7 +147,7 @@ class BridgeDriver:
             p.done("setup_ipv6")
             p.step("setup_ipv6_forwarding", ipv6.setup_ipv6_forwarding, nw, cfg)
             p.done("setup_ipv6_forwarding")
-            p.step("setup_loopback_addressing", setup.setup_loopback_addressing,
+            p.step("setupLoopbackAddressing", setup.setup_loopback_addressing,
                    conf["bridge"], cfg.userland_proxy)
             applied = self._setup_iptables(ctx, nw, conf, p)
             v6 = ipv6.v6(nw)
@@ -158,10 +158,10 @@ class BridgeDriver:
                    v6[0] if v6 else None)
             applied += self._setup_isolation(ctx, nw, conf, p)
             if cfg.iptables:
-                p.step("setup_bridge_netfiltering", setup.ensure_bridge_netfilter,
+                p.step("setupBridgeNetFiltering", setup.ensure_bridge_netfilter,
                        nw.enable_ipv6)
-            p.step("link_up", setup.link_up, nl, conf["bridge"])
-            p.done("link_up")
+            p.step("setupDeviceUp", setup.link_up, nl, conf["bridge"])
+            p.done("setupDeviceUp")
         from minidock.net.firewall.iptables import to_data
         nw.state = dict(conf, rules=to_data(applied),
                         rules6=to_data(ipv6.rules6(nw, conf, cfg)))
