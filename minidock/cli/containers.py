@@ -330,7 +330,7 @@ def cmd_ps(ctx: Context, argv: list[str]) -> int:
     ns = p.parse_args(argv)
     filters = {}
     if ns.filter:
-        from minidock.cli.listformat import parse_filters
+        from minidock.runtime.listformat import parse_filters
         filters = parse_filters(ns.filter, psformat.PS_FILTERS)
     ctrs = refresh_all(ctx)
     if not (ns.all or "status" in filters or "exited" in filters):
@@ -344,7 +344,7 @@ def cmd_ps(ctx: Context, argv: list[str]) -> int:
         return 0
     if ns.format:
         import time
-        from minidock.cli.listformat import render
+        from minidock.runtime.listformat import render
         now = time.time()
         rows = [psformat.ps_row(c, now, ns.no_trunc) for c in ctrs]
         text = render(ns.format, rows, psformat.PS_HEADERS,

@@ -117,7 +117,7 @@ def cmd_images(ctx: Context, argv: list[str]) -> int:
     from minidock.image.store import list_images
     images = list_images(ctx)
     if args.filter:
-        from minidock.cli.listformat import parse_filters
+        from minidock.runtime.listformat import parse_filters
         images = filter_images(images, parse_filters(args.filter, IMAGE_FILTERS))
     header, rows = image_rows(images, args.repository, args.no_trunc)
     if args.quiet:
@@ -128,7 +128,7 @@ def cmd_images(ctx: Context, argv: list[str]) -> int:
     if not args.format:
         print(table(header, rows))
         return 0
-    from minidock.cli.listformat import render
+    from minidock.runtime.listformat import render
     created = {(f"sha256:{i}" if args.no_trunc else i[:12]): d.get("Created") or ""
                for i, d in images}
     sys.stdout.write(render(args.format, [image_row(r, created[r[2]]) for r in rows],
@@ -151,7 +151,7 @@ def filter_images(images: list[tuple[str, dict[str, Any]]], filters: dict[str, l
     """Docker's image filters: dangling=true|false, reference=PATTERN (shell-style on
     `repo` or `repo:tag`), label=KEY[=VALUE]."""
     import fnmatch
-    from minidock.cli.listformat import bool_value, labels_match
+    from minidock.runtime.listformat import bool_value, labels_match
     out = []
     for image_id, doc in images:
         tags = doc.get("RepoTags") or []

@@ -63,7 +63,7 @@ NET_FILTERS = ("name", "id", "driver", "type", "label", "scope")
 
 
 def _ls(ctx: Context, argv: list[str]) -> int:
-    from minidock.cli.listformat import parse_filters
+    from minidock.runtime.listformat import parse_filters
     from minidock.net import controller
     ap = parser("network ls", "List networks")
     ap.add_argument("-q", "--quiet", action="store_true")
@@ -86,7 +86,7 @@ def _ls(ctx: Context, argv: list[str]) -> int:
     if not args.format:
         sys.stdout.write(default([]))
         return 0
-    from minidock.cli.listformat import render
+    from minidock.runtime.listformat import render
     sys.stdout.write(render(args.format, [net_row(d, ident(d)) for d in nets], NET_HEADERS,
                             default))
     return 0
@@ -94,7 +94,7 @@ def _ls(ctx: Context, argv: list[str]) -> int:
 
 def net_row(doc: dict[str, Any], ident: str) -> dict[str, str]:
     """The fields of a `network ls --format` template (docker/cli's networkContext)."""
-    from minidock.cli.listformat import labels_text
+    from minidock.runtime.listformat import labels_text
     from minidock.runtime.psformat import created_at
     return {"CreatedAt": created_at(doc["Created"]) if doc.get("Created") else "",
             "Driver": doc["Driver"], "ID": ident,
@@ -106,7 +106,7 @@ def net_row(doc: dict[str, Any], ident: str) -> dict[str, str]:
 
 def _matches(doc: dict[str, Any], filters: dict[str, list[str]]) -> bool:
     """Docker's network filters: one key's values are alternatives, keys all apply."""
-    from minidock.cli.listformat import labels_match, matches_text
+    from minidock.runtime.listformat import labels_match, matches_text
     for value in filters.get("type", []):
         if value not in ("builtin", "custom"):
             raise InvalidArgument(f"invalid filter: 'type'='{value}'")
@@ -240,7 +240,7 @@ def _disconnect(ctx: Context, argv: list[str]) -> int:
 
 
 def _diagram(ctx: Context, argv: list[str]) -> int:
-    from minidock.net import diagram
+    from minidock.runtime import diagram
     ap = parser("network diagram", "Draw the networks, their containers, ports and links "
                 "(a tree; Graphviz with --format dot or svg)")
     ap.add_argument("--format", choices=["text", "dot", "svg"], default="text")

@@ -121,7 +121,7 @@ def ps_row(ctr: dict[str, Any], now: float, no_trunc: bool = False) -> dict[str,
 def filter_containers(ctrs: list[dict[str, Any]], filters: dict[str, list[str]]
                       ) -> list[dict[str, Any]]:
     """Docker's ps filters: the values of one key are alternatives, keys all apply."""
-    from minidock.cli.listformat import labels_match, matches_text
+    from minidock.runtime.listformat import labels_match, matches_text
     from minidock.errors import InvalidArgument
     for value in filters.get("status", []):
         if value not in STATUSES:

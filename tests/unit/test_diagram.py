@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from minidock.net import diagram
+from minidock.runtime import diagram
 
 MODEL = {"networks": [
     {"name": "bridge", "id": "a" * 64, "driver": "bridge", "device": "minidock0",

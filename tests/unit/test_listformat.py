@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from minidock.cli import listformat
+from minidock.runtime import listformat
 from minidock.errors import InvalidArgument
 from minidock.info import iptables_backend, text
 from minidock.runtime import psformat
