@@ -4,10 +4,10 @@ filter rules in the MINIDOCK chains (Docker's bridge driver, with minidock's nam
     init             ensure_chains (+ FORWARD policy DROP when it turns ip_forward on)
                      -> ip_forward -> driver_rules
     create_network   the article's set-up queue (setup.py, ipv6.py), each a named step:
-                     create_bridge -> bridge_sysctls -> setup_ipv4 -> setup_ipv6
-                     -> setup_ipv6_forwarding -> setup_loopback_addressing
-                     -> setup_iptables -> setup_gateway_ipv4 -> setup_gateway_ipv6
-                     -> setup_isolation -> setup_bridge_netfiltering -> link_up
+                     setupDevice -> setupDefaultSysctl -> setupBridgeIPv4 -> setupBridgeIPv6
+                     -> setupIPv6Forwarding -> setupLoopbackAddressing
+                     -> setupIPTables -> setupGatewayIPv4 -> setupGatewayIPv6
+                     -> setupNetworkIsolation -> setupBridgeNetFiltering -> setupDeviceUp
     create_endpoint  the host end's name (veth<7 hex>); nothing in the kernel yet
     join             anti-spoofing guard on the port (antispoof.py), then the veth
                      pair with the container end created *inside* the sandbox under
@@ -140,20 +140,20 @@ class BridgeDriver:
                 p.undo("setupDevice", setup.nl_del_link, conf["bridge"])
             p.step("setupDefaultSysctl", ipv6.bridge_sysctls, conf["bridge"], nw.enable_ipv6)
             p.done("setupDefaultSysctl")
-            p.step("setup_ipv4", setup.ensure_address, nl, conf["bridge"], gateway,
+            p.step("setupBridgeIPv4", setup.ensure_address, nl, conf["bridge"], gateway,
                    subnet.prefixlen)
-            p.done("setup_ipv4")
-            p.step("setup_ipv6", ipv6.setup_ipv6, nl, conf["bridge"], nw)
-            p.done("setup_ipv6")
-            p.step("setup_ipv6_forwarding", ipv6.setup_ipv6_forwarding, nw, cfg)
-            p.done("setup_ipv6_forwarding")
+            p.done("setupBridgeIPv4")
+            p.step("setupBridgeIPv6", ipv6.setup_ipv6, nl, conf["bridge"], nw)
+            p.done("setupBridgeIPv6")
+            p.step("setupIPv6Forwarding", ipv6.setup_ipv6_forwarding, nw, cfg)
+            p.done("setupIPv6Forwarding")
             p.step("setupLoopbackAddressing", setup.setup_loopback_addressing,
                    conf["bridge"], cfg.userland_proxy)
             applied = self._setup_iptables(ctx, nw, conf, p)
             v6 = ipv6.v6(nw)
-            p.step("setup_gateway_ipv4", ipv6.check_gateway,
+            p.step("setupGatewayIPv4", ipv6.check_gateway,
                    ipv6.default_gateway(nw.ipv4_data, "DefaultGatewayIPv4"), subnet)
-            p.step("setup_gateway_ipv6", ipv6.check_gateway,
+            p.step("setupGatewayIPv6", ipv6.check_gateway,
                    ipv6.default_gateway(nw.ipv6_data, "DefaultGatewayIPv6"),
                    v6[0] if v6 else None)
             applied += self._setup_isolation(ctx, nw, conf, p)
@@ -199,13 +199,13 @@ class BridgeDriver:
 
     def _setup_iptables(self, ctx: "Context", nw: "NetworkInfo", conf: dict[str, Any],
                         p: "Pipeline") -> list[Any]:
-        """The network's FORWARD/NAT rules, both families (setup_iptables)."""
-        return self._apply_rules(ctx, nw, conf, p, "setup_iptables", isolation=False)
+        """The network's FORWARD/NAT rules, both families (setupIPTables)."""
+        return self._apply_rules(ctx, nw, conf, p, "setupIPTables", isolation=False)
 
     def _setup_isolation(self, ctx: "Context", nw: "NetworkInfo", conf: dict[str, Any],
                          p: "Pipeline") -> list[Any]:
-        """The network's isolation rules, both families (setup_isolation)."""
-        return self._apply_rules(ctx, nw, conf, p, "setup_isolation", isolation=True)
+        """The network's isolation rules, both families (setupNetworkIsolation)."""
+        return self._apply_rules(ctx, nw, conf, p, "setupNetworkIsolation", isolation=True)
 
     def _apply_rules(self, ctx: "Context", nw: "NetworkInfo", conf: dict[str, Any],
                      p: "Pipeline", step: str, isolation: bool) -> list[Any]:
