@@ -282,22 +282,19 @@ def cmd_wait(ctx: Any, argv: list[str]) -> int:
 
 
 def cmd_ps(ctx: Any, argv: list[str]) -> int:
-    from minidock.runtime.lifecycle import refresh_all
-    from minidock.runtime.psformat import ps_table
+    from minidock.runtime import listing
     p = parser("ps", "List containers")
     p.add_argument("-a", "--all", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("--no-trunc", action="store_true")
     ns = p.parse_args(argv)
-    ctrs = refresh_all(ctx)
-    if not ns.all:
-        ctrs = [c for c in ctrs if c["State"].get("Running")]
-    ctrs.sort(key=lambda c: c["Created"], reverse=True)
+    ctrs = listing.containers(ctx, ns.all)
     if ns.quiet:
-        for c in ctrs:
-            print(c["Id"] if ns.no_trunc else c["Id"][:12])
+        sys.stdout.write("".join((c["Id"] if ns.no_trunc else c["Id"][:12]) + "\n"
+                                 for c in ctrs))
         return 0
-    print(ps_table(ctrs, no_trunc=ns.no_trunc), end="")
+    from minidock.runtime.psformat import ps_table
+    sys.stdout.write(ps_table(ctrs, no_trunc=ns.no_trunc))
     return 0
 
 

@@ -59,7 +59,9 @@ def _ls(ctx: Any, argv: list[str]) -> int:
     ap.add_argument("--no-trunc", action="store_true")
     ap.add_argument("-f", "--filter", action="append", default=[])
     args = ap.parse_args(argv)
-    nets = [d for d in controller.list_networks(ctx) if _matches(d, args.filter)]
+    controller.ensure_initialized(ctx)
+    nets = sorted((d for d in ctx.store.briefs("network") if _matches(d, args.filter)),
+                  key=lambda d: d["Name"])
     ident = (lambda d: d["Id"]) if args.no_trunc else (lambda d: d["Id"][:12])
     if args.quiet:
         sys.stdout.write("".join(ident(d) + "\n" for d in nets))
