@@ -57,7 +57,8 @@ def container_init(ctr: dict[str, Any], cdir: str, netns: tuple[str, str | None]
         # everything used after pivot_root must be imported before it: the host's
         # filesystem (and minidock's source) is gone from view then. Done while the
         # CLI runs the prestart hook.
-        import fcntl, socket, struct, termios  # noqa: F401,E401
+        if fds.console is not None:     # the pty's modules (socket alone is ~5 ms)
+            import fcntl, socket, struct, termios  # noqa: F401,E401
         from minidock.runtime import caps, container, rootfs, seccomp, users  # noqa: F401
         if os.read(fds.go_r, 1) != b"G":
             os._exit(1)

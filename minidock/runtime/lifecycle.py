@@ -227,16 +227,46 @@ def remove(ctx: Any, ctr: Container, force: bool) -> None:
     destroy(ctx, ctr)
 
 
+def rmtree(path: str) -> None:
+    """shutil.rmtree(path, ignore_errors=True) without shutil, whose import (fnmatch,
+    zlib, bz2, lzma) a `run --rm` would wait for in the monitor. Never follows a
+    symlink: fwalk does not descend into one, and the link itself is unlinked."""
+    try:
+        for _dir, dirs, files, dfd in os.fwalk(path, topdown=False):
+            for name in files:
+                _remove(name, dfd, False)
+            for name in dirs:
+                _remove(name, dfd, True)
+    except OSError:
+        pass
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass
+
+
+def _remove(name: str, dfd: int, is_dir: bool) -> None:
+    try:
+        if is_dir:
+            try:
+                os.rmdir(name, dir_fd=dfd)
+            except NotADirectoryError:          # a symlink to a directory
+                os.unlink(name, dir_fd=dfd)
+        else:
+            os.unlink(name, dir_fd=dfd)
+    except OSError:
+        pass
+
+
 def destroy(ctx: Any, ctr: Container) -> None:
     """Remove the files and the record (idempotent; the record goes last)."""
-    import shutil
     from minidock.net import api
     from minidock.pipeline import best_effort
     cid = ctr["Id"]
 
     def files() -> None:
         for path in (ctx.container_dir(cid), ctx.run_dir(cid)):
-            shutil.rmtree(path, ignore_errors=True)
+            rmtree(path)
 
     def record() -> None:
         with ctx.store.transaction():

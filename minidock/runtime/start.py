@@ -109,8 +109,8 @@ def _delete_record(ctx: Any, cid: str) -> None:
 
 
 def _rmtree(path: str) -> None:
-    import shutil
-    shutil.rmtree(path, ignore_errors=True)
+    from minidock.runtime.lifecycle import rmtree
+    rmtree(path)
 
 
 def start(ctx: Any, ctr: Container, attach: bool = False, stdin: bool = False) -> Started:
@@ -228,6 +228,8 @@ def _spawn(ctx: Any, ctr: Container, netns: tuple[str, str | None], attach: bool
     from minidock.runtime.syscalls import _lib
 
     _lib()   # load libc once here, not in the monitor on the critical path
+    if attach:
+        _preload_teardown(ctr)
     proto = _Protocol()
     _drop_store(ctx)
     fds = monitor.MonitorFds(
@@ -244,6 +246,28 @@ def _spawn(ctx: Any, ctr: Container, netns: tuple[str, str | None], attach: bool
         os.close(proto.exit_r)
         proto.exit_r = None  # type: ignore[assignment]
     return proto
+
+
+# what the CLI imports after the fork anyway (its prestart hook), per network mode
+# kind, that an attached monitor's teardown needs again: imported before the fork, the
+# monitor inherits them instead of importing them while `run --rm` waits for it
+_NETNS_MODULES = ("minidock.net.netlink", "minidock.net.netns", "minidock.net.sandbox")
+_BRIDGE_MODULES = (*_NETNS_MODULES, "minidock.net.antispoof", "minidock.net.nftnl",
+                   "minidock.net.drivers.bridge")
+_PRESTART_MODULES = {"bridge": _BRIDGE_MODULES, "user": _BRIDGE_MODULES,
+                     "none": _NETNS_MODULES}
+
+
+def _preload_teardown(ctr: Container) -> None:
+    import importlib
+
+    from minidock.net import api
+    kind = api.mode_kind(ctr["HostConfig"].get("NetworkMode") or "default")
+    for name in _PRESTART_MODULES.get(kind, ()):
+        try:
+            importlib.import_module(name)
+        except ImportError:      # a module moved: only a lost optimisation
+            pass
 
 
 def _winsize() -> bytes | None:
