@@ -277,13 +277,22 @@ def _destroy_sandbox(ctx: Any, ctr: Container, veths: list[str]) -> None:
     if not veths:
         sandbox.destroy(_sandbox(ctx, ctr))
         return
+    from minidock.net.attach import wait_later
     from minidock.net.netlink import LinkWatch
     watch = LinkWatch()
     try:
         sandbox.destroy(_sandbox(ctx, ctr))
-        watch.wait(veths)
-    finally:
+    except BaseException:
         watch.close()
+        raise
+
+    def wait() -> None:
+        try:
+            watch.wait(veths)
+        finally:
+            watch.close()
+    if not wait_later(wait):    # rm: at the end of its removal (attach.deferred_...)
+        wait()
 
 
 def forget_container(ctx: Any, ctr: Container) -> None:

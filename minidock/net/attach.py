@@ -139,6 +139,7 @@ def join_endpoint(ctx: Any, net: nw.Net, ep: eps.Endpoint, pl: Any, gateway: boo
 
 
 _later: list[Any] | None = None
+_waits: list[Any] | None = None
 
 
 def _now_or_later(fn: Any) -> None:
@@ -148,6 +149,16 @@ def _now_or_later(fn: Any) -> None:
         _later.append(fn)
 
 
+def wait_later(fn: Any) -> bool:
+    """Queue a wait for the kernel's asynchronous teardown (a netns's veths going) to
+    the end of the active deferred_kernel_cleanup(waits=True) block; False (the caller
+    waits now) outside one."""
+    if _waits is None:
+        return False
+    _waits.append(fn)
+    return True
+
+
 class deferred_kernel_cleanup:
     """Inside it, release_endpoint queues its kernel-only tail instead of running it.
 
@@ -155,18 +166,30 @@ class deferred_kernel_cleanup:
     for an RCU grace period (~15 ms). It touches no record and no name, address or
     port, so a monitor tearing down a `--rm` container can tell the waiting CLI first
     and run the queue right after (on exit of this block), off the CLI's wait.
+
+    `waits=True` (rm): the wait for the kernel's removal of the sandbox's veths
+    (another RCU-bound step, run by the kernel once the key is unmounted) is queued
+    too, after the unguard, so both grace periods and the rest of the removal overlap
+    instead of following each other; both are done when the block ends.
     """
 
+    def __init__(self, waits: bool = False) -> None:
+        self.waits = waits
+
     def __enter__(self) -> "deferred_kernel_cleanup":
-        global _later
+        global _later, _waits
         _later = []
+        if self.waits:
+            _waits = []
         return self
 
     def __exit__(self, *exc: object) -> None:
-        global _later
+        global _later, _waits
         queue, _later = _later or [], None
+        waits, _waits = (_waits or [], None) if self.waits else ([], _waits)
         from minidock.pipeline import best_effort
         best_effort([("unguard", fn) for fn in queue], "teardown")
+        best_effort([("sandbox_destroy", fn) for fn in waits], "teardown")
 
 
 def release_endpoint(ctx: Any, ep: eps.Endpoint, leave: bool = False) -> list[str]:

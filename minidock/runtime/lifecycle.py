@@ -213,18 +213,23 @@ def remove(ctx: Any, ctr: Container, force: bool) -> None:
     the container still holds goes: its networking even if its netns or veth is gone
     already (reconcile.release_container), then its files, then the record."""
     from minidock import reconcile
+    from minidock.net.attach import deferred_kernel_cleanup
     from minidock.pipeline import best_effort
     ctr = refresh(ctx, ctr)
-    if ctr["State"].get("Running"):
-        if not force:
+    # the kernel's RCU-bound steps (unguard, the veths' removal) overlap with the
+    # rest of the removal and are complete when this block ends
+    with deferred_kernel_cleanup(waits=True):
+        if ctr["State"].get("Running"):
+            if not force:
+                raise Conflict(f"You cannot remove a running container {ctr['Id']}. Stop "
+                               "the container before attempting removal or force remove")
+            ctr = stop(ctx, ctr, timeout=0, sig=signal.SIGKILL, take_over=True)
+        if reconcile.container_live(ctr):   # it came back (a concurrent start): keep it
             raise Conflict(f"You cannot remove a running container {ctr['Id']}. Stop the "
                            "container before attempting removal or force remove")
-        ctr = stop(ctx, ctr, timeout=0, sig=signal.SIGKILL, take_over=True)
-    if reconcile.container_live(ctr):   # it came back (a concurrent start): keep it
-        raise Conflict(f"You cannot remove a running container {ctr['Id']}. Stop the "
-                       "container before attempting removal or force remove")
-    best_effort([("release_container", lambda: reconcile.release_container(ctx, ctr))], "rm")
-    destroy(ctx, ctr)
+        best_effort([("release_container", lambda: reconcile.release_container(ctx, ctr))],
+                    "rm")
+        destroy(ctx, ctr)
 
 
 def rmtree(path: str) -> None:
