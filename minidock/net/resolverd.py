@@ -386,6 +386,8 @@ def main(argv: list[str]) -> None:
     """`python -m minidock.net.resolverd ROOT EXEC_ROOT LISTEN_FD` (started by resolver.py)."""
     root, exec_root, fd = argv[0], argv[1], int(argv[2])
     os.chdir("/")
+    from minidock.leanboot import raise_fd_limit
+    raise_fd_limit()
     listener = socket.socket(fileno=fd)
     os.set_inheritable(fd, False)
     server = Resolver(Paths(exec_root), root, listener)
