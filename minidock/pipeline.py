@@ -26,7 +26,7 @@ Two cross-cutting hooks cost nothing when off:
 from __future__ import annotations
 
 import os
-import signal
+import _signal as signal  # not `signal`: its import builds three enums
 import sys
 import time
 from typing import Any, Callable

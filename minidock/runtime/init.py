@@ -194,7 +194,7 @@ def reset_signals() -> None:
     Ignored signals survive execve: Python ignores SIGPIPE and SIGXFSZ, the monitor
     ignores SIGTERM & co., and a shell cannot trap a signal ignored at its start.
     """
-    import signal
+    import _signal as signal    # built in: importable after pivot_root
     for sig in range(1, signal.NSIG):
         if sig in (signal.SIGKILL, signal.SIGSTOP):
             continue

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import select
-import signal
+import _signal as signal  # not `signal`: its import builds three enums
 from typing import Any
 
 from minidock.errors import Conflict

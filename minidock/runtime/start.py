@@ -31,7 +31,7 @@ writes, so they never interleave, and the reader accepts P and R in either order
 from __future__ import annotations
 
 import os
-import signal
+import _signal as signal  # not `signal`: its import builds three enums
 from minidock.runtime.values import Values
 from typing import Any
 
