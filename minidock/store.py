@@ -65,9 +65,10 @@ PRAGMA user_version=1;
 # what a listing reads of each kind: top-level keys, and (key, subkey) pairs
 _BRIEF_KEYS: dict[str, tuple[tuple[str, ...], ...]] = {
     "container": (("Id",), ("Name",), ("Image",), ("Created",), ("Path",), ("Args",),
-                  ("State",), ("_Monitor",), ("_PidStart",), ("_Starter",),
-                  ("Config", "Image"), ("NetworkSettings", "Ports"),
-                  ("HostConfig", "RestartPolicy")),
+                  ("State", "Status"), ("State", "Running"), ("State", "Restarting"),
+                  ("State", "Pid"), ("State", "ExitCode"), ("State", "StartedAt"),
+                  ("State", "FinishedAt"), ("_Monitor",), ("_PidStart",), ("_Starter",),
+                  ("Config", "Image"), ("NetworkSettings", "Ports")),
     "network": (("Id",), ("Name",), ("Driver",), ("Scope",)),
 }
 
@@ -217,10 +218,14 @@ class Store:
     def briefs(self, kind: str) -> list[dict[str, Any]]:
         """Every brief of `kind` (brief_of); a row written without one (by an older
         minidock) is projected from its document."""
-        rows = self._db.execute("SELECT brief, doc FROM objects WHERE kind=?", (kind,))
         loads = json.loads
-        return [loads(b) if b is not None else brief_of(kind, loads(d))  # type: ignore[misc]
-                for b, d in rows]
+        rows = self._db.execute("SELECT brief FROM objects WHERE kind=? AND brief IS NOT NULL",
+                                (kind,))
+        out = [loads(b) for b, in rows]
+        for d, in self._db.execute("SELECT doc FROM objects WHERE kind=? AND brief IS NULL",
+                                   (kind,)):
+            out.append(brief_of(kind, loads(d)))
+        return out  # type: ignore[return-value]
 
     def count(self, kind: str) -> int:
         return self._db.execute("SELECT count(*) FROM objects WHERE kind=?", (kind,)).fetchone()[0]
