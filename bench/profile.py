@@ -83,7 +83,7 @@ def _imports_section(s: Session) -> list[str]:
     err = md.cli("run", "--rm", "--net", "bridge", "busybox", "true",
                  env={"PYTHONPROFILEIMPORTTIME": "1"}).stderr
     total, top = parse_importtime(err)
-    lines = [f"**imports of `run --rm --net bridge`** (CLI process only; the monitor "
+    lines = [f"**imports of `run --rm --net bridge`** (the CLI, and the container's init child it forks, which inherits the flag and writes to the same stderr; the monitor "
              f"imports its own): {total:.0f} ms in all; largest top-level:", ""]
     lines += [f"- {name}: {ms:.1f} ms" for name, ms in top[:10]]
     return lines + [""]
