@@ -118,6 +118,14 @@ def reconcile_container(ctx: Any, ctr: Container) -> Container | None:
     starter = ctr.get("_Starter")
     if starter and mark_alive(starter):
         return ctr                                       # a run in flight
+    if starter:
+        # `ctr` was read before the liveness check: the run may have recorded its
+        # container (and its CLI exited) in between; a dead CLI writes no more
+        fresh = records.get(ctx, ctr["Id"])
+        if fresh is None:
+            return None
+        if fresh.get("_Starter") != starter:
+            return reconcile_container(ctx, fresh)
     if starter:                                          # a run whose CLI died
         _kill_init(ctr)
         release_container(ctx, ctr)
@@ -202,6 +210,11 @@ def reap_networks(ctx: Any) -> bool:
     for nid, doc in ctx.store.list("network"):
         mark = doc.get("_Starter")
         if mark and not mark_alive(mark):
+            # read before the liveness check: its creator may have finished (and
+            # exited) in between; a dead creator writes no more, so read again
+            doc = ctx.store.get("network", nid)
+            if doc is None or doc.get("_Starter") != mark:
+                continue
             from minidock.net.controller import delete_network
             delete_network(ctx, nid, doc)
             found = True
@@ -235,6 +248,16 @@ def reap_claim_owner(ctx: Any, space: str, keys: list[str] | None = None) -> boo
         ctr = store.get("container", ep.container_id)
         if ctr is not None and ctr.get("_Starter") and mark_alive(ctr["_Starter"]):
             continue
+        if not endpoint_legit(ep, ctr):
+            # judged on records read before the liveness checks: a starter that
+            # finished and exited in between left newer ones (it writes no more)
+            doc = store.get("endpoint", owner)
+            ctr = store.get("container", ep.container_id)
+            if doc is None:
+                continue
+            ep = eps.from_doc(doc)
+            if ctr is not None and ctr.get("_Starter") and mark_alive(ctr["_Starter"]):
+                continue
         if not endpoint_legit(ep, ctr):
             if ctr is not None:
                 reconcile_container(ctx, ctr)
