@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 BENCH_PKGS := docker.io podman dnsperf hyperfine
 BENCH_ARGS ?=
 
-.PHONY: setup apt bench-apt image demo test test-unit test-integration test-long bench clean
+.PHONY: setup apt bench-apt image demo test test-unit test-integration test-long lint-imports bench clean
 
 setup: apt $(VENV)/.stamp
 
@@ -47,11 +47,15 @@ $(DB_TAR): images/training-postgres/* | $(VENV)/.stamp
 demo: setup image
 	@bash demo/demo.sh
 
-test: setup image
+test: setup image lint-imports
 	$(VENV)/bin/python -m pytest -q -m "not long" -n 2 $(PYTEST_ARGS) tests
 
-test-unit: setup
+test-unit: setup lint-imports
 	$(VENV)/bin/python -m pytest -q tests/unit $(PYTEST_ARGS)
+
+# The import contracts of pyproject.toml: dependencies run one way.
+lint-imports: setup
+	$(VENV)/bin/lint-imports
 
 test-integration: setup image
 	$(VENV)/bin/python -m pytest -q -n 2 tests/integration $(PYTEST_ARGS)

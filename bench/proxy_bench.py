@@ -121,8 +121,8 @@ def memory(pid: int) -> str:
 
 def inside(args: argparse.Namespace) -> None:
     from minidock.context import Context
-    from minidock.net import proxy
-    from minidock.net.proxy import Forward
+    from minidock.net.ports import proxy
+    from minidock.net.ports.proxy import Forward
 
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     with open("/proc/sys/net/ipv4/tcp_tw_reuse", "w") as fh:

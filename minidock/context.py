@@ -15,6 +15,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from minidock.store import Store
 
+# A container record: Docker's inspect document (runtime/container.py), plus private
+# keys starting with "_".
+Container = dict[str, Any]
+
 DEFAULT_ROOT = "/var/lib/minidock"
 DEFAULT_EXEC_ROOT = "/run/minidock"
 

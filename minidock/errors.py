@@ -19,6 +19,10 @@ class InvalidArgument(MinidockError):
     """A flag, option, spec or file content the user gave is malformed or conflicts."""
 
 
+class NoAddress(InvalidArgument):
+    """An IPAM pool has no free address left (the caller names the network)."""
+
+
 class NotFound(MinidockError):
     """A container, image, network or other named object does not exist."""
 

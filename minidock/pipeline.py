@@ -137,9 +137,15 @@ class Pipeline:
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         if exc_type is not None:
-            errors = self.rollback()
-            if errors and os.environ.get("MINIDOCK_DEBUG"):
-                print("minidock: rollback: " + "; ".join(errors), file=sys.stderr)
+            report(self.rollback(), f"{self.name}: rollback")
+
+
+def report(errors: list[str], what: str) -> list[str]:
+    """Teardown errors, one line each on stderr (the command's status says the rest);
+    returns them."""
+    for line in errors:
+        print(f"minidock: {what}: {line}", file=sys.stderr)
+    return errors
 
 
 def best_effort(steps: list[tuple[str, Callable[[], Any]]], pipeline: str = "teardown"
@@ -161,3 +167,60 @@ def best_effort(steps: list[tuple[str, Callable[[], Any]]], pipeline: str = "tea
         trace(pipeline, name, time.perf_counter() - start)
         fault_point(name)
     return errors
+
+
+_later: list[Callable[[], Any]] | None = None
+_waits: list[Callable[[], Any]] | None = None
+
+
+def later(fn: Callable[[], Any]) -> None:
+    """Run a kernel-only cleanup now, or queue it inside `deferred_kernel_cleanup`."""
+    if _later is None:
+        fn()
+    else:
+        _later.append(fn)
+
+
+def later_wait(fn: Callable[[], Any]) -> bool:
+    """Queue a wait for the kernel's asynchronous teardown (a netns's veths going) to
+    the end of the active `deferred_kernel_cleanup(waits=True)` block, after its other
+    cleanups; False (the caller waits now) outside one."""
+    if _waits is None:
+        return False
+    _waits.append(fn)
+    return True
+
+
+class deferred_kernel_cleanup:
+    """Inside it, `later(fn)` queues `fn` instead of running it; the queue runs (best
+    effort) on exit of the block.
+
+    Some teardown is kernel-only and slow: removing a veth's anti-spoofing elements is
+    one netlink batch whose commit waits for an RCU grace period (~15 ms). It touches
+    no record and no name, address or port, so a monitor tearing down a `--rm`
+    container can tell the waiting CLI first and run the queue right after.
+
+    `waits=True` (rm): the waits for the kernel's removal of a sandbox's veths
+    (another RCU-bound step, run by the kernel once the key is unmounted) are queued
+    too (`later_wait`), after the rest, so both grace periods and the rest of the
+    removal overlap instead of following each other; all is done when the block ends.
+    """
+
+    def __init__(self, waits: bool = False) -> None:
+        self.waits = waits
+
+    def __enter__(self) -> "deferred_kernel_cleanup":
+        global _later, _waits
+        _later = []
+        if self.waits:
+            _waits = []
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        global _later, _waits
+        queue, _later = _later or [], None
+        waits: list[Callable[[], Any]] = []
+        if self.waits:
+            waits, _waits = _waits or [], None
+        report(best_effort([("kernel_cleanup", fn) for fn in queue], "teardown"), "teardown")
+        report(best_effort([("veths_gone", fn) for fn in waits], "teardown"), "teardown")

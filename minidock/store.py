@@ -273,6 +273,14 @@ class Store:
                 "DELETE FROM claims WHERE space=? AND key=? AND owner=?", (space, key, owner)
             )
 
+    def release_space(self, space: str) -> None:
+        """Drop every claim in `space` (idempotent)."""
+        self._db.execute("DELETE FROM claims WHERE space=?", (space,))
+
+    def all_claims(self) -> list[tuple[str, str, str]]:
+        """(space, key, owner) of every claim, for the orphan sweep."""
+        return list(self._db.execute("SELECT space, key, owner FROM claims"))
+
     def release_owner(self, owner: str, space_prefix: str = "") -> None:
         """Drop every claim `owner` holds (in spaces starting with `space_prefix`)."""
         self._db.execute(

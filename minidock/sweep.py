@@ -1,7 +1,7 @@
 """The full orphan sweep of `system prune`: every record repaired, then every
 leftover that no record owns removed, in the store, the kernel and the exec-root.
 
-Runs under reconcile.exclusive(): no creating pipeline is in flight, so "no record
+Runs under locks.exclusive(): no creating pipeline is in flight, so "no record
 owns it" means "orphan". Each pass is one small function returning what it fixed;
 every removal is idempotent, and a pass that fails does not stop the others.
 
@@ -14,9 +14,13 @@ every removal is idempotent, and a pass that fails does not stop the others.
     proxy        forwards whose owner endpoint is gone
     resolver     attachments of containers that do not run
     keys         netns keys (and /run/netns links) no record names
-    veths        host ends on minidock bridges that no endpoint names
+    drivers      each driver's own orphans (the bridge: host ends on its bridges
+                 that no endpoint names)
     dirs         container directories without a record
-    firewall     rebuilt to exactly the expected rules (net/fwcheck.py)
+    firewall     rebuilt to exactly the expected rules (net/repair.py)
+
+The passes are the subsystems' own repair functions (runtime/repair.py,
+net/repair.py, net/links/links.py); this module only orders them.
 """
 
 from __future__ import annotations
@@ -24,19 +28,27 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Callable
+
+from minidock.identity import container_live
+from minidock.net import repair as net
+
+if TYPE_CHECKING:
+    from minidock.context import Context
 
 Fixed = list[str]
 
 
-def run(ctx: Any) -> Fixed:
-    """Every pass, in order; returns one line per repair."""
+def run(ctx: Context) -> Fixed:
+    """Every pass, in order; returns one line per repair. A pass that fails is
+    reported (one line on stderr) and the others still run."""
     fixed: Fixed = []
-    passes: list[tuple[str, Callable[[Any], Fixed]]] = [
-        ("containers", _containers), ("networks", _networks), ("endpoints", _endpoints),
-        ("claims", _claims), ("dns", _dns), ("links", _links), ("proxy", _proxy),
-        ("resolver", _resolver), ("keys", _keys), ("veths", _veths), ("dirs", _dirs),
-        ("firewall", _firewall)]
+    passes: list[tuple[str, Callable[[Context], Fixed]]] = [
+        ("containers", _containers), ("networks", _networks),
+        ("endpoints", net.sweep_endpoints), ("claims", net.sweep_claims),
+        ("dns", net.sweep_dns), ("links", _links), ("proxy", net.sweep_proxy),
+        ("resolver", net.sweep_resolver), ("keys", net.sweep_keys),
+        ("drivers", net.sweep_drivers), ("dirs", _dirs), ("firewall", net.sweep_firewall)]
     for name, fn in passes:
         try:
             fixed += fn(ctx)
@@ -47,9 +59,9 @@ def run(ctx: Any) -> Fixed:
     return fixed
 
 
-def _containers(ctx: Any) -> Fixed:
-    from minidock.reconcile import reconcile_container
+def _containers(ctx: Context) -> Fixed:
     from minidock.runtime import container as records
+    from minidock.runtime.repair import reconcile_container
     out = []
     for ctr in records.all_containers(ctx):
         if reconcile_container(ctx, ctr) is None:
@@ -57,60 +69,13 @@ def _containers(ctx: Any) -> Fixed:
     return out
 
 
-def _networks(ctx: Any) -> Fixed:
-    from minidock.reconcile import reap_networks
+def _networks(ctx: Context) -> Fixed:
+    from minidock.net.controller import reap_networks
     return ["networks: failed create removed"] if reap_networks(ctx) else []
 
 
-def _endpoints(ctx: Any) -> Fixed:
-    from minidock.net import attach
-    from minidock.net import endpoint as eps
-    store, out = ctx.store, []
-    for eid, doc in store.list("endpoint"):
-        ep = eps.from_doc(doc)
-        if store.get("container", ep.container_id) is None or \
-                store.get("network", ep.network_id) is None:
-            attach.release_endpoint(ctx, ep, leave=True)
-            out.append(f"endpoint {eid[:12]}: owner gone")
-    return out
-
-
-def _claims(ctx: Any) -> Fixed:
-    store, out = ctx.store, []
-    endpoints = {eid for eid, _d in store.list("endpoint")}
-    networks = {nid for nid, _d in store.list("network")}
-    rows = store._db.execute("SELECT space, key, owner FROM claims").fetchall()
-    with store.transaction():
-        for space, key, owner in rows:
-            kind, _, rest = space.partition(":")
-            orphan = (kind == "port" and owner not in endpoints) or \
-                     (kind == "ip" and (rest not in networks or owner not in endpoints))
-            if orphan:
-                store.release(space, key, owner)
-                out.append(f"claim {space} {key}: owner gone")
-    return out
-
-
-def _dns(ctx: Any) -> Fixed:
-    try:
-        from minidock.net import dnsrecords
-    except ImportError:
-        return []
-    store = ctx.store
-    have = {(d["network_id"], d["container_id"]) for _i, d in store.list("endpoint")}
-    db = dnsrecords._db(store)
-    rows = db.execute("SELECT network_id, container_id FROM dns_endpoints").fetchall()
-    rows += db.execute("SELECT network_id, container_id FROM dns_links").fetchall()
-    out = []
-    for nid, cid in set(rows):
-        if (nid, cid) not in have:
-            dnsrecords.remove_endpoint(store, nid, cid)
-            out.append(f"dns {cid[:12]} on {nid[:12]}: endpoint gone")
-    return out
-
-
-def _links(ctx: Any) -> Fixed:
-    from minidock.link import links
+def _links(ctx: Context) -> Fixed:
+    from minidock.net.links import links
     store, out = ctx.store, []
     for lid, doc in store.list("link"):
         parent = store.get("container", doc.get("Parent", ""))
@@ -119,94 +84,14 @@ def _links(ctx: Any) -> Fixed:
             links.forget(ctx, doc.get("Parent", ""))
             store.delete("link", lid)
             out.append(f"link {lid[:12]}: parent gone")
-        elif doc.get("Rules") and (child is None or not _running(parent) or not _running(child)):
+        elif doc.get("Rules") and (child is None or not container_live(parent)
+                                   or not container_live(child)):
             links.release(ctx, parent)
             out.append(f"link {lid[:12]}: rules of a stopped pair")
     return out
 
 
-def _running(ctr: dict[str, Any]) -> bool:
-    from minidock.reconcile import container_live
-    return container_live(ctr)
-
-
-def _proxy(ctx: Any) -> Fixed:
-    try:
-        from minidock.net import proxy
-    except ImportError:
-        return []
-    endpoints = {eid for eid, _d in ctx.store.list("endpoint")}
-    out = []
-    for owner in list(proxy._read_table(ctx)):
-        if owner not in endpoints:
-            proxy.unpublish(ctx, owner)
-            out.append(f"proxy forward {owner[:12]}: endpoint gone")
-    return out
-
-
-def _resolver(ctx: Any) -> Fixed:
-    from minidock.net.resolver import Paths, detach
-    out = []
-    for cid, _path in Paths(ctx.exec_root).records():
-        ctr = ctx.store.get("container", cid)
-        if ctr is None or not _running(ctr):
-            detach(ctx, cid)
-            out.append(f"resolver attachment {cid[:12]}: container not running")
-    return out
-
-
-def _keys(ctx: Any) -> Fixed:
-    from minidock.net.sandbox import RUN_NETNS
-    from minidock.reconcile import destroy_key
-    from minidock.runtime import container as records
-    wanted = set()
-    for ctr in records.all_containers(ctx):
-        if _running(ctr):
-            wanted.add((ctr.get("NetworkSettings") or {}).get("SandboxKey") or "")
-    out = []
-    nsdir = ctx.netns_dir()
-    for name in _listdir(nsdir):
-        key = os.path.join(nsdir, name)
-        if key not in wanted and name != "default":
-            destroy_key(key)
-            out.append(f"netns key {name}: no running owner")
-    for name in _listdir(RUN_NETNS):
-        path = os.path.join(RUN_NETNS, name)
-        try:
-            target = os.readlink(path)
-        except OSError:
-            continue
-        if target.startswith(nsdir + os.sep) and not os.path.exists(target):
-            os.unlink(path)
-            out.append(f"/run/netns/{name}: dangling")
-    return out
-
-
-def _listdir(path: str) -> list[str]:
-    try:
-        return sorted(os.listdir(path))
-    except OSError:
-        return []
-
-
-def _veths(ctx: Any) -> Fixed:
-    from minidock.net import network as nw
-    from minidock.net.netlink import Netlink
-    store = ctx.store
-    bridges = {nw.from_doc(d).bridge for _i, d in store.list("network")} - {""}
-    named = {d.get("host_veth") for _i, d in store.list("endpoint")}
-    out = []
-    with Netlink() as nl:
-        links = nl.link_list()
-        masters = {ln.index for ln in links if ln.name in bridges}
-        for ln in links:
-            if ln.kind == "veth" and ln.master in masters and ln.name not in named:
-                nl.link_del_name(ln.name)
-                out.append(f"veth {ln.name}: no endpoint")
-    return out
-
-
-def _dirs(ctx: Any) -> Fixed:
+def _dirs(ctx: Context) -> Fixed:
     store, out = ctx.store, []
     for base in (os.path.join(ctx.root, "containers"), os.path.join(ctx.exec_root, "containers")):
         for cid in _listdir(base):
@@ -216,8 +101,8 @@ def _dirs(ctx: Any) -> Fixed:
     return out
 
 
-def _firewall(ctx: Any) -> Fixed:
-    if not ctx.config.iptables:
+def _listdir(path: str) -> list[str]:
+    try:
+        return sorted(os.listdir(path))
+    except OSError:
         return []
-    from minidock.net import fwcheck
-    return fwcheck.repair(ctx, force=True)

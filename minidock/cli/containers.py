@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from minidock.cli import parser as _parser_mod
 from minidock.errors import InvalidArgument, MinidockError
+
+if TYPE_CHECKING:
+    from minidock.context import Context
 
 _REPEAT = {"action": "append", "default": []}
 
@@ -113,7 +116,7 @@ def _options(prog: str, argv: list[str]) -> Any:
     return opts, env
 
 
-def cmd_create(ctx: Any, argv: list[str]) -> int:
+def cmd_create(ctx: Context, argv: list[str]) -> int:
     from minidock.runtime.start import create
     opts, env = _options("create", argv)
     ctr = create(ctx, opts, env)
@@ -121,7 +124,7 @@ def cmd_create(ctx: Any, argv: list[str]) -> int:
     return 0
 
 
-def cmd_run(ctx: Any, argv: list[str]) -> int:
+def cmd_run(ctx: Context, argv: list[str]) -> int:
     from minidock.runtime.start import create
     opts, env = _options("run", argv)
     if opts.tty and opts.interactive and not opts.detach and not os.isatty(0):
@@ -131,7 +134,7 @@ def cmd_run(ctx: Any, argv: list[str]) -> int:
     return _start_one(ctx, ctr, attach=not opts.detach, stdin=opts.interactive and not opts.detach)
 
 
-def _start_one(ctx: Any, ctr: dict, attach: bool, stdin: bool) -> int:
+def _start_one(ctx: Context, ctr: dict, attach: bool, stdin: bool) -> int:
     from minidock.runtime import start as starter
     try:
         started = starter.start(ctx, ctr, attach=attach, stdin=stdin)
@@ -169,7 +172,7 @@ def _simple(prog: str, desc: str, *flags: tuple[tuple[str, ...], dict]) -> Any:
     return p
 
 
-def _each(ctx: Any, refs: list[str], fn: Any, echo: bool = True) -> int:
+def _each(ctx: Context, refs: list[str], fn: Any, echo: bool = True) -> int:
     """Apply `fn` to each container, Docker-style: errors on stderr, exit 1 if any."""
     from minidock.cli.parser import for_each
     from minidock.runtime import container as records
@@ -181,7 +184,7 @@ def _each(ctx: Any, refs: list[str], fn: Any, echo: bool = True) -> int:
     return for_each(refs, one)
 
 
-def cmd_start(ctx: Any, argv: list[str]) -> int:
+def cmd_start(ctx: Context, argv: list[str]) -> int:
     p = _simple("start", "Start one or more stopped containers",
                 (("-a", "--attach"), {"action": "store_true"}),
                 (("-i", "--interactive"), {"action": "store_true"}))
@@ -200,7 +203,7 @@ def cmd_start(ctx: Any, argv: list[str]) -> int:
     return _each(ctx, ns.containers, go)
 
 
-def _start_quiet(ctx: Any, ctr: dict) -> None:
+def _start_quiet(ctx: Context, ctr: dict) -> None:
     from minidock.runtime import start as starter
     try:
         starter.start(ctx, ctr, attach=False)
@@ -209,7 +212,7 @@ def _start_quiet(ctx: Any, ctr: dict) -> None:
         raise
 
 
-def cmd_stop(ctx: Any, argv: list[str]) -> int:
+def cmd_stop(ctx: Context, argv: list[str]) -> int:
     from minidock.runtime.lifecycle import stop
     p = _simple("stop", "Stop one or more running containers",
                 (("-t", "--time"), {"type": int, "default": 10}))
@@ -217,7 +220,7 @@ def cmd_stop(ctx: Any, argv: list[str]) -> int:
     return _each(ctx, ns.containers, lambda c: stop(ctx, c, ns.time))
 
 
-def cmd_restart(ctx: Any, argv: list[str]) -> int:
+def cmd_restart(ctx: Context, argv: list[str]) -> int:
     from minidock.runtime.lifecycle import stop
     p = _simple("restart", "Restart one or more containers",
                 (("-t", "--time"), {"type": int, "default": 10}))
@@ -230,7 +233,7 @@ def cmd_restart(ctx: Any, argv: list[str]) -> int:
     return _each(ctx, ns.containers, go)
 
 
-def cmd_kill(ctx: Any, argv: list[str]) -> int:
+def cmd_kill(ctx: Context, argv: list[str]) -> int:
     from minidock.runtime.lifecycle import refresh, signal_container, wait_stopped
     p = _simple("kill", "Kill one or more running containers",
                 (("-s", "--signal"), {"default": "KILL"}))
@@ -260,7 +263,7 @@ def parse_signal(text: str) -> int:
         raise InvalidArgument(f"Invalid signal: {text}") from None
 
 
-def cmd_rm(ctx: Any, argv: list[str]) -> int:
+def cmd_rm(ctx: Context, argv: list[str]) -> int:
     from minidock.runtime.lifecycle import remove
     p = _simple("rm", "Remove one or more containers",
                 (("-f", "--force"), {"action": "store_true"}),
@@ -269,7 +272,7 @@ def cmd_rm(ctx: Any, argv: list[str]) -> int:
     return _each(ctx, ns.containers, lambda c: remove(ctx, c, ns.force))
 
 
-def cmd_wait(ctx: Any, argv: list[str]) -> int:
+def cmd_wait(ctx: Context, argv: list[str]) -> int:
     from minidock.runtime.lifecycle import refresh, wait_stopped
     ns = _simple("wait", "Block until one or more containers stop").parse_args(argv)
 
@@ -281,7 +284,7 @@ def cmd_wait(ctx: Any, argv: list[str]) -> int:
     return _each(ctx, ns.containers, go, echo=False)
 
 
-def cmd_ps(ctx: Any, argv: list[str]) -> int:
+def cmd_ps(ctx: Context, argv: list[str]) -> int:
     from minidock.runtime import listing
     p = parser("ps", "List containers")
     p.add_argument("-a", "--all", action="store_true")
@@ -298,7 +301,7 @@ def cmd_ps(ctx: Any, argv: list[str]) -> int:
     return 0
 
 
-def cmd_logs(ctx: Any, argv: list[str]) -> int:
+def cmd_logs(ctx: Context, argv: list[str]) -> int:
     from minidock.runtime import container as records
     from minidock.runtime.logfollow import print_logs
     p = parser("logs", "Fetch the logs of a container")
@@ -310,7 +313,7 @@ def cmd_logs(ctx: Any, argv: list[str]) -> int:
     return 0
 
 
-def cmd_exec(ctx: Any, argv: list[str]) -> int:
+def cmd_exec(ctx: Context, argv: list[str]) -> int:
     from minidock.runtime import container as records
     from minidock.runtime.execute import ExecOptions, exec_in
     from minidock.runtime.spec import expand_env
@@ -332,7 +335,7 @@ def cmd_exec(ctx: Any, argv: list[str]) -> int:
     return exec_in(ctx, ctr, opts)
 
 
-def cmd_port(ctx: Any, argv: list[str]) -> int:
+def cmd_port(ctx: Context, argv: list[str]) -> int:
     from minidock.runtime import container as records
     p = parser("port", "List port mappings or a specific mapping for the container")
     p.add_argument("container")

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 from minidock.cli.parser import parser
 from minidock.errors import NotFound
+
+if TYPE_CHECKING:
+    from minidock.context import Context
 
 _SUBCOMMANDS = {
     "build": "cmd_build", "load": "cmd_load", "import": "cmd_import",
@@ -20,7 +23,7 @@ _SUBCOMMANDS = {
 }
 
 
-def cmd_image(ctx: Any, argv: list[str]) -> int:
+def cmd_image(ctx: Context, argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in _SUBCOMMANDS:
         print("Usage:  minidock image COMMAND\n\nCommands:\n  "
               + "\n  ".join(sorted(_SUBCOMMANDS)), file=sys.stderr if argv else sys.stdout)
@@ -28,7 +31,7 @@ def cmd_image(ctx: Any, argv: list[str]) -> int:
     return globals()[_SUBCOMMANDS[argv[0]]](ctx, argv[1:])
 
 
-def cmd_build(ctx: Any, argv: list[str]) -> int:
+def cmd_build(ctx: Context, argv: list[str]) -> int:
     p = parser("image build", "Build an image from a recipe directory")
     p.add_argument("dir")
     p.add_argument("-t", "--tag", action="append", default=[])
@@ -55,7 +58,7 @@ def cmd_build(ctx: Any, argv: list[str]) -> int:
     return 0
 
 
-def cmd_load(ctx: Any, argv: list[str]) -> int:
+def cmd_load(ctx: Context, argv: list[str]) -> int:
     p = parser("load", "Load an image from a tar archive or STDIN")
     p.add_argument("-i", "--input", default="-")
     p.add_argument("-q", "--quiet", action="store_true")
@@ -68,7 +71,7 @@ def cmd_load(ctx: Any, argv: list[str]) -> int:
     return 0
 
 
-def cmd_import(ctx: Any, argv: list[str]) -> int:
+def cmd_import(ctx: Context, argv: list[str]) -> int:
     p = parser("import", "Import the contents from a tarball to create an image")
     p.add_argument("file")
     p.add_argument("reference", nargs="?")
@@ -83,7 +86,7 @@ def cmd_import(ctx: Any, argv: list[str]) -> int:
     return 0
 
 
-def cmd_images(ctx: Any, argv: list[str]) -> int:
+def cmd_images(ctx: Context, argv: list[str]) -> int:
     p = parser("images", "List images")
     p.add_argument("repository", nargs="?")
     p.add_argument("-q", "--quiet", action="store_true")
@@ -102,7 +105,7 @@ def cmd_images(ctx: Any, argv: list[str]) -> int:
     return 0
 
 
-def cmd_rmi(ctx: Any, argv: list[str]) -> int:
+def cmd_rmi(ctx: Context, argv: list[str]) -> int:
     p = parser("rmi", "Remove one or more images")
     p.add_argument("images", nargs="+")
     p.add_argument("-f", "--force", action="store_true")
@@ -118,7 +121,7 @@ def cmd_rmi(ctx: Any, argv: list[str]) -> int:
     return for_each(args.images, one)
 
 
-def cmd_image_inspect(ctx: Any, argv: list[str]) -> int:
+def cmd_image_inspect(ctx: Context, argv: list[str]) -> int:
     p = parser("image inspect", "Display detailed information on one or more images")
     p.add_argument("images", nargs="+")
     p.add_argument("-f", "--format")
@@ -140,7 +143,7 @@ def cmd_image_inspect(ctx: Any, argv: list[str]) -> int:
     return status
 
 
-def cmd_tag(ctx: Any, argv: list[str]) -> int:
+def cmd_tag(ctx: Context, argv: list[str]) -> int:
     p = parser("image tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE")
     p.add_argument("source")
     p.add_argument("target")

@@ -9,33 +9,30 @@ rendered template per object.
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from minidock.cli.containers import parser
 from minidock.errors import InvalidArgument, NotFound
 
+if TYPE_CHECKING:
+    from minidock.context import Context
+
 _KINDS = ("container", "image", "network")
 
 
-def _container(ctx: Any, ref: str) -> dict[str, Any]:
+def _container(ctx: Context, ref: str) -> dict[str, Any]:
     from minidock.runtime import container as records
     from minidock.runtime.lifecycle import refresh
     return records.public(refresh(ctx, records.load(ctx, ref)))
 
 
-def _image(ctx: Any, ref: str) -> dict[str, Any]:
-    try:
-        from minidock.image.store import inspect
-    except ImportError:
-        raise NotFound(f"No such image: {ref}") from None
+def _image(ctx: Context, ref: str) -> dict[str, Any]:
+    from minidock.image.store import inspect
     return inspect(ctx, ref)
 
 
-def _network(ctx: Any, ref: str) -> dict[str, Any]:
-    try:
-        from minidock.net.controller import inspect_network
-    except ImportError:
-        raise NotFound(f"network {ref} not found") from None
+def _network(ctx: Context, ref: str) -> dict[str, Any]:
+    from minidock.net.controller import inspect_network
     return inspect_network(ctx, ref)
 
 
@@ -43,7 +40,7 @@ FINDERS: dict[str, Callable[[Any, str], dict[str, Any]]] = {
     "container": _container, "image": _image, "network": _network}
 
 
-def find(ctx: Any, ref: str, kind: str | None) -> dict[str, Any]:
+def find(ctx: Context, ref: str, kind: str | None) -> dict[str, Any]:
     """The first kind that knows `ref`; Docker's `No such object` otherwise."""
     for k in ([kind] if kind else _KINDS):
         try:
@@ -53,7 +50,7 @@ def find(ctx: Any, ref: str, kind: str | None) -> dict[str, Any]:
     raise NotFound(f"No such {kind or 'object'}: {ref}")
 
 
-def cmd_inspect(ctx: Any, argv: list[str]) -> int:
+def cmd_inspect(ctx: Context, argv: list[str]) -> int:
     p = parser("inspect", "Return low-level information on Docker objects")
     p.add_argument("-f", "--format")
     p.add_argument("--type", choices=_KINDS)

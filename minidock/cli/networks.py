@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from minidock.cli.parser import confirm, parser
 from minidock.errors import InvalidArgument, MinidockError
+
+if TYPE_CHECKING:
+    from minidock.context import Context
 
 USAGE = """Usage:  minidock network COMMAND
 
@@ -29,7 +32,7 @@ Commands:
 """
 
 
-def cmd_network(ctx: Any, argv: list[str]) -> int:
+def cmd_network(ctx: Context, argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE, end="")
         return 0 if argv else 1
@@ -52,7 +55,7 @@ def table(rows: list[list[str]]) -> str:
     return "".join("".join(c.ljust(w) for c, w in zip(r, widths)) + r[-1] + "\n" for r in rows)
 
 
-def _ls(ctx: Any, argv: list[str]) -> int:
+def _ls(ctx: Context, argv: list[str]) -> int:
     from minidock.net import controller
     ap = parser("network ls", "List networks")
     ap.add_argument("-q", "--quiet", action="store_true")
@@ -90,7 +93,7 @@ def _matches(doc: dict[str, Any], filters: list[str]) -> bool:
     return True
 
 
-def _create(ctx: Any, argv: list[str]) -> int:
+def _create(ctx: Context, argv: list[str]) -> int:
     from minidock.net import controller
     ap = parser("network create", "Create a network")
     ap.add_argument("-d", "--driver", default="bridge")
@@ -124,7 +127,7 @@ def _kv(items: list[str]) -> dict[str, str]:
     return out
 
 
-def _rm(ctx: Any, argv: list[str]) -> int:
+def _rm(ctx: Context, argv: list[str]) -> int:
     from minidock.net import controller
     ap = parser("network rm", "Remove one or more networks")
     ap.add_argument("networks", nargs="+")
@@ -137,7 +140,7 @@ def _rm(ctx: Any, argv: list[str]) -> int:
     return for_each(args.networks, one)
 
 
-def _inspect(ctx: Any, argv: list[str]) -> int:
+def _inspect(ctx: Context, argv: list[str]) -> int:
     from minidock.net import controller
     ap = parser("network inspect", "Display detailed information on one or more networks")
     ap.add_argument("-f", "--format", default="")
@@ -160,14 +163,11 @@ def _inspect(ctx: Any, argv: list[str]) -> int:
 
 
 def _template() -> Any:
-    try:
-        from minidock.runtime.template import render
-        return render
-    except ImportError as err:
-        raise InvalidArgument("--format is not available") from err
+    from minidock.runtime.template import render
+    return render
 
 
-def _prune(ctx: Any, argv: list[str]) -> int:
+def _prune(ctx: Context, argv: list[str]) -> int:
     from minidock.net import controller
     ap = parser("network prune", "Remove all unused networks")
     ap.add_argument("-f", "--force", action="store_true")
@@ -181,7 +181,7 @@ def _prune(ctx: Any, argv: list[str]) -> int:
     return 0
 
 
-def _connect(ctx: Any, argv: list[str]) -> int:
+def _connect(ctx: Context, argv: list[str]) -> int:
     from minidock.net import connect
     ap = parser("network connect", "Connect a container to a network")
     ap.add_argument("--alias", action="append", default=[])
@@ -193,7 +193,7 @@ def _connect(ctx: Any, argv: list[str]) -> int:
     return 0
 
 
-def _disconnect(ctx: Any, argv: list[str]) -> int:
+def _disconnect(ctx: Context, argv: list[str]) -> int:
     from minidock.net import connect
     ap = parser("network disconnect", "Disconnect a container from a network")
     ap.add_argument("-f", "--force", action="store_true")

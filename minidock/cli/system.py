@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 from minidock.cli.parser import confirm, parser, report
 from minidock.errors import MinidockError
 
+if TYPE_CHECKING:
+    from minidock.context import Context
 
-def cmd_version(ctx: Any, argv: list[str]) -> int:
+
+def cmd_version(ctx: Context, argv: list[str]) -> int:
     from minidock import __version__
     print(f"minidock version {__version__}")
     return 0
 
 
-def cmd_system(ctx: Any, argv: list[str]) -> int:
+def cmd_system(ctx: Context, argv: list[str]) -> int:
     p = parser("system", "Manage minidock")
     p.add_argument("action", choices=["prune"])
     p.add_argument("-f", "--force", action="store_true")
@@ -27,7 +30,7 @@ def cmd_system(ctx: Any, argv: list[str]) -> int:
     return _prune(ctx)
 
 
-def _prune(ctx: Any) -> int:
+def _prune(ctx: Context) -> int:
     from minidock import reconcile
     from minidock.runtime import container as records
     from minidock.runtime.lifecycle import refresh, remove

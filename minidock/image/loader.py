@@ -22,7 +22,7 @@ import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import IO, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, IO, Iterator
 
 from minidock.errors import Internal, InvalidArgument
 from minidock.image import config as imgconfig
@@ -30,6 +30,9 @@ from minidock.image import reference, safetar
 from minidock.image.archive import ImageSource
 from minidock.image.humanize import rfc3339
 from minidock.image.store import KIND, LAYER_KIND, layer_dir, set_tag, tmp_dir
+
+if TYPE_CHECKING:
+    from minidock.context import Context
 
 
 @dataclass
@@ -42,13 +45,13 @@ class Staged:
     new_layers: dict[str, int] = field(default_factory=dict)  # hex -> size
 
 
-def _staging(ctx: Any) -> str:
+def _staging(ctx: Context) -> str:
     os.makedirs(tmp_dir(ctx), mode=0o700, exist_ok=True)
     return tempfile.mkdtemp(prefix="load-", dir=tmp_dir(ctx))
 
 
 @contextmanager
-def spooled(ctx: Any, path: str) -> Iterator[str]:
+def spooled(ctx: Context, path: str) -> Iterator[str]:
     """`path` itself, or for `-` a temp copy of stdin (archives need seeking)."""
     if path != "-":
         yield path
@@ -63,7 +66,7 @@ def spooled(ctx: Any, path: str) -> Iterator[str]:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def load_file(ctx: Any, path: str) -> list[str]:
+def load_file(ctx: Context, path: str) -> list[str]:
     """`load -i FILE`: every image of a docker-save or OCI archive; lines to print."""
     import tarfile
 
@@ -82,7 +85,7 @@ def load_file(ctx: Any, path: str) -> list[str]:
         return load_sources(ctx, sources)
 
 
-def load_sources(ctx: Any, sources: list[ImageSource]) -> list[str]:
+def load_sources(ctx: Context, sources: list[ImageSource]) -> list[str]:
     staging = _staging(ctx)
     try:
         staged = [stage(ctx, src, staging) for src in sources]
@@ -101,7 +104,7 @@ def _parse_config(raw: bytes) -> dict[str, Any]:
     return doc
 
 
-def stage(ctx: Any, src: ImageSource, staging: str) -> Staged:
+def stage(ctx: Context, src: ImageSource, staging: str) -> Staged:
     """Validate one image and unpack its missing layers into `staging`."""
     cfg = _parse_config(src.config)
     diffs = imgconfig.diff_ids(cfg)
@@ -169,7 +172,7 @@ def _first_comment(cfg: dict[str, Any]) -> str:
     return ""
 
 
-def commit(ctx: Any, staged: list[Staged], staging: str) -> list[str]:
+def commit(ctx: Context, staged: list[Staged], staging: str) -> list[str]:
     """Make staged images visible in one transaction; undo renames on failure."""
     lines: list[str] = []
     moved: list[str] = []
@@ -188,7 +191,7 @@ def commit(ctx: Any, staged: list[Staged], staging: str) -> list[str]:
     return lines
 
 
-def _commit_layers(ctx: Any, st: Any, item: Staged, staging: str, moved: list[str]) -> None:
+def _commit_layers(ctx: Context, st: Any, item: Staged, staging: str, moved: list[str]) -> None:
     for hexid, size in item.new_layers.items():
         final = layer_dir(ctx, hexid)
         if st.get(LAYER_KIND, hexid) is not None and os.path.isdir(final):
@@ -200,7 +203,7 @@ def _commit_layers(ctx: Any, st: Any, item: Staged, staging: str, moved: list[st
         st.put(LAYER_KIND, hexid, {"DiffID": "sha256:" + hexid, "Size": size})
 
 
-def _commit_image(ctx: Any, st: Any, item: Staged) -> list[str]:
+def _commit_image(ctx: Context, st: Any, item: Staged) -> list[str]:
     for hexid in item.doc["Layers"]:
         if st.get(LAYER_KIND, hexid) is None or not os.path.isdir(layer_dir(ctx, hexid)):
             raise Internal(f"layer sha256:{hexid} was removed while loading; retry the load")
@@ -220,7 +223,7 @@ def _commit_image(ctx: Any, st: Any, item: Staged) -> list[str]:
     return lines or [f"Loaded image ID: sha256:{item.image_id}"]
 
 
-def import_tarball(ctx: Any, opener: Callable[[], IO[bytes]], source: str,
+def import_tarball(ctx: Context, opener: Callable[[], IO[bytes]], source: str,
                    tag: str | None, changes: list[str], message: str = "") -> str:
     """`import`: one rootfs tar (maybe compressed) as a one-layer image; its id."""
     tags = [str(reference.parse(tag))] if tag else []

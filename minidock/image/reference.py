@@ -42,7 +42,7 @@ class Ref(NamedTuple):
         return f"{self.name}:{self.tag}"
 
 
-def _split_tag(ref: str) -> tuple[str, str | None]:
+def split_tag(ref: str) -> tuple[str, str | None]:
     """Split `name[:tag]`; a colon before the last slash belongs to a registry port."""
     slash = ref.rfind("/")
     colon = ref.rfind(":")
@@ -69,7 +69,7 @@ def parse(ref: str) -> Ref:
     """
     if not ref or "@" in ref:
         raise InvalidArgument(f"invalid reference format: {ref!r}")
-    name, tag = _split_tag(ref)
+    name, tag = split_tag(ref)
     if tag is not None and not _match(_TAG_PATTERN, tag):
         raise InvalidArgument(f"invalid reference format: {ref!r}")
     if not _match(_NAME_PATTERN, name):

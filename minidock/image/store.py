@@ -65,7 +65,7 @@ def find(st: "Store", ref: str) -> tuple[str, dict[str, Any], reference.Ref | No
     if full is not None:
         doc = st.get(KIND, full)
         return (full, doc, None) if doc is not None else None
-    name, tag = reference._split_tag(ref)
+    name, tag = reference.split_tag(ref)
     owner = st.claim_owner(TAGS, f"{name}:{tag or reference.DEFAULT_TAG}")
     if owner is not None:  # the common case, exact "name[:tag]": no grammar to run
         doc = st.get(KIND, owner)

@@ -24,18 +24,21 @@ these functions update `ctr["NetworkSettings"]`, `ctr["Config"]["Hostname"]` and
 Modes: `default`/`bridge` and user networks (a sandbox with one endpoint per network,
 eth0 for the first), `none` (a sandbox with only lo), `host` (the host's netns and
 files), `container:<x>` (the donor's netns and the very same files). Endpoints' kernel
-side is made in the prestart hook, when the sandbox's netns exists (see driver.py).
+side is made in the prestart hook, when the sandbox's netns exists (the driver's
+`join`, driverapi.py).
 Nothing heavy is imported at module level: this is the hot path of every start.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from minidock.errors import Conflict, InvalidArgument
 
-Container = dict[str, Any]
+if TYPE_CHECKING:
+    from minidock.context import Container, Context
+    from minidock.pipeline import Pipeline
 
 
 def _mode(ctr: Container) -> str:
@@ -53,17 +56,17 @@ def mode_kind(mode: str) -> str:
     return "user"
 
 
-def validate(ctx: Any, ctr: Container) -> None:
+def validate(ctx: Context, ctr: Container) -> None:
     """Every network flag of create, with Docker's messages; changes nothing."""
     from minidock.net import validate as v
     kind = mode_kind(_mode(ctr))
     v.validate_container(ctx, ctr, kind)
     if ctr["HostConfig"].get("Links"):
-        from minidock.link import links
+        from minidock.net.links import links
         links.normalize(ctx, ctr, kind == "bridge")
 
 
-def _donor(ctx: Any, ctr: Container) -> Container:
+def _donor(ctx: Context, ctr: Container) -> Container:
     ref = _mode(ctr).split(":", 1)[1]
     did, donor = ctx.store.lookup("container", ref, "container")
     if did == ctr["Id"]:
@@ -73,7 +76,7 @@ def _donor(ctx: Any, ctr: Container) -> Container:
     return donor
 
 
-def netns_mode(ctx: Any, ctr: Container) -> tuple[str, str | None]:
+def netns_mode(ctx: Context, ctr: Container) -> tuple[str, str | None]:
     kind = mode_kind(_mode(ctr))
     if kind == "host":
         return ("host", None)
@@ -86,9 +89,9 @@ def netns_mode(ctx: Any, ctr: Container) -> tuple[str, str | None]:
     return ("new", None)
 
 
-def initialize_networking(ctx: Any, ctr: Container, p: Any) -> None:
+def initialize_networking(ctx: Context, ctr: Container, p: Pipeline) -> None:
     """Hostname, sandbox, endpoints and files, before the container's process exists."""
-    from minidock.net import files
+    from minidock.net.dns import files
     kind = mode_kind(_mode(ctr))
     ns = ctr.setdefault("NetworkSettings", {})
     if kind == "container":
@@ -120,24 +123,24 @@ def initialize_networking(ctx: Any, ctr: Container, p: Any) -> None:
     p.step("setup_resolution_files", _write_files, ctx, ctr, ips, kind == "user", link_hosts)
 
 
-def _setup_links(ctx: Any, ctr: Container, kind: str, p: Any) -> list[tuple[str, str]]:
+def _setup_links(ctx: Context, ctr: Container, kind: str, p: Pipeline) -> list[tuple[str, str]]:
     """Legacy links: env + hosts entries on the default bridge, DNS aliases elsewhere."""
     if not ctr["HostConfig"].get("Links"):
         return []
-    from minidock.link import links
+    from minidock.net.links import links
     if kind == "bridge":
         return links.on_parent_start(ctx, ctr, p)
     links.user_network_aliases(ctx, ctr)
     return []
 
 
-def _sandbox(ctx: Any, ctr: Container) -> Any:
+def _sandbox(ctx: Context, ctr: Container) -> Any:
     from minidock.net.sandbox import Sandbox
     ns = ctr["NetworkSettings"]
     return Sandbox(ns["SandboxID"], ns["SandboxKey"], ctr["Name"].lstrip("/"))
 
 
-def _set_builtin_entry(ctx: Any, ctr: Container, name: str) -> None:
+def _set_builtin_entry(ctx: Context, ctr: Container, name: str) -> None:
     from minidock.net import attach
     from minidock.net import network as nw
     _nid, doc = nw.lookup(ctx.store, name)
@@ -147,9 +150,9 @@ def _set_builtin_entry(ctx: Any, ctr: Container, name: str) -> None:
     ctr["NetworkSettings"]["Ports"] = {}
 
 
-def _write_files(ctx: Any, ctr: Container, ips: list[str], user: bool,
+def _write_files(ctx: Context, ctr: Container, ips: list[str], user: bool,
                  link_hosts: list[tuple[str, str]] = ()) -> None:  # type: ignore[assignment]
-    from minidock.net import files
+    from minidock.net.dns import files
     files.write_files(ctx, ctr, ctr["Config"]["Hostname"],
                       files.hosts_text(ctr, ips, link_hosts), files.resolv_text(ctx, ctr, user))
 
@@ -162,9 +165,10 @@ def _wishes(ctr: Container) -> dict[str, Any]:
     return nets
 
 
-def _allocate_network(ctx: Any, ctr: Container, p: Any) -> list[str]:
+def _allocate_network(ctx: Context, ctr: Container, p: Pipeline) -> list[str]:
     """One endpoint per network (the primary one first), ports on the gateway one."""
-    from minidock.net import attach, portmap
+    from minidock.net import attach
+    from minidock.net.ports import portmap
     from minidock.net import network as nw
     wishes = _wishes(ctr)
     nets = [nw.from_doc(nw.lookup(ctx.store, name)[1]) for name in wishes]
@@ -196,7 +200,7 @@ def _set_top_level(ns: dict[str, Any]) -> None:
         IPv6Gateway="", MacAddress=b.get("MacAddress", ""))
 
 
-def prestart(ctx: Any, ctr: Container, pid: int, p: Any) -> None:
+def prestart(ctx: Context, ctr: Container, pid: int, p: Pipeline) -> None:
     """set_network_namespace_key(pid), then populate_network_resources."""
     kind = mode_kind(_mode(ctr))
     if kind in ("host", "container"):
@@ -209,12 +213,12 @@ def prestart(ctx: Any, ctr: Container, pid: int, p: Any) -> None:
     if kind == "user":
         _resolver_attach(ctx, ctr, sb, p)
     if kind == "bridge" and ctx.store.count("link"):
-        from minidock.link import links
+        from minidock.net.links import links
         p.step("program_links", links.program, ctx, ctr, p)
         p.step("update_parent_hosts", links.on_child_start, ctx, ctr)
 
 
-def _populate(ctx: Any, ctr: Container, sb: Any, p: Any) -> None:
+def _populate(ctx: Context, ctr: Container, sb: Any, p: Pipeline) -> None:
     from minidock.net import attach
     from minidock.net import endpoint as eps
     from minidock.net import network as nw
@@ -232,98 +236,69 @@ def _populate(ctx: Any, ctr: Container, sb: Any, p: Any) -> None:
             attach.join_endpoint(ctx, net, ep, pl, gw is not None and net.id == gw.id, p)
 
 
-def _resolver_attach(ctx: Any, ctr: Container, sb: Any, p: Any) -> None:
-    try:
-        from minidock.net import resolver
-    except ImportError:
-        return
+def _resolver_attach(ctx: Context, ctr: Container, sb: Any, p: Pipeline) -> None:
+    from minidock.net.dns import resolver
     p.step("resolver_attach", resolver.attach, ctx, ctr["Id"], sb.key)
     p.undo("resolver_attach", resolver.detach, ctx, ctr["Id"])
 
 
-def release_networking(ctx: Any, ctr: Container) -> None:
-    """Give back everything of the container's networking (idempotent, best-effort)."""
+def release_networking(ctx: Context, ctr: Container) -> list[str]:
+    """Give back everything of the container's networking (idempotent, best-effort):
+    endpoints released, the sandbox destroyed, then the drivers delete the endpoints
+    (their interfaces went with the netns). Every step is tried; the errors are
+    reported (one line each on stderr) and returned, for the command's exit status."""
     kind = mode_kind(_mode(ctr))
     if kind == "container":
-        return
-    from minidock.net import attach, fwcheck
+        return []
+    from minidock.net import attach
     from minidock.net import endpoint as eps
-    from minidock.net.netns import restore_pid_ns_for_children
-    from minidock.pipeline import best_effort
+    from minidock.net import network as nw
+    from minidock.net.firewall import fwcheck
+    from minidock.net.kernel.netns import restore_pid_ns_for_children
+    from minidock.pipeline import best_effort, report
     fwcheck.bind(ctx.exec_root)       # our rule removals keep the firewall known-good
     errors = best_effort([("restore_pid_ns", restore_pid_ns_for_children)])
     if kind == "bridge" and ctx.store.count("link"):
-        from minidock.link import links
+        from minidock.net.links import links
         errors += best_effort([("release_links", lambda: links.release(ctx, ctr))])
     if kind != "host":  # a resolver socket would keep the netns (and its veths) alive
         errors += best_effort([("resolver_detach", lambda: _resolver_detach(ctx, ctr))])
-    endpoints = eps.of_container(ctx.store, ctr["Id"])
-    for ep in endpoints:
+    released = []
+    for ep in eps.of_container(ctx.store, ctr["Id"]):
+        doc = ctx.store.get("network", ep.network_id)
+        released.append((nw.from_doc(doc) if doc else None, ep))
         errors += attach.release_endpoint(ctx, ep)
     ns = ctr.get("NetworkSettings") or {}
     if kind != "host" and ns.get("SandboxKey"):
-        errors += best_effort([("sandbox_destroy",
-                                lambda: _destroy_sandbox(ctx, ctr, [e.host_veth for e in endpoints]))])
-    _clear_runtime_fields(ns)
+        from minidock.net import sandbox
+        errors += best_effort([("sandbox_destroy", lambda: sandbox.destroy(_sandbox(ctx, ctr)))])
+    errors += attach.delete_endpoints(ctx, released)
+    clear_runtime_fields(ns)
     errors += best_effort([("save_network_settings", lambda: _save_settings(ctx, ctr))])
-    if errors and os.environ.get("MINIDOCK_DEBUG"):
-        import sys
-        print("minidock: release_networking: " + "; ".join(errors), file=sys.stderr)
+    return report(errors, "release_networking")
 
 
-def _destroy_sandbox(ctx: Any, ctr: Container, veths: list[str]) -> None:
-    """Unpin the netns and return once the kernel has removed its veths (see LinkWatch)."""
-    from minidock.net import sandbox
-    if not veths:
-        sandbox.destroy(_sandbox(ctx, ctr))
-        return
-    from minidock.net.attach import wait_later
-    from minidock.net.netlink import LinkWatch
-    watch = LinkWatch()
-    try:
-        sandbox.destroy(_sandbox(ctx, ctr))
-    except BaseException:
-        watch.close()
-        raise
-
-    def wait() -> None:
-        try:
-            watch.wait(veths)
-        finally:
-            watch.close()
-    if not wait_later(wait):    # rm: at the end of its removal (attach.deferred_...)
-        wait()
-
-
-def forget_container(ctx: Any, ctr: Container) -> None:
+def forget_container(ctx: Context, ctr: Container) -> None:
     """rm: drop what the network side records about a removed container (idempotent)."""
     if ctx.store.count("link"):
-        from minidock.link import links
+        from minidock.net.links import links
         links.forget(ctx, ctr["Id"])
 
 
-def _resolver_start(ctx: Any) -> None:
+def _resolver_start(ctx: Context) -> None:
     """Start the embedded DNS resolver early so its startup overlaps the container's."""
-    try:
-        from minidock.net import resolver
-    except ImportError:
-        return
-    start = getattr(resolver, "start", None)
-    if start is not None:
-        start(ctx)
+    from minidock.net.dns import resolver
+    resolver.start(ctx)
 
 
-def _resolver_detach(ctx: Any, ctr: Container) -> None:
+def _resolver_detach(ctx: Context, ctr: Container) -> None:
     if not os.path.isdir(os.path.join(ctx.exec_root, "resolver")):
         return  # the resolver never ran under this exec-root (resolver.Paths)
-    try:
-        from minidock.net import resolver
-    except ImportError:
-        return
+    from minidock.net.dns import resolver
     resolver.detach(ctx, ctr["Id"])
 
 
-def _save_settings(ctx: Any, ctr: Container) -> None:
+def _save_settings(ctx: Context, ctr: Container) -> None:
     """Persist the cleared NetworkSettings even if the caller saved the record before
     calling us (the monitor does); only that key of the stored record is replaced."""
     store = ctx.store
@@ -334,7 +309,7 @@ def _save_settings(ctx: Any, ctr: Container) -> None:
             store.put("container", ctr["Id"], doc, name=doc["Name"].lstrip("/"))
 
 
-def _clear_runtime_fields(ns: dict[str, Any]) -> None:
+def clear_runtime_fields(ns: dict[str, Any]) -> None:
     for entry in (ns.get("Networks") or {}).values():
         entry.update(EndpointID="", Gateway="", IPAddress="", IPPrefixLen=0, MacAddress="")
     ns.update(SandboxID="", SandboxKey="", Ports={})
@@ -344,5 +319,5 @@ def _clear_runtime_fields(ns: dict[str, Any]) -> None:
 
 def ports_of(ctr: Container) -> list[str]:
     """`minidock port NAME` lines ("80/tcp -> 0.0.0.0:8080")."""
-    from minidock.net.portmap import ports_of as lines
+    from minidock.net.ports.portmap import ports_of as lines
     return lines(ctr)

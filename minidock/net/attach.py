@@ -3,108 +3,187 @@
 
     allocate_endpoint   record + address claim (+ host port claims on the gateway
                         endpoint), before the container's process exists
-    join_endpoints      in the prestart hook: the driver's join (veth made inside the
-                        sandbox), then external connectivity (port rules, proxy)
+    join_endpoint       in the prestart hook: the driver's join, the sandbox configures
+                        the interface it answers (JoinInfo), then external connectivity
+                        (published ports) on the gateway endpoint
     release_endpoint    revoke connectivity, give back ports and address, drop the record
-                        (best-effort, idempotent: works when the netns or veth is gone)
+                        (best-effort, idempotent: works when the netns or veth is gone);
+                        delete_endpoints once the sandbox is gone
+
+Drivers and IPAM drivers are reached only through net/driverapi.py.
 
 Every step registers its undo in the caller's Pipeline.
 """
 
 from __future__ import annotations
 
-import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from minidock import ids
+from minidock.identity import mark_alive, starter_mark
 from minidock.net import endpoint as eps
 from minidock.net import network as nw
-from minidock.net.driver import get_driver
+from minidock.net.driverapi import get_driver, get_ipam
 
-Container = dict[str, Any]
+if TYPE_CHECKING:
+    from minidock.context import Context, Container
+    from minidock.pipeline import Pipeline
 
 
-def container_name(ctr: Container) -> str:
+def container_name(ctr: "Container") -> str:
     return ctr["Name"].lstrip("/")
 
 
 def gateway_network(nets: list[nw.Net]) -> nw.Net | None:
-    """Docker's pick: non-internal first, then one with a gateway, then by name."""
-    cands = [n for n in nets if n.driver == "bridge"]
+    """The network that gives the sandbox its default route and published ports:
+    one whose driver has external connectivity; Docker's pick among them: not
+    internal first, then with a gateway, then by name."""
+    cands = [n for n in nets if get_driver(n.driver).capability.external_connectivity]
     if not cands:
         return None
     return sorted(cands, key=lambda n: (n.internal, not n.gateway, n.name))[0]
 
 
-def allocate_endpoint(ctx: Any, ctr: Container, net: nw.Net, ifname: str, wish: dict[str, Any],
-                      with_ports: bool, p: Any) -> eps.Endpoint:
-    """Create the endpoint record of `ctr` on `net` with its address (and host ports).
+def allocate_endpoint(ctx: Context, ctr: Container, net: nw.Net, ifname: str,
+                      wish: dict[str, Any], with_ports: bool, p: Pipeline) -> eps.Endpoint:
+    """Create the endpoint of `ctr` on `net`: its address from the network's IPAM
+    driver, its record, the driver's create_endpoint (and host ports).
 
     The record is stored in the transaction that claims its address (and updated in
     the one that claims its ports), so every claim has an owner record at all times;
     the record names its starter (this CLI) and sandbox key for reconciliation.
-    A conflict whose holder may be dead is checked (reconcile) and retried once.
+    A conflict whose holder may be dead is checked and retried once.
     """
-    from minidock.net import portmap
+    from minidock.net.ports import portmap
     store = ctx.store
     ep_id = ids.new_id()
     requested = ((wish.get("IPAMConfig") or {}).get("IPv4Address") or "")
-    ep = p.step("allocate_address", _retry_stale, ctx, f"ip:{net.id}",
-                [requested] if requested else None, _claim_address, ctx, ctr, net, ep_id,
-                ifname, wish, requested)
-    p.undo("allocate_address", _drop_endpoint, store, ep_id)
+    ep = p.step("allocate_address", _retry_stale,
+                lambda: _reap_network(ctx, net.id, requested), _claim_address, ctx, ctr, net,
+                ep_id, ifname, wish, requested, p)
+    p.undo("allocate_address", _drop_endpoint, ctx, net, ep)
+    p.undo("create_endpoint", _delete_endpoint, ctx, net, ep)
     if with_ports:
         wanted = portmap.requested_bindings(ctr, net.host_ip)
         if wanted:
             label = f"{ep.name} ({ep.id})"
             spaces = sorted({f"port:{b['proto']}" for b in wanted})
             ports = [str(b["host_port"]) for b in wanted if b["host_port"]] or None
-            ep = p.step("allocate_ports", _retry_stale, ctx, spaces, ports, _claim_ports,
+            ep = p.step("allocate_ports", _retry_stale,
+                        lambda: _reap_claims(ctx, spaces, ports), _claim_ports,
                         store, ep, net, wanted, label)
             p.undo("allocate_ports", portmap.release, store, ep_id)
     return ep
 
 
-def _retry_stale(ctx: Any, spaces: Any, keys: list[str] | None, fn: Any, *args: Any) -> Any:
-    """Run `fn`; on a conflict, release claims in `spaces` whose owner is dead, and
-    retry once if any was."""
+def _retry_stale(reap: Any, fn: Any, *args: Any) -> Any:
+    """Run `fn`; on a conflict, `reap` releases what no live process or container
+    owns any more, and `fn` is retried once if anything was."""
     from minidock.errors import Conflict, InvalidArgument
     try:
         return fn(*args)
     except (Conflict, InvalidArgument):
-        from minidock import reconcile
-        found = False
-        for space in ([spaces] if isinstance(spaces, str) else spaces):
-            found = reconcile.reap_claim_owner(ctx, space, keys) or found
-        if not found:
+        if not reap():
             raise
     return fn(*args)
 
 
-def _claim_address(ctx: Any, ctr: Container, net: nw.Net, ep_id: str, ifname: str,
-                   wish: dict[str, Any], requested: str) -> eps.Endpoint:
-    from ipaddress import IPv4Address
+def _reap_network(ctx: Context, network_id: str, ip: str = "") -> bool:
+    """Release the network's endpoints (holding `ip`, if given) that are not
+    legitimate (endpoint.legit): whatever its IPAM driver, their addresses go back."""
+    found = False
+    for ep in eps.of_network(ctx.store, network_id):
+        if ip and ep.ip != ip:
+            continue
+        if _stale(ctx, ep):
+            release_endpoint(ctx, ep, leave=True)
+            found = True
+    return found
 
-    from minidock import reconcile
+
+def _reap_claims(ctx: Context, spaces: list[str], keys: list[str] | None) -> bool:
+    found = False
+    for space in spaces:
+        found = reap_claim_owners(ctx, space, keys) or found
+    return found
+
+
+def _stale(ctx: Context, ep: eps.Endpoint, again: bool = True) -> bool:
+    ctr = ctx.store.get("container", ep.container_id)
+    if ctr is not None and ctr.get("_Starter") and mark_alive(ctr["_Starter"]):
+        return False
+    if eps.legit(ep, ctr):
+        return False
+    if not again:
+        return True
+    # judged on records read before the liveness checks: a starter that finished and
+    # exited in between left newer ones (it writes no more), so judge those
+    doc = ctx.store.get("endpoint", ep.id)
+    return doc is not None and _stale(ctx, eps.from_doc(doc), again=False)
+
+
+def reap_claim_owners(ctx: Context, space: str, keys: list[str] | None = None) -> bool:
+    """Release the endpoints holding claims in `space` (only `keys`, if given) that
+    are not legitimate (endpoint.legit); True if any was."""
+    store = ctx.store
+    found = False
+    for key, owner in store.claimed(space).items():
+        if keys is not None and not any(key == k or key.endswith(":" + k) for k in keys):
+            continue
+        doc = store.get("endpoint", owner)
+        if doc is None:
+            continue                  # in flight (claim and record share a transaction)
+        ep = eps.from_doc(doc)
+        if _stale(ctx, ep):
+            release_endpoint(ctx, ep, leave=True)
+            found = True
+    return found
+
+
+def _claim_address(ctx: Context, ctr: Container, net: nw.Net, ep_id: str, ifname: str,
+                   wish: dict[str, Any], requested: str, p: Pipeline) -> eps.Endpoint:
+    """One transaction: the address, the record, the driver's create_endpoint (which
+    may answer its own MAC or address: recorded as answered)."""
     from minidock.net import ipam
     store = ctx.store
     mac = ctr["Config"].get("MacAddress") if ifname == "eth0" else ""
     with store.transaction():
-        addr = eps.allocate_address(store, net, ep_id, requested)
+        addr = _request_address(ctx, net, ep_id, requested)
+        ip, _, plen = addr.partition("/")
         ep = eps.Endpoint(
             id=ep_id, network_id=net.id, container_id=ctr["Id"], name=container_name(ctr),
-            ip=str(addr), prefixlen=net.prefixlen, mac=mac or ipam.mac_for(IPv4Address(addr)),
-            gateway=net.gateway, ifname=ifname, host_veth="veth" + os.urandom(4).hex()[:7],
-            aliases=tuple(wish.get("Aliases") or ()), requested_ip=requested,
-            extra={"starter": reconcile.starter_mark(),
+            ip=ip, prefixlen=int(plen), mac=mac or ipam.mac_for(ip),
+            gateway=net.gateway, ifname=ifname, aliases=tuple(wish.get("Aliases") or ()),
+            requested_ip=requested,
+            extra={"starter": starter_mark(),
                    "sandbox": (ctr.get("NetworkSettings") or {}).get("SandboxKey") or ""})
+        eps.save(store, ep, net)
+        info = ep.info()
+        get_driver(net.driver).create_endpoint(ctx, net.info(), info, p)
+        ep = _answered(ep, info)
         eps.save(store, ep, net)
     return ep
 
 
+def _request_address(ctx: Context, net: nw.Net, owner: str, requested: str) -> str:
+    from minidock.errors import InvalidArgument, NoAddress
+    try:
+        return get_ipam(net.ipam_driver).request_address(ctx, net.pool_id, owner, requested)
+    except NoAddress:
+        raise InvalidArgument("no available IPv4 addresses on this network's address "
+                              f"pools: {net.name} ({net.id})") from None
+
+
+def _answered(ep: eps.Endpoint, info: Any) -> eps.Endpoint:
+    """The record with what the driver answered: its state, and its MAC or address."""
+    ip, _, plen = info.address.partition("/")
+    return ep.with_(state=info.state, mac=info.mac or ep.mac, ip=ip or ep.ip,
+                    prefixlen=int(plen) if plen else ep.prefixlen)
+
+
 def _claim_ports(store: Any, ep: eps.Endpoint, net: nw.Net, wanted: list[dict[str, Any]],
                  label: str) -> eps.Endpoint:
-    from minidock.net import portmap
+    from minidock.net.ports import portmap
     with store.transaction():
         bound = portmap.allocate(store, ep.id, wanted, label)
         ep = ep.with_(ports=tuple(bound))
@@ -112,89 +191,60 @@ def _claim_ports(store: Any, ep: eps.Endpoint, net: nw.Net, wanted: list[dict[st
     return ep
 
 
-def _drop_endpoint(store: Any, ep_id: str) -> None:
-    """Undo of allocate_address: the record and every claim it owns."""
+def _drop_endpoint(ctx: Context, net: nw.Net, ep: eps.Endpoint) -> None:
+    """Undo of allocate_address: the address, every claim the record owns, the record."""
+    store = ctx.store
     with store.transaction():
-        store.release_owner(ep_id)
-        store.delete("endpoint", ep_id)
+        get_ipam(net.ipam_driver).release_address(ctx, net.pool_id, ep.ip)
+        store.release_owner(ep.id)
+        store.delete("endpoint", ep.id)
 
 
-def join_endpoint(ctx: Any, net: nw.Net, ep: eps.Endpoint, pl: Any, gateway: bool,
-                  p: Any) -> eps.Endpoint:
-    """The driver joins the endpoint into the sandbox; the gateway endpoint also gets
-    external connectivity (published ports)."""
+def _delete_endpoint(ctx: Context, net: nw.Net, ep: eps.Endpoint) -> None:
+    get_driver(net.driver).delete_endpoint(ctx, net.info(), ep.info())
+
+
+def join_endpoint(ctx: Context, net: nw.Net, ep: eps.Endpoint, pl: Any, gateway: bool,
+                  p: Pipeline) -> eps.Endpoint:
+    """The driver joins the endpoint into the sandbox and the sandbox configures the
+    interface it answered; the gateway endpoint also gets external connectivity
+    (published ports). What the driver wrote in its state is recorded."""
+    from minidock.net.driverapi import SandboxInfo
     drv = get_driver(net.driver)
-    p.step("join", drv.join, ctx, net, ep, pl, gateway)
-    p.undo("join", drv.leave, ctx, net, ep)
+    nwi, info = net.info(), ep.info()
+    p.step("join", _join, ctx, drv, nwi, info, SandboxInfo(pl.key, pl.fd), pl, gateway, p)
+    p.undo("join", drv.leave, ctx, nwi, info)
     if gateway and ep.ports:
-        rules = p.step("program_external_connectivity", drv.program_external_connectivity,
-                       ctx, net, ep)
-        from minidock.net.iptables import to_data
-        ep = ep.with_(rules=tuple((r[0], r[1], tuple(r[2]), r[3]) for r in to_data(rules)))
-        p.undo("program_external_connectivity", drv.revoke_external_connectivity, ctx, net, ep)
+        p.step("program_external_connectivity", drv.program_external_connectivity,
+               ctx, nwi, info, p)
+        p.undo("program_external_connectivity", drv.revoke_external_connectivity,
+               ctx, nwi, info)
+    if info.state != ep.state:
+        ep = ep.with_(state=info.state)
         ctx.store.put("endpoint", ep.id, eps.to_doc(ep),
                       name=eps.record_name(ep.network_id, ep.name))
     _dns_set(ctx, net, ep)
     return ep
 
 
-_later: list[Any] | None = None
-_waits: list[Any] | None = None
+def _join(ctx: Context, drv: Any, nwi: Any, info: Any, sb: Any, pl: Any, gateway: bool,
+          p: Pipeline) -> None:
+    from minidock.net.sandbox import configure_interface
+    ji = drv.join(ctx, nwi, info, sb, p)
+    try:
+        configure_interface(pl, info, ji, gateway and not ji.disable_gateway_service)
+    except BaseException:
+        drv.leave(ctx, nwi, info)
+        raise
 
 
-def _now_or_later(fn: Any) -> None:
-    if _later is None:
-        fn()
-    else:
-        _later.append(fn)
+def release_endpoint(ctx: Context, ep: eps.Endpoint, leave: bool = False) -> list[str]:
+    """Undo everything of one endpoint; errors are collected, not raised.
 
-
-def wait_later(fn: Any) -> bool:
-    """Queue a wait for the kernel's asynchronous teardown (a netns's veths going) to
-    the end of the active deferred_kernel_cleanup(waits=True) block; False (the caller
-    waits now) outside one."""
-    if _waits is None:
-        return False
-    _waits.append(fn)
-    return True
-
-
-class deferred_kernel_cleanup:
-    """Inside it, release_endpoint queues its kernel-only tail instead of running it.
-
-    Removing a veth's anti-spoofing elements is one netlink batch whose commit waits
-    for an RCU grace period (~15 ms). It touches no record and no name, address or
-    port, so a monitor tearing down a `--rm` container can tell the waiting CLI first
-    and run the queue right after (on exit of this block), off the CLI's wait.
-
-    `waits=True` (rm): the wait for the kernel's removal of the sandbox's veths
-    (another RCU-bound step, run by the kernel once the key is unmounted) is queued
-    too, after the unguard, so both grace periods and the rest of the removal overlap
-    instead of following each other; both are done when the block ends.
-    """
-
-    def __init__(self, waits: bool = False) -> None:
-        self.waits = waits
-
-    def __enter__(self) -> "deferred_kernel_cleanup":
-        global _later, _waits
-        _later = []
-        if self.waits:
-            _waits = []
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        global _later, _waits
-        queue, _later = _later or [], None
-        waits, _waits = (_waits or [], None) if self.waits else ([], _waits)
-        from minidock.pipeline import best_effort
-        best_effort([("unguard", fn) for fn in queue], "teardown")
-        best_effort([("sandbox_destroy", fn) for fn in waits], "teardown")
-
-
-def release_endpoint(ctx: Any, ep: eps.Endpoint, leave: bool = False) -> list[str]:
-    """Undo everything of one endpoint; errors are collected, not raised."""
-    from minidock.net import portmap
+    With `leave`, the driver removes the interface and deletes the endpoint now (the
+    sandbox outlives it); without, the sandbox is about to go: the caller destroys it,
+    then calls delete_endpoints (the interfaces go with the netns)."""
+    from minidock.net.ports import portmap
     from minidock.pipeline import best_effort
     store = ctx.store
     doc = store.get("network", ep.network_id)
@@ -202,18 +252,35 @@ def release_endpoint(ctx: Any, ep: eps.Endpoint, leave: bool = False) -> list[st
     steps = []
     if net is not None:
         drv = get_driver(net.driver)
+        nwi, info = net.info(), ep.info()
         steps.append(("revoke_external_connectivity",
-                      lambda: drv.revoke_external_connectivity(ctx, net, ep)))
+                      lambda: drv.revoke_external_connectivity(ctx, nwi, info)))
         if leave:
-            steps.append(("leave", lambda: drv.leave(ctx, net, ep)))
-        elif hasattr(drv, "unguard"):   # the veth goes with the netns; its guard stays
-            steps.append(("unguard", lambda: _now_or_later(lambda: drv.unguard(ep))))
+            steps.append(("leave", lambda: drv.leave(ctx, nwi, info)))
+            steps.append(("delete_endpoint", lambda: drv.delete_endpoint(ctx, nwi, info)))
     steps += [
         ("dns_remove", lambda: _dns_remove(ctx, ep, net)),
         ("release_ports", lambda: portmap.release(store, ep.id)),
-        ("release_address", lambda: eps.release_address(store, ep.network_id, ep.id)),
-        ("delete_endpoint", lambda: store.delete("endpoint", ep.id)),
+        ("release_address", lambda: _release_address(ctx, net, ep)),
+        ("delete_endpoint_record", lambda: store.delete("endpoint", ep.id)),
     ]
+    return best_effort(steps)
+
+
+def _release_address(ctx: Context, net: nw.Net | None, ep: eps.Endpoint) -> None:
+    if net is not None and ep.ip:
+        get_ipam(net.ipam_driver).release_address(ctx, net.pool_id, ep.ip)
+    ctx.store.release_owner(ep.id, "ip:")
+
+
+def delete_endpoints(ctx: Context, endpoints: list[tuple[nw.Net | None, eps.Endpoint]]
+                     ) -> list[str]:
+    """The drivers' delete_endpoint once the sandbox is gone (best-effort)."""
+    from minidock.pipeline import best_effort
+    steps = []
+    for net, ep in endpoints:
+        if net is not None:
+            steps.append(("delete_endpoint", lambda net=net, ep=ep: _delete_endpoint(ctx, net, ep)))
     return best_effort(steps)
 
 
@@ -236,24 +303,18 @@ def settings_entry(net: nw.Net, ep: eps.Endpoint | None, wish: dict[str, Any] | 
     }
 
 
-def _dns_set(ctx: Any, net: nw.Net, ep: eps.Endpoint) -> None:
+def _dns_set(ctx: Context, net: nw.Net, ep: eps.Endpoint) -> None:
     if not net.user_defined:
         return
-    try:
-        from minidock.net import dnsrecords
-    except ImportError:
-        return
+    from minidock.net.dns import dnsrecords
     ctr = ctx.store.get("container", ep.container_id) or {}
     hostname = (ctr.get("Config") or {}).get("Hostname", "")
     names = [ep.name, *ep.aliases, ep.container_id[:12]] + ([hostname] if hostname else [])
     dnsrecords.set_endpoint(ctx.store, net.id, ep.container_id, ep.ip, names)
 
 
-def _dns_remove(ctx: Any, ep: eps.Endpoint, net: nw.Net | None) -> None:
+def _dns_remove(ctx: Context, ep: eps.Endpoint, net: nw.Net | None) -> None:
     if net is not None and not net.user_defined:
         return
-    try:
-        from minidock.net import dnsrecords
-    except ImportError:
-        return
+    from minidock.net.dns import dnsrecords
     dnsrecords.remove_endpoint(ctx.store, ep.network_id, ep.container_id)

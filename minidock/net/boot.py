@@ -10,23 +10,27 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from minidock.config import DaemonConfig
+    from minidock.context import Context
 
 MARKER = "network-init"
 _KEYS = ("bridge", "bip", "fixed_cidr", "mtu", "icc", "iptables", "ip_masq", "ip_forward",
          "ip", "userland_proxy", "default_address_pools")
 
 
-def fingerprint(cfg: Any) -> str:
+def fingerprint(cfg: DaemonConfig) -> str:
     """The daemon options that shape networking, as one comparable string."""
     return json.dumps({k: getattr(cfg, k) for k in _KEYS}, sort_keys=True)
 
 
-def marker_path(ctx: Any) -> str:
+def marker_path(ctx: Context) -> str:
     return os.path.join(ctx.exec_root, MARKER)
 
 
-def read_marker(ctx: Any) -> str:
+def read_marker(ctx: Context) -> str:
     try:
         with open(marker_path(ctx)) as fh:
             return fh.read()
@@ -34,18 +38,27 @@ def read_marker(ctx: Any) -> str:
         return ""
 
 
-def write_marker(ctx: Any, value: str) -> None:
+def write_marker(ctx: Context, value: str) -> None:
     path = marker_path(ctx)
     with open(path + ".tmp", "w") as fh:
         fh.write(value)
     os.replace(path + ".tmp", path)
 
 
-def ensure_initialized(ctx: Any) -> None:
+def ensure_initialized(ctx: Context) -> None:
     """Initialise networking unless this boot already did with these options."""
     if read_marker(ctx) == fingerprint(ctx.config):
-        from minidock.net import fwcheck
-        fwcheck.check(ctx)          # a flushed firewall is rebuilt (one netlink query)
+        check_firewall(ctx)         # a flushed firewall is rebuilt (one netlink query)
         return
     from minidock.net import controller
     controller.ensure_initialized(ctx)
+
+
+def check_firewall(ctx: Context) -> None:
+    """Cheap drift check (net/firewall/fwcheck.py); the repair only when rules went."""
+    if not ctx.config.iptables:
+        return
+    from minidock.net.firewall import fwcheck
+    if fwcheck.drifted(ctx.exec_root):
+        from minidock.net.restore import repair_firewall
+        repair_firewall(ctx)

@@ -9,7 +9,7 @@ NetworkSettings.Networks and joins at its next start. Disconnect is the inverse,
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from minidock.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from minidock.net import attach
@@ -17,14 +17,16 @@ from minidock.net import endpoint as eps
 from minidock.net import network as nw
 from minidock.net.api import mode_kind
 
-Container = dict[str, Any]
+if TYPE_CHECKING:
+    from minidock.context import Container, Context
+    from minidock.pipeline import Pipeline
 
 
-def _container(ctx: Any, ref: str) -> tuple[str, Container]:
+def _container(ctx: Context, ref: str) -> tuple[str, Container]:
     return ctx.store.lookup("container", ref, "container")
 
 
-def _save(ctx: Any, ctr: Container) -> None:
+def _save(ctx: Context, ctr: Container) -> None:
     ctx.store.put("container", ctr["Id"], ctr, name=ctr["Name"].lstrip("/"))
 
 
@@ -52,7 +54,7 @@ def _check_connect(ctr: Container, net: nw.Net, alias: list[str], ip: str) -> No
                               "networks with user configured subnets")
 
 
-def connect(ctx: Any, net_ref: str, ctr_ref: str, alias: list[str], ip: str = "") -> None:
+def connect(ctx: Context, net_ref: str, ctr_ref: str, alias: list[str], ip: str = "") -> None:
     from minidock.net.controller import ensure_initialized
     from minidock.pipeline import Pipeline
     ensure_initialized(ctx)
@@ -66,20 +68,20 @@ def connect(ctx: Any, net_ref: str, ctr_ref: str, alias: list[str], ip: str = ""
         nets[net.name] = attach.settings_entry(net, None, wish, ctr["Id"], "")
         _save(ctx, ctr)
         return
-    from minidock import reconcile
-    with reconcile.busy(ctx), Pipeline("network_connect") as p:
+    from minidock.locks import busy
+    with busy(ctx), Pipeline("network_connect") as p:
         used = {e.ifname for e in eps.of_container(ctx.store, ctr["Id"])}
         ifname = next(f"eth{i}" for i in range(len(used) + 1) if f"eth{i}" not in used)
         ep = attach.allocate_endpoint(ctx, ctr, net, ifname, wish, False, p)
         _join_running(ctx, ctr, net, ep, p)
         nets[net.name] = attach.settings_entry(net, ep, wish, ctr["Id"], ctr["Config"]["Hostname"])
-        from minidock.net import files
+        from minidock.net.dns import files
         files.add_hosts_entry(ctr, ep.ip)
         _save(ctx, ctr)
         p.commit()
 
 
-def _join_running(ctx: Any, ctr: Container, net: nw.Net, ep: eps.Endpoint, p: Any) -> None:
+def _join_running(ctx: Context, ctr: Container, net: nw.Net, ep: eps.Endpoint, p: Pipeline) -> None:
     from minidock.net.sandbox import Plumbing
     key = ctr["NetworkSettings"].get("SandboxKey")
     if not key:
@@ -87,14 +89,11 @@ def _join_running(ctx: Any, ctr: Container, net: nw.Net, ep: eps.Endpoint, p: An
     with Plumbing(key) as pl:
         attach.join_endpoint(ctx, net, ep, pl, False, p)
     if net.user_defined:
-        try:
-            from minidock.net import resolver
-        except ImportError:
-            return
+        from minidock.net.dns import resolver
         resolver.attach(ctx, ctr["Id"], key)
 
 
-def disconnect(ctx: Any, net_ref: str, ctr_ref: str, force: bool = False) -> None:
+def disconnect(ctx: Context, net_ref: str, ctr_ref: str, force: bool = False) -> None:
     from minidock.net.controller import ensure_initialized
     ensure_initialized(ctx)
     nid, ndoc = nw.lookup(ctx.store, net_ref)
@@ -113,20 +112,34 @@ def disconnect(ctx: Any, net_ref: str, ctr_ref: str, force: bool = False) -> Non
     nets = ctr["NetworkSettings"].get("Networks") or {}
     if net.name not in nets:
         raise NotFound(f"container {ctr['Id']} is not connected to network {net.name}")
+    from minidock.pipeline import report
     from minidock.pipeline import best_effort
+    errors: list[str] = []
     for ep in eps.of_container(ctx.store, ctr["Id"]):
         if ep.network_id == nid:
-            attach.release_endpoint(ctx, ep, leave=True)
-            from minidock.net import files
-            best_effort([("remove_hosts_entry", lambda: files.remove_hosts_entry(ctr, ep.ip))],
-                        "network_disconnect")
+            errors += attach.release_endpoint(ctx, ep, leave=True)
+            from minidock.net.dns import files
+            errors += best_effort([("remove_hosts_entry",
+                                    lambda: files.remove_hosts_entry(ctr, ep.ip))],
+                                  "network_disconnect")
     del nets[net.name]
     _save(ctx, ctr)
+    _fail_if(report(errors, "network disconnect"), ctr["Id"], net.name)
 
 
-def _force_remove(ctx: Any, nid: str, name: str) -> None:
+def _fail_if(errors: list[str], cid: str, network: str) -> None:
+    """Teardown errors (already on stderr) make the command's status non-zero."""
+    if errors:
+        from minidock.errors import Internal
+        raise Internal(f"container {cid[:12]} disconnected from network {network}, but "
+                       f"{len(errors)} teardown step(s) failed")
+
+
+def _force_remove(ctx: Context, nid: str, name: str) -> None:
     """`disconnect -f` of a container that no longer exists: drop its endpoint by name."""
     hit = ctx.store.get_by_name("endpoint", eps.record_name(nid, name))
     if hit is None:
         raise NotFound(f"No such container: {name}")
-    attach.release_endpoint(ctx, eps.from_doc(hit[1]), leave=True)
+    from minidock.pipeline import report
+    _fail_if(report(attach.release_endpoint(ctx, eps.from_doc(hit[1]), leave=True),
+                    "network disconnect"), name, nid[:12])

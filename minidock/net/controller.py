@@ -1,132 +1,144 @@
-"""The network controller (libnetwork.New + the daemon's initNetworkController):
-the networks themselves — initialise, create, remove, list, inspect, prune.
+"""The network controller (libnetwork.New + the daemon's initNetworkController): the
+networks of the CNM — initialise, create, remove, list, inspect, prune — through the
+driver API only (driverapi.py): a network's pool and gateway come from its IPAM
+driver, its kernel objects from its network driver, whose opaque state the record
+keeps. No concrete driver is imported here.
 
-Initialisation, as the article orders it: the controller, the predefined `none` (null)
-and `host` (host) networks, then the default `bridge` network unless the daemon option
-`bridge` is "none". It is lazy and cheap: the first network command or `run` of a boot
-does it, and writes a marker `<exec-root>/network-init` (net/boot.py) holding the daemon options it
-applied; later calls read that one small file and stop. When the options change, the
-next call re-applies them, unless containers still use the default bridge (then the
-old setup stays and the marker is not rewritten, so the change applies once they are
-gone). A file lock serialises concurrent first calls.
+Initialisation, as the article orders it: the controller, every registered driver's
+`init`, the predefined `none` (null) and `host` (host) networks, then the default
+`bridge` network unless the daemon option `bridge` is "none", then every other
+network's `create_network` again (after a reboot the kernel objects are gone; the
+drivers' create is idempotent). It is lazy and cheap: the first network command or
+`run` of a boot does it, and writes a marker `<exec-root>/network-init` (boot.py)
+holding the daemon options it applied; later calls read that one small file and
+stop. When the options change, the next call re-applies them, unless containers still
+use the default bridge (then the old setup stays and the marker is not rewritten, so
+the change applies once they are gone). A file lock serialises concurrent first calls.
 
 The default bridge keeps the IPv4 address of an existing bridge of its name (as
 docker0 does); otherwise `bip`, or the first predefined pool overlapping no host route
 and no nameserver. User networks take `--subnet`, or pools round-robin after the last
-one handed out (the position is kept in the store, kind "netmeta").
+one handed out (the default IPAM driver, net/ipams/default.py).
 """
 
 from __future__ import annotations
 
-import os
-from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from minidock import ids
 from minidock.errors import Conflict, Forbidden, InvalidArgument
+from minidock.locks import busy, file_lock
 from minidock.net import boot
-from minidock.net.files import _read
 from minidock.net import endpoint as eps
 from minidock.net import network as nw
-from minidock.net.driver import get_driver
+from minidock.net.driverapi import driver_names, get_driver, get_ipam
 from minidock.pipeline import Pipeline
 
-@contextmanager
-def _init_lock(ctx: Any) -> Iterator[None]:
-    import fcntl
-    os.makedirs(ctx.exec_root, exist_ok=True)
-    fd = os.open(os.path.join(ctx.exec_root, "network.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+if TYPE_CHECKING:
+    from minidock.context import Context
+    from minidock.config import DaemonConfig
+
+INIT_LOCK = "network.lock"
 
 
-def ensure_initialized(ctx: Any) -> None:
+def ensure_initialized(ctx: Context) -> None:
     """Initialise networking for this boot if not done yet (idempotent, cheap when done)."""
-    from minidock.net import fwcheck
     want = boot.fingerprint(ctx.config)
     if boot.read_marker(ctx) == want:
-        fwcheck.check(ctx)
+        boot.check_firewall(ctx)
         return
     with _init_lock(ctx):
         if boot.read_marker(ctx) == want:
             return
         if _initialize(ctx):
             boot.write_marker(ctx, want)
-            fwcheck.check(ctx)
+            boot.check_firewall(ctx)
 
 
+def reinitialize(ctx: Context) -> None:
+    """Run the idempotent initialisation again (chains, driver rules, every network's
+    objects in their places) and record it: the repair of a flushed firewall."""
+    with _init_lock(ctx):
+        _initialize(ctx)
+        boot.write_marker(ctx, boot.fingerprint(ctx.config))
 
 
-def _initialize(ctx: Any) -> bool:
-    """Predefined networks, driver init, default bridge, then every user bridge
-    (after a reboot the kernel objects are gone). False if a change must wait."""
+def _init_lock(ctx: Context) -> Any:
+    import os
+    return file_lock(os.path.join(ctx.exec_root, INIT_LOCK))
+
+
+def _initialize(ctx: Context) -> bool:
+    """Predefined networks, every driver's init, the default bridge, then every other
+    network's objects (after a reboot the kernel's are gone). False if a change must
+    wait."""
     store, cfg = ctx.store, ctx.config
     for name, driver in (("none", "null"), ("host", "host")):
         if store.get_by_name("network", name) is None:
             net = nw.Net(id=ids.new_id(), name=name, driver=driver)
             store.put("network", net.id, nw.new_doc(net, []), name=name)
     with Pipeline("network_init") as p:
-        get_driver("bridge").init_driver(ctx, p)
+        for name in driver_names():
+            get_driver(name).init(ctx, p)
         applied = True
         if cfg.default_bridge_enabled:
             applied = _ensure_default_bridge(ctx, p)
         elif (hit := store.get_by_name("network", "bridge")) is not None:
             if not eps.of_network(store, hit[0]):
-                _delete_network(ctx, hit[0], hit[1])
+                delete_network(ctx, hit[0], hit[1])
         for nid, doc in store.list("network"):
-            if doc["Driver"] == "bridge" and not doc["_net"].get("default"):
-                net = nw.from_doc(doc)
-                doc["_net"]["rules"] = _rules_data(get_driver("bridge").create_network(ctx, net, p))
-                store.put("network", nid, doc, name=net.name)
+            net = nw.from_doc(doc)
+            if net.name not in nw.PREDEFINED:
+                _create_in_driver(ctx, net, doc, p)
         p.commit()
     return applied
 
 
-def _rules_data(rules: list[Any]) -> list[Any]:
-    from minidock.net.iptables import to_data
-    return to_data(rules)
+def _create_in_driver(ctx: Context, net: nw.Net, doc: dict[str, Any], p: Pipeline) -> None:
+    """The driver's create_network; its state recorded with the network."""
+    info = net.info()
+    get_driver(net.driver).create_network(ctx, info, p)
+    doc["_net"]["state"] = info.state
+    ctx.store.put("network", net.id, doc, name=net.name)
 
 
-def _ensure_default_bridge(ctx: Any, p: Pipeline) -> bool:
+def _ensure_default_bridge(ctx: Context, p: Pipeline) -> bool:
+    """The default `bridge` network from the daemon options (Docker's
+    initBridgeDriver): kept while containers use it, re-planned otherwise."""
     store, cfg = ctx.store, ctx.config
     hit = store.get_by_name("network", "bridge")
     if hit is not None and eps.of_network(store, hit[0]):
         old = nw.from_doc(hit[1])
         if _default_bridge_unchanged(cfg, old):
-            get_driver("bridge").create_network(ctx, old, p)
+            _create_in_driver(ctx, old, hit[1], p)
             return True
         import sys
         print("minidock: warning: daemon network options changed; they apply once no "
               "container uses the default bridge", file=sys.stderr)
         return False
-    net, ipam_cfg = _default_bridge_net(ctx, hit[0] if hit else ids.new_id(),
-                                        nw.from_doc(hit[1]) if hit else None)
-    if hit is not None and hit[1]["_net"].get("rules") and _changed(hit[1], net):
-        from minidock.net.iptables import from_data, remove
-        if cfg.iptables:
-            remove(from_data(hit[1]["_net"]["rules"]))
-        if hit[1]["_net"]["bridge"] != net.bridge and not cfg.bridge:
-            from minidock.net.drivers.bridge import nl_del_link
-            nl_del_link(hit[1]["_net"]["bridge"])
-    doc = nw.new_doc(net, ipam_cfg)
-    if hit is not None:
-        doc["Created"] = hit[1]["Created"]
-    doc["_net"]["rules"] = _rules_data(get_driver("bridge").create_network(ctx, net, p))
-    store.put("network", net.id, doc, name="bridge")
+    with store.transaction():
+        old = nw.from_doc(hit[1]) if hit else None
+        if old is not None and old.pool_id:
+            get_ipam(old.ipam_driver).release_pool(ctx, old.pool_id)
+        net, ipam_cfg = _default_bridge_net(ctx, hit[0] if hit else ids.new_id(), old)
+        doc = nw.new_doc(net, ipam_cfg)
+        if hit is not None:
+            doc["Created"] = hit[1]["Created"]
+        store.put("network", net.id, doc, name="bridge")
+    _create_in_driver(ctx, net, doc, p)
     return True
 
 
-def _changed(doc: dict[str, Any], net: nw.Net) -> bool:
-    return nw.from_doc(doc) != net
+def _default_bridge_options(cfg: DaemonConfig) -> dict[str, str]:
+    """The default bridge's driver options (Docker's, from the daemon options)."""
+    return {nw.OPT_DEFAULT: "true", nw.OPT_ICC: _b(cfg.icc), nw.OPT_MASQ: _b(cfg.ip_masq),
+            nw.OPT_HOST_IP: cfg.ip, nw.OPT_BRIDGE_NAME: cfg.bridge_name,
+            nw.OPT_MTU: str(cfg.mtu or 1500)}
 
 
-def _default_bridge_unchanged(cfg: Any, net: nw.Net) -> bool:
-    return (net.bridge == cfg.bridge_name and net.icc == cfg.icc and net.mtu == (cfg.mtu or 1500)
-            and net.masquerade == cfg.masquerade and net.host_ip == cfg.ip
-            and (not cfg.bip or _bip_matches(cfg.bip, net)))
+def _default_bridge_unchanged(cfg: DaemonConfig, net: nw.Net) -> bool:
+    return net.options == _default_bridge_options(cfg) and net.host_ip == cfg.ip and \
+        (not cfg.bip or _bip_matches(cfg.bip, net))
 
 
 def _bip_matches(bip: str, net: nw.Net) -> bool:
@@ -135,31 +147,38 @@ def _bip_matches(bip: str, net: nw.Net) -> bool:
     return str(pool.subnet) == net.subnet and str(pool.gateway) == net.gateway
 
 
-def _default_bridge_net(ctx: Any, nid: str, old: nw.Net | None) -> tuple[nw.Net, list[Any]]:
-    """The default bridge's Net: its pool from bip, the existing bridge, or the pools."""
+def _default_bridge_net(ctx: Context, nid: str, old: nw.Net | None
+                        ) -> tuple[nw.Net, list[dict[str, str]]]:
+    """The default bridge's Net: its pool from bip, the existing bridge, or the
+    predefined pools (through the IPAM driver, inside the caller's transaction)."""
     from minidock.net import ipam
+    from minidock.net.driverapi import GATEWAY, OPT_FROM_START, REQUEST_ADDRESS_TYPE
+    from minidock.net.kernel import hostinfo
     cfg = ctx.config
     name = cfg.bridge_name
-    existing = _bridge_address(name)
-    if cfg.bridge and cfg.bridge != "minidock0" and existing is None and not _link_exists(name):
+    existing = hostinfo.link_address(name)
+    if cfg.bridge and cfg.bridge != "minidock0" and existing is None and \
+            not hostinfo.link_exists(name):
         raise InvalidArgument(f"bridge device with non default name {name} must be created manually")
-    if cfg.bip:
-        pool = ipam.pool_from_bip(cfg.bip, cfg.fixed_cidr)
-    elif existing is not None:
-        pool = ipam.pool_from_bip(existing, cfg.fixed_cidr)
+    allocator = get_ipam("default")
+    space = allocator.get_default_address_spaces(ctx)[0]
+    bip = cfg.bip or existing
+    if bip:
+        pool = ipam.pool_from_bip(bip, cfg.fixed_cidr)
+        pool_id, _cidr, _data = allocator.request_pool(
+            ctx, space, str(pool.subnet), str(pool.ip_range or ""))
+        gateway = str(pool.gateway)
     else:
-        subnet = ipam.pick_pool(ipam.default_pools(cfg.default_address_pools),
-                                _subnets_in_use(ctx.store, exclude=nid), _host_routes(),
-                                _nameservers())
-        pool = ipam.pool_from_bip(f"{subnet.network_address + 1}/{subnet.prefixlen}",
+        pool_id, cidr, _data = allocator.request_pool(ctx, space, "", cfg.fixed_cidr,
+                                                      {OPT_FROM_START: "1"})
+        pool = ipam.pool_from_bip(f"{ipam.make_pool(cidr).gateway}/{cidr.split('/')[1]}",
                                   cfg.fixed_cidr)
-    mtu = cfg.mtu or 1500
-    opts = {nw.OPT_DEFAULT: "true", nw.OPT_ICC: _b(cfg.icc), nw.OPT_MASQ: _b(cfg.ip_masq),
-            nw.OPT_HOST_IP: cfg.ip, nw.OPT_BRIDGE_NAME: name, nw.OPT_MTU: str(mtu)}
+        gateway = str(pool.gateway)
+    allocator.request_address(ctx, pool_id, nid, gateway, {REQUEST_ADDRESS_TYPE: GATEWAY})
     net = nw.Net(id=nid, name="bridge", driver="bridge", subnet=str(pool.subnet),
-                 gateway=str(pool.gateway), ip_range=str(pool.ip_range or ""),
-                 bridge=name, mtu=mtu, icc=cfg.icc, masquerade=cfg.masquerade,
-                 host_ip=cfg.ip, default=True, options=opts)
+                 gateway=gateway, ip_range=str(pool.ip_range or ""), host_ip=cfg.ip,
+                 default=True, options=_default_bridge_options(cfg), pool_id=pool_id,
+                 state=old.state if old is not None else {})
     ipam_cfg: dict[str, str] = {"Subnet": str(pool.subnet)}
     if pool.ip_range:
         ipam_cfg["IPRange"] = str(pool.ip_range)
@@ -170,164 +189,117 @@ def _b(value: bool) -> str:
     return "true" if value else "false"
 
 
-def _bridge_address(name: str) -> str | None:
-    from minidock.net.netlink import Netlink
-    with Netlink() as nl:
-        link = nl.link_get(name)
-        if link is None:
-            return None
-        addrs = nl.addr_list(link.index)
-    return f"{addrs[0].address}/{addrs[0].prefixlen}" if addrs else None
-
-
-def _link_exists(name: str) -> bool:
-    from minidock.net.netlink import Netlink
-    with Netlink() as nl:
-        return nl.link_get(name) is not None
-
-
-def _host_routes() -> list[Any]:
-    from ipaddress import IPv4Network
-    from minidock.net.netlink import Netlink
-    with Netlink() as nl:
-        return [IPv4Network(r.dst, strict=False) for r in nl.route_list(table=0)
-                if not r.dst.endswith("/0")]
-
-
-def _nameservers() -> list[Any]:
-    from ipaddress import ip_address
-    out = []
-    for line in _read("/etc/resolv.conf").splitlines():
-        parts = line.split()
-        if len(parts) >= 2 and parts[0] == "nameserver":
-            try:
-                out.append(ip_address(parts[1]))
-            except ValueError:
-                pass
-    return out
-
-
-def _subnets_in_use(store: Any, exclude: str = "") -> list[Any]:
-    from ipaddress import IPv4Network
-    return [IPv4Network(d["_net"]["subnet"]) for i, d in store.list("network")
-            if i != exclude and d.get("_net", {}).get("subnet")]
-
-
 # -- user networks -----------------------------------------------------------------
-def create_network(ctx: Any, name: str, driver: str = "bridge", subnet: str = "",
+def create_network(ctx: Context, name: str, driver: str = "bridge", subnet: str = "",
                    gateway: str = "", ip_range: str = "", internal: bool = False,
                    options: dict[str, str] | None = None,
-                   labels: dict[str, str] | None = None) -> str:
-    """`network create`: validate everything, then record and build; returns the id.
+                   labels: dict[str, str] | None = None, ipam_driver: str = "default") -> str:
+    """`network create`: validate, then record with its pool (one transaction), then
+    the driver's create_network; returns the id.
 
-    The checks (name, subnet overlap, pool pick) and the insert are one transaction,
-    so parallel creates cannot both win. The record carries `_Starter` until its last
+    The checks (name, pool overlap or pick) and the insert are one transaction, so
+    parallel creates cannot both win. The record carries `_Starter` until its last
     write: a create whose CLI died is removed by the next one that conflicts with it.
     """
-    from minidock import reconcile
     ensure_initialized(ctx)
-    store = ctx.store
-    args = (ctx, name, driver, subnet, gateway, ip_range, internal, options or {}, labels)
-    with reconcile.busy(ctx), Pipeline("network_create") as p:
+    args = (ctx, name, driver, subnet, gateway, ip_range, internal, options or {}, labels,
+            ipam_driver)
+    with busy(ctx), Pipeline("network_create") as p:
         try:
             net, doc = p.step("store_network", _plan_and_store, *args)
         except (Conflict, InvalidArgument):
-            if not reconcile.reap_networks(ctx):
+            if not reap_networks(ctx):
                 raise
             net, doc = p.step("store_network", _plan_and_store, *args)
-        p.undo("store_network", store.delete, "network", net.id)
-        rules = get_driver(driver).create_network(ctx, net, p)
-        doc["_net"]["rules"] = _rules_data(rules)
+        p.undo("store_network", _forget_network, ctx, net)
+        info = net.info()
+        get_driver(driver).create_network(ctx, info, p)
+        doc["_net"]["state"] = info.state
         doc.pop("_Starter", None)
-        with store.transaction():
-            store.put("network", net.id, doc, name=name)
-            if not subnet:
-                store.put("netmeta", "last_pool", {"subnet": net.subnet}, name="last_pool")
+        ctx.store.put("network", net.id, doc, name=name)
         p.commit()
     return net.id
 
 
-def _plan_and_store(ctx: Any, name: str, driver: str, subnet: str, gateway: str,
+def _forget_network(ctx: Context, net: nw.Net) -> None:
+    """Undo of store_network: the pool back to its IPAM driver, the record gone."""
+    with ctx.store.transaction():
+        if net.pool_id:
+            get_ipam(net.ipam_driver).release_pool(ctx, net.pool_id)
+        ctx.store.delete("network", net.id)
+
+
+def _plan_and_store(ctx: Context, name: str, driver: str, subnet: str, gateway: str,
                     ip_range: str, internal: bool, options: dict[str, str],
-                    labels: dict[str, str] | None) -> tuple[nw.Net, dict[str, Any]]:
-    from minidock import reconcile
+                    labels: dict[str, str] | None, ipam_driver: str
+                    ) -> tuple[nw.Net, dict[str, Any]]:
+    from minidock.identity import starter_mark
     store = ctx.store
     with store.transaction():
         net, ipam_cfg = _plan_network(ctx, name, driver, subnet, gateway, ip_range, internal,
-                                      options)
+                                      options, ipam_driver)
         doc = nw.new_doc(net, ipam_cfg, labels)
-        doc["_Starter"] = reconcile.starter_mark()
+        doc["_Starter"] = starter_mark()
         store.put("network", net.id, doc, name)
     return net, doc
 
 
-def _plan_network(ctx: Any, name: str, driver: str, subnet: str, gateway: str,
-                  ip_range: str, internal: bool, options: dict[str, str]
+def _plan_network(ctx: Context, name: str, driver: str, subnet: str, gateway: str,
+                  ip_range: str, internal: bool, options: dict[str, str], ipam_driver: str
                   ) -> tuple[nw.Net, list[dict[str, str]]]:
-    """Every check of `network create`, before any side effect (pure but for reads)."""
-    from ipaddress import IPv4Network
-    from minidock.net import ipam
+    """Every check of `network create`, then the pool and gateway from the IPAM
+    driver (inside the caller's transaction)."""
     store = ctx.store
     if name in nw.PREDEFINED:
         raise Forbidden(f"operation is not permitted on predefined {name} network ")
     if store.get_by_name("network", name) is not None:
         raise Conflict(f"network with name {name} already exists")
     drv = get_driver(driver)
-    if not drv.creatable:
+    if not drv.capability.creatable:
         raise Forbidden(f'only one instance of "{driver}" network is allowed')
     if (gateway or ip_range) and not subnet:
         raise InvalidArgument("cannot specify gateway or ip-range without subnet")
     nid = ids.new_id()
-    in_use = _subnets_in_use(store)
+    pool_id, pool, gw, rng, ipam_cfg = "", "", "", "", []
+    if drv.capability.needs_addresses:
+        pool_id, pool, gw, rng, ipam_cfg = _request_pool(ctx, ipam_driver, nid, subnet,
+                                                         gateway, ip_range)
+    net = nw.Net(id=nid, name=name, driver=driver, subnet=pool, gateway=gw, ip_range=rng,
+                 user_subnet=bool(subnet), internal=internal,
+                 host_ip=options.get(nw.OPT_HOST_IP, ctx.config.ip), options=dict(options),
+                 pool_id=pool_id, ipam_driver=ipam_driver)
+    return net, ipam_cfg
+
+
+def _request_pool(ctx: Context, ipam_driver: str, nid: str, subnet: str, gateway: str,
+                  ip_range: str) -> tuple[str, str, str, str, list[dict[str, str]]]:
+    """(pool id, subnet, gateway address, ip range, IPAM.Config) from the network's
+    IPAM driver; --subnet/--gateway/--ip-range validated first (the docker CLI's
+    messages)."""
+    from minidock.net import ipam
+    from minidock.net.driverapi import GATEWAY, REQUEST_ADDRESS_TYPE
+    allocator = get_ipam(ipam_driver)
+    space = allocator.get_default_address_spaces(ctx)[0]
+    rng = ""
     if subnet:
-        pool = ipam.make_pool(subnet, gateway or None, ip_range or None)
-        for other in in_use:
-            if pool.subnet.overlaps(other):
-                raise Conflict(f"Pool overlaps with other one on this address space: {subnet}")
-        ipam_cfg = {"Subnet": subnet}
+        checked = ipam.make_pool(subnet, gateway or None, ip_range or None)   # validates
+        rng = str(checked.ip_range or "")
+        pool_id, cidr, _data = allocator.request_pool(ctx, space, subnet, rng)
+        cfg = {"Subnet": subnet}
         if ip_range:
-            ipam_cfg["IPRange"] = ip_range
+            cfg["IPRange"] = ip_range
         if gateway:
-            ipam_cfg["Gateway"] = gateway
+            cfg["Gateway"] = gateway
     else:
-        last = store.get("netmeta", "last_pool")
-        picked = ipam.pick_pool(ipam.default_pools(ctx.config.default_address_pools), in_use,
-                                _host_routes(), _nameservers(),
-                                start_after=IPv4Network(last["subnet"]) if last else None)
-        pool = ipam.make_pool(str(picked))
-        ipam_cfg = {"Subnet": str(pool.subnet), "Gateway": str(pool.gateway)}
-    mtu = _int_opt(options, nw.OPT_MTU, 1500)
-    bridge = options.get(nw.OPT_BRIDGE_NAME) or f"br-{nid[:12]}"
-    if len(bridge) > 15:
-        raise InvalidArgument(f"invalid bridge name {bridge}: longer than 15 characters")
-    net = nw.Net(id=nid, name=name, driver=driver, subnet=str(pool.subnet),
-                 gateway=str(pool.gateway), ip_range=str(pool.ip_range or ""),
-                 user_subnet=bool(subnet), bridge=bridge, internal=internal, mtu=mtu,
-                 icc=_bool_opt(options, nw.OPT_ICC), masquerade=_bool_opt(options, nw.OPT_MASQ),
-                 host_ip=options.get(nw.OPT_HOST_IP, ctx.config.ip), options=dict(options))
-    return net, [ipam_cfg]
+        pool_id, cidr, _data = allocator.request_pool(ctx, space)
+    gw = allocator.request_address(ctx, pool_id, nid, gateway, {REQUEST_ADDRESS_TYPE: GATEWAY})
+    gw = gw.split("/", 1)[0]
+    if not subnet:
+        cfg = {"Subnet": cidr, "Gateway": gw}
+    return pool_id, cidr, gw, rng, [cfg]
 
 
-def _int_opt(options: dict[str, str], key: str, default: int) -> int:
-    if key not in options:
-        return default
-    try:
-        value = int(options[key])
-    except ValueError as err:
-        raise InvalidArgument(f"invalid value for {key}: {options[key]}") from err
-    if value and not 68 <= value <= 65535:
-        raise InvalidArgument(f"invalid MTU number: {value}")
-    return value or default
-
-
-def _bool_opt(options: dict[str, str], key: str) -> bool:
-    value = options.get(key, "true").lower()
-    if value not in ("true", "false", "1", "0"):
-        raise InvalidArgument(f"invalid value for {key}: {options[key]}")
-    return value in ("true", "1")
-
-
-def remove_network(ctx: Any, ref: str) -> str:
+def remove_network(ctx: Context, ref: str) -> str:
     """`network rm`: refused for predefined networks and while endpoints exist
     (endpoints whose container is gone or not running are released first)."""
     ensure_initialized(ctx)
@@ -337,80 +309,80 @@ def remove_network(ctx: Any, ref: str) -> str:
     if eps.of_network(ctx.store, nid) and _release_stale(ctx, nid):
         raise Forbidden(f"error while removing network: network {doc['Name']} id {nid} "
                         "has active endpoints")
-    delete_network(ctx, nid, doc)
+    if delete_network(ctx, nid, doc):
+        from minidock.errors import Internal
+        raise Internal(f"network {doc['Name']} removed, but its teardown was incomplete")
     return doc["Name"]
 
 
-def _release_stale(ctx: Any, nid: str) -> bool:
+def _release_stale(ctx: Context, nid: str) -> bool:
     """Release the network's endpoints that no live container holds; True if any
     legitimate endpoint remains."""
-    from minidock import reconcile
     from minidock.net import attach
     left = False
     for ep in eps.of_network(ctx.store, nid):
-        if reconcile.endpoint_legit(ep, ctx.store.get("container", ep.container_id)):
+        if eps.legit(ep, ctx.store.get("container", ep.container_id)):
             left = True
         else:
             attach.release_endpoint(ctx, ep, leave=True)
     return left
 
 
-def delete_network(ctx: Any, nid: str, doc: dict[str, Any]) -> None:
+def delete_network(ctx: Context, nid: str, doc: dict[str, Any]) -> list[str]:
     """Tear down one network and forget it (idempotent: also a half-built one, whose
-    record has no rules yet: its planned rules are removed where present)."""
-    from minidock.net.iptables import from_data
-    from minidock.pipeline import best_effort
+    driver state is partial: the driver removes what it would have made). The
+    teardown errors, reported on stderr, are returned."""
+    from minidock.pipeline import best_effort, report
     net = nw.from_doc(doc)
-    rules = from_data(doc["_net"].get("rules") or []) or _planned_rules(ctx, net)
-    store = ctx.store
 
-    def claims() -> None:
-        with store.transaction():
-            for key in store.claimed(f"ip:{nid}"):
-                store.release(f"ip:{nid}", key)
-    best_effort([("delete_bridge", lambda: get_driver(net.driver).delete_network(ctx, net, rules)),
-                 ("release_addresses", claims)], "network_rm")
-    store.delete("network", nid)
-
-
-_delete_network = delete_network
+    def release_pool() -> None:
+        if net.pool_id:
+            get_ipam(net.ipam_driver).release_pool(ctx, net.pool_id)
+    errors = best_effort([("delete_network",
+                           lambda: get_driver(net.driver).delete_network(ctx, net.info())),
+                          ("release_pool", release_pool)], "network_rm")
+    ctx.store.delete("network", nid)
+    return report(errors, "network rm")
 
 
-def _planned_rules(ctx: Any, net: nw.Net) -> list[Any]:
-    """The rules a bridge network's create would have added (pure)."""
-    from ipaddress import IPv4Network
-    from minidock.net import rules
-    cfg = ctx.config
-    if net.driver != "bridge" or not cfg.iptables or not net.subnet:
-        return []
-    subnet = IPv4Network(net.subnet)
-    return rules.network_rules(net.bridge, subnet, icc=net.icc,
-                               masquerade=net.masquerade and cfg.masquerade,
-                               internal=net.internal, userland_proxy=cfg.userland_proxy) + \
-        rules.isolation_rules(net.bridge, subnet, net.internal)
+def reap_networks(ctx: Context) -> bool:
+    """Remove networks whose `network create` died half-way; True if any was."""
+    from minidock.identity import mark_alive
+    found = False
+    for nid, doc in ctx.store.list("network"):
+        mark = doc.get("_Starter")
+        if mark and not mark_alive(mark):
+            # read before the liveness check: its creator may have finished (and
+            # exited) in between; a dead creator writes no more, so read again
+            doc = ctx.store.get("network", nid)
+            if doc is None or doc.get("_Starter") != mark:
+                continue
+            delete_network(ctx, nid, doc)
+            found = True
+    return found
 
 
-def prune_networks(ctx: Any) -> list[str]:
+def prune_networks(ctx: Context) -> list[str]:
     """`network prune`: remove every user network without endpoints; their names."""
     ensure_initialized(ctx)
     removed = []
-    from minidock.reconcile import mark_alive
+    from minidock.identity import mark_alive
     for nid, doc in sorted(ctx.store.list("network"), key=lambda x: x[1]["Name"]):
         if doc["Name"] in nw.PREDEFINED or mark_alive(doc.get("_Starter")):
             continue
         if eps.of_network(ctx.store, nid) and _release_stale(ctx, nid):
             continue
-        _delete_network(ctx, nid, doc)
+        delete_network(ctx, nid, doc)
         removed.append(doc["Name"])
     return removed
 
 
-def list_networks(ctx: Any) -> list[dict[str, Any]]:
+def list_networks(ctx: Context) -> list[dict[str, Any]]:
     ensure_initialized(ctx)
     return sorted((d for _i, d in ctx.store.list("network")), key=lambda d: d["Name"])
 
 
-def inspect_network(ctx: Any, ref: str) -> dict[str, Any]:
+def inspect_network(ctx: Context, ref: str) -> dict[str, Any]:
     """Docker's `network inspect` document, Containers from the live endpoints."""
     ensure_initialized(ctx)
     nid, doc = nw.lookup(ctx.store, ref)
@@ -422,7 +394,7 @@ def inspect_network(ctx: Any, ref: str) -> dict[str, Any]:
     return nw.public_doc(doc, containers)
 
 
-def lookup_network(ctx: Any, ref: str) -> nw.Net:
+def lookup_network(ctx: Context, ref: str) -> nw.Net:
     """A network by name, id or id prefix (Docker's `network <x> not found`)."""
     ensure_initialized(ctx)
     return nw.from_doc(nw.lookup(ctx.store, ref)[1])

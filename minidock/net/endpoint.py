@@ -2,27 +2,22 @@
 
 The endpoint record (store kind "endpoint", id = 64 hex, name = "<network id>/<container
 name>" so that a second endpoint with the same name on one network is refused by the
-store's unique index) holds what the driver made and what teardown must undo: the
-address, MAC, interface names, published ports and the iptables rules of those ports.
-
-Addresses are claims in the store (`space = "ip:<network id>"`, key = the address,
-owner = the endpoint id), taken inside one transaction: the lowest free address (C's
-`ipam.first_free` over the claimed set), so concurrent CLI calls never hand out the same
-address, and a freed address is reused at once (Docker's behaviour).
+store's unique index) holds what teardown must undo: the address the network's IPAM
+driver gave, the MAC, the interface name in the sandbox, the published ports, and the
+driver's opaque state (for a bridge: its veth and the rules of its ports).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
-from minidock.errors import Conflict, InvalidArgument
+from minidock.errors import Conflict
 from minidock.net.network import Net
-
-if TYPE_CHECKING:
-    from ipaddress import IPv4Address
 
 
 class Endpoint(NamedTuple):
+    """One endpoint's record. `state` is the driver's own (driverapi), never read here."""
+
     id: str
     network_id: str
     container_id: str
@@ -32,15 +27,21 @@ class Endpoint(NamedTuple):
     mac: str = ""
     gateway: str = ""
     ifname: str = ""          # eth0, eth1... inside the sandbox
-    host_veth: str = ""       # veth<7 hex> on the bridge
     aliases: tuple[str, ...] = ()
     requested_ip: str = ""
     ports: tuple[dict[str, Any], ...] = ()   # allocated bindings (portmap.Binding as dict)
-    rules: tuple[tuple[str, str, tuple[str, ...], int | None], ...] = ()
-    extra: dict[str, Any] = {}  # never mutated
+    extra: dict[str, Any] = {}  # starter and sandbox key; never mutated
+    state: dict[str, Any] = {}  # the driver's record; never mutated here
 
     def with_(self, **kw: Any) -> "Endpoint":
         return self._replace(**kw)
+
+    def info(self) -> Any:
+        """The endpoint as its driver sees it (driverapi.EndpointInfo; a copy of state)."""
+        from minidock.net.driverapi import EndpointInfo
+        return EndpointInfo(self.id, self.network_id, self.container_id, self.name,
+                            self.ifname, f"{self.ip}/{self.prefixlen}" if self.ip else "",
+                            mac=self.mac, ports=self.ports, state=dict(self.state))
 
 
 def record_name(network_id: str, container_name: str) -> str:
@@ -55,7 +56,6 @@ def from_doc(doc: dict[str, Any]) -> Endpoint:
     d = dict(doc)
     d["aliases"] = tuple(d.get("aliases", ()))
     d["ports"] = tuple(d.get("ports", ()))
-    d["rules"] = tuple((r[0], r[1], tuple(r[2]), r[3]) for r in d.get("rules", ()))
     return Endpoint(**d)
 
 
@@ -75,32 +75,12 @@ def of_container(store: Any, container_id: str) -> list[Endpoint]:
     return [from_doc(d) for _i, d in store.list("endpoint") if d["container_id"] == container_id]
 
 
-def pool_of(net: Net) -> Any:
-    from minidock.net import ipam
-    return ipam.make_pool(net.subnet, net.gateway, net.ip_range or None)
-
-
-def allocate_address(store: Any, net: Net, owner: str, requested: str = "") -> "IPv4Address":
-    """Claim `requested` or the lowest free address of `net` for `owner` (one txn)."""
-    from ipaddress import IPv4Address
-
-    from minidock.net import ipam
-    pool = pool_of(net)
-    space = f"ip:{net.id}"
-    with store.transaction():
-        taken = {IPv4Address(k) for k in store.claimed(space)}
-        if requested:
-            addr = ipam.check_requested(pool, requested, taken)
-        else:
-            addr = ipam.first_free(pool, taken)
-            if addr is None:
-                raise InvalidArgument("no available IPv4 addresses on this network's "
-                                      f"address pools: {net.name} ({net.id})")
-        if not store.claim(space, str(addr), owner):
-            raise Conflict(f"Address already in use: {addr}")
-    return addr
-
-
-def release_address(store: Any, network_id: str, owner: str) -> None:
-    """Give back every address `owner` holds on the network (idempotent)."""
-    store.release_owner(owner, f"ip:{network_id}")
+def legit(ep: Endpoint, ctr: dict[str, Any] | None) -> bool:
+    """An endpoint in flight (live starter), or of a live container that names it."""
+    from minidock.identity import container_live, mark_alive
+    if mark_alive((ep.extra or {}).get("starter")):
+        return True
+    if ctr is None or not container_live(ctr):
+        return False
+    nets = (ctr.get("NetworkSettings") or {}).get("Networks") or {}
+    return any(e.get("EndpointID") == ep.id for e in nets.values())

@@ -2,8 +2,9 @@
 
 The store keeps one document per network (kind "network", id = 64 hex, name unique),
 in Docker's `network inspect` shape, with minidock's private fields under `_net`
-(pool, bridge name, applied iptables rules) so that every CLI call can rebuild the
-`Net` value without asking the kernel. `Containers` is not stored: inspect computes
+(the pool and its IPAM id, and the driver's opaque state: for a bridge its name and
+applied rules) so that every CLI call can rebuild the `Net` value without asking the
+kernel. `Containers` is not stored: inspect computes
 it from the endpoint records, so it cannot go stale.
 """
 
@@ -24,8 +25,9 @@ OPT_DEFAULT = "com.docker.network.bridge.default_bridge"
 
 
 class Net(NamedTuple):
-    """What the controller and drivers need to know about one network (a NamedTuple:
-    a frozen dataclass costs milliseconds of import on the start path)."""
+    """What the controller knows about one network (a NamedTuple: a frozen dataclass
+    costs milliseconds of import on the start path). `state` is the driver's own
+    record (driverapi), stored here and never read by the controller."""
 
     id: str
     name: str
@@ -34,14 +36,13 @@ class Net(NamedTuple):
     gateway: str = ""         # "172.17.0.1"
     ip_range: str = ""
     user_subnet: bool = False  # --subnet given: --ip is allowed
-    bridge: str = ""          # kernel bridge name
     internal: bool = False
-    mtu: int = 1500
-    icc: bool = True
-    masquerade: bool = True
-    host_ip: str = "0.0.0.0"
+    host_ip: str = "0.0.0.0"  # default host address of published ports
     default: bool = False     # the default bridge network
-    options: dict[str, str] = {}  # never mutated
+    options: dict[str, str] = {}  # the generic `-o` options; never mutated
+    pool_id: str = ""         # the IPAM driver's name for the IPv4 pool
+    ipam_driver: str = "default"
+    state: dict[str, Any] = {}    # the driver's record; never mutated here
 
     @property
     def prefixlen(self) -> int:
@@ -51,6 +52,14 @@ class Net(NamedTuple):
     def user_defined(self) -> bool:
         return self.name not in PREDEFINED
 
+    def info(self) -> Any:
+        """The network as its driver sees it (driverapi.NetworkInfo; a copy of state)."""
+        from minidock.net.driverapi import IPAMData, NetworkInfo
+        v4 = [IPAMData(self.subnet, f"{self.gateway}/{self.prefixlen}" if self.gateway else "",
+                       self.pool_id.split("/", 1)[0])] if self.subnet else []
+        return NetworkInfo(self.id, self.name, dict(self.options), self.internal,
+                           ipv4_data=v4, state=dict(self.state))
+
 
 def new_doc(net: Net, ipam_config: list[dict[str, str]], labels: dict[str, str] | None = None
             ) -> dict[str, Any]:
@@ -58,20 +67,20 @@ def new_doc(net: Net, ipam_config: list[dict[str, str]], labels: dict[str, str] 
     return {
         "Name": net.name, "Id": net.id, "Created": now_rfc3339(),
         "Scope": "local", "Driver": net.driver, "EnableIPv6": False,
-        "IPAM": {"Driver": "default", "Options": None if net.default else {},
+        "IPAM": {"Driver": net.ipam_driver, "Options": None if net.default else {},
                  "Config": ipam_config},
         "Internal": net.internal, "Attachable": False, "Ingress": False,
         "ConfigFrom": {"Network": ""}, "ConfigOnly": False,
         "Options": dict(net.options), "Labels": labels or {},
-        "_net": _private(net),
+        "_net": private(net),
     }
 
 
-def _private(net: Net) -> dict[str, Any]:
+def private(net: Net) -> dict[str, Any]:
+    """The `_net` part of the record (what from_doc reads back)."""
     return {"subnet": net.subnet, "gateway": net.gateway, "ip_range": net.ip_range,
-            "user_subnet": net.user_subnet, "bridge": net.bridge, "mtu": net.mtu,
-            "icc": net.icc, "masquerade": net.masquerade, "host_ip": net.host_ip,
-            "default": net.default, "rules": []}
+            "user_subnet": net.user_subnet, "host_ip": net.host_ip, "default": net.default,
+            "pool_id": net.pool_id, "state": dict(net.state)}
 
 
 def from_doc(doc: dict[str, Any]) -> Net:
@@ -79,10 +88,11 @@ def from_doc(doc: dict[str, Any]) -> Net:
     return Net(id=doc["Id"], name=doc["Name"], driver=doc["Driver"],
                subnet=p.get("subnet", ""), gateway=p.get("gateway", ""),
                ip_range=p.get("ip_range", ""), user_subnet=p.get("user_subnet", False),
-               bridge=p.get("bridge", ""), internal=doc.get("Internal", False),
-               mtu=p.get("mtu", 1500), icc=p.get("icc", True),
-               masquerade=p.get("masquerade", True), host_ip=p.get("host_ip", "0.0.0.0"),
-               default=p.get("default", False), options=dict(doc.get("Options") or {}))
+               internal=doc.get("Internal", False), host_ip=p.get("host_ip", "0.0.0.0"),
+               default=p.get("default", False), options=dict(doc.get("Options") or {}),
+               pool_id=p.get("pool_id", ""),
+               ipam_driver=(doc.get("IPAM") or {}).get("Driver") or "default",
+               state=p.get("state") or {})
 
 
 def public_doc(doc: dict[str, Any], containers: dict[str, Any]) -> dict[str, Any]:

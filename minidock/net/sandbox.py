@@ -7,9 +7,11 @@ Lifecycle (the article's names):
                                    container's process made the netns, held on its sync
                                    pipe), and a /run/netns/<name> symlink for `ip netns`
     populate_network_resources     IPv6 off by default (IPv4-only networks), lo up;
-                                   each endpoint's interface made *directly inside*
-                                   the netns (the veth peer is created there by fd), named,
-                                   addressed; routes and the default gateway
+                                   each endpoint's driver joins it (JoinInfo) and
+                                   configure_interface moves the interface in (unless
+                                   the driver made it inside: the bridge creates the
+                                   veth peer there by fd), names, addresses it; routes
+                                   and the default gateway
     destroy                        unmount the key, unlink it and the symlink: the kernel
                                    then deletes the netns and every veth in it at once
 
@@ -21,7 +23,10 @@ thread enters the sandbox only once, for a few microseconds.
 from __future__ import annotations
 
 import os
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from minidock.context import Context
 
 RUN_NETNS = "/run/netns"
 
@@ -32,13 +37,13 @@ class Sandbox(NamedTuple):
     link_name: str   # /run/netns/<link_name>
 
     @classmethod
-    def new(cls, ctx: Any, sandbox_id: str, container_name: str) -> "Sandbox":
+    def new(cls, ctx: Context, sandbox_id: str, container_name: str) -> "Sandbox":
         return cls(sandbox_id, os.path.join(ctx.netns_dir(), sandbox_id[:12]), container_name)
 
 
 def set_network_namespace_key(sb: Sandbox, pid: int) -> None:
     """Pin the netns of `pid` on the sandbox key; link it under /run/netns."""
-    from minidock.net import netns
+    from minidock.net.kernel import netns
     netns.bind_key(pid, sb.key)
     if sb.link_name:
         try:
@@ -49,18 +54,20 @@ def set_network_namespace_key(sb: Sandbox, pid: int) -> None:
 
 def destroy(sb: Sandbox) -> None:
     """Unpin and forget the sandbox (idempotent: missing pieces count as removed)."""
-    from minidock.net import netns
+    from minidock.net.kernel import netns
     if sb.link_name:
         netns.unlink_name(sb.link_name, sb.key, RUN_NETNS)
     netns.unbind_key(sb.key)
 
 
 class Plumbing:
-    """The two netlink sockets populate uses: host side and sandbox side."""
+    """The two netlink sockets populate uses: host side and sandbox side, and an fd
+    of the sandbox's netns (what a driver's join gets: driverapi.SandboxInfo)."""
 
     def __init__(self, key: str) -> None:
-        from minidock.net.netlink import Netlink
-        from minidock.net.netns import in_netns_fd
+        from minidock.net.kernel.netlink import Netlink
+        from minidock.net.kernel.netns import in_netns_fd
+        self.key = key
         self.fd = os.open(key, os.O_RDONLY | os.O_CLOEXEC)
         self.host = Netlink()
         with in_netns_fd(self.fd):      # the one visit: a socket, and sysctl defaults
@@ -98,3 +105,33 @@ def loopback_up(pl: Plumbing) -> None:
     lo = pl.inner.link_get("lo")
     if lo is not None and not lo.up:
         pl.inner.link_set(lo.index, up=True)
+
+
+def configure_interface(pl: Plumbing, ep: Any, ji: Any, gateway: bool) -> None:
+    """Apply a driver's JoinInfo (driverapi) to endpoint `ep` (an EndpointInfo): the
+    interface into the sandbox under `ep.ifname` (unless the driver made it there),
+    its MAC, its address, up, its static routes, and on the gateway endpoint the
+    default route."""
+    from minidock.errors import Internal
+    if ji.in_sandbox:
+        link = pl.inner.link_get(ep.ifname)
+    else:
+        outside = pl.host.link_get(ji.src_name)
+        if outside is None:
+            raise Internal(f"interface {ji.src_name} of endpoint {ep.id[:12]} does not exist")
+        pl.host.link_set(outside.index, up=False, netns_fd=pl.fd)
+        moved = pl.inner.link_get(ji.src_name)
+        if moved is not None:
+            pl.inner.link_set(moved.index, name=ep.ifname, mac=ep.mac or None)
+        link = pl.inner.link_get(ep.ifname)
+    if link is None:
+        raise Internal(f"interface {ep.ifname} missing in sandbox")
+    if ep.address:
+        ip, _, plen = ep.address.partition("/")
+        pl.inner.addr_add(link.index, ip, int(plen))
+    pl.inner.link_set(link.index, up=True)
+    for route in ji.static_routes:
+        pl.inner.route_add(route.destination, route.next_hop or None,
+                           oif=0 if route.next_hop else link.index)
+    if gateway and ji.gateway:
+        pl.inner.route_add("0.0.0.0/0", ji.gateway)

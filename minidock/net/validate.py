@@ -6,16 +6,18 @@ docker-facts section 6). Reads the store, writes nothing.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from minidock.errors import InvalidArgument
 
-Container = dict[str, Any]
+if TYPE_CHECKING:
+    from minidock.context import Container, Context
+
 
 _CONFLICT = "conflicting options: {} and the network mode"
 
 
-def validate_container(ctx: Any, ctr: Container, kind: str) -> None:
+def validate_container(ctx: Context, ctr: Container, kind: str) -> None:
     hc, cfg = ctr["HostConfig"], ctr["Config"]
     if kind == "container":
         _validate_container_mode(ctx, ctr)
@@ -28,7 +30,7 @@ def validate_container(ctx: Any, ctr: Container, kind: str) -> None:
     for server in hc.get("Dns") or []:
         _ip(server, f"{server} is not an ip address")
     if hc.get("ExtraHosts"):
-        from minidock.net.etchosts import parse_add_host
+        from minidock.net.dns.etchosts import parse_add_host
         for v in hc["ExtraHosts"]:
             parse_add_host(v)
     mac = cfg.get("MacAddress")
@@ -36,7 +38,7 @@ def validate_container(ctx: Any, ctr: Container, kind: str) -> None:
         raise InvalidArgument(f"{mac} is not a valid mac address")
 
 
-def _validate_container_mode(ctx: Any, ctr: Container) -> None:
+def _validate_container_mode(ctx: Context, ctr: Container) -> None:
     hc, cfg = ctr["HostConfig"], ctr["Config"]
     checks = [
         (cfg.get("Hostname") not in ("", ctr["Id"][:12]), _CONFLICT.format("hostname")),
@@ -59,7 +61,7 @@ def _validate_container_mode(ctx: Any, ctr: Container) -> None:
         raise InvalidArgument("cannot join own network")
 
 
-def _validate_wish(ctx: Any, name: str, wish: dict[str, Any]) -> None:
+def _validate_wish(ctx: Context, name: str, wish: dict[str, Any]) -> None:
     from minidock.net import network as nw
     requested = (wish.get("IPAMConfig") or {}).get("IPv4Address")
     if name in nw.PREDEFINED:
@@ -76,12 +78,12 @@ def _validate_wish(ctx: Any, name: str, wish: dict[str, Any]) -> None:
         if not net.user_subnet:
             raise InvalidArgument("user specified IP address is supported only when "
                                   "connecting to networks with user configured subnets")
-        from minidock.net import endpoint as eps
         from minidock.net import ipam
-        ipam.check_requested(eps.pool_of(net), requested, ())
+        ipam.check_requested(ipam.make_pool(net.subnet, net.gateway, net.ip_range or None),
+                             requested, ())
 
 
-def _validate_ports(ctx: Any, hc: dict[str, Any]) -> None:
+def _validate_ports(ctx: Context, hc: dict[str, Any]) -> None:
     for key, items in (hc.get("PortBindings") or {}).items():
         port, _, proto = key.partition("/")
         if proto not in ("", "tcp", "udp", "sctp"):

@@ -12,17 +12,20 @@ from __future__ import annotations
 
 import os
 import _signal as signal  # not `signal`: its import builds three enums
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from minidock.runtime.container import Container
+
+if TYPE_CHECKING:
+    from minidock.context import Context
 
 _PROXIED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT,
             signal.SIGUSR1, signal.SIGUSR2)
 
 
-def wait_exit(ctx: Any, ctr: Container, exit_r: int, tty: int | None, raw: bool = False) -> int:
+def wait_exit(ctx: Context, ctr: Container, exit_r: int, tty: int | None, raw: bool = False) -> int:
     """Block until the monitor reports the exit; returns the container's exit code."""
-    restore = _raw_terminal() if raw else None
+    restore = raw_terminal() if raw else None
     master = tty
     old = {}
     try:
@@ -56,7 +59,7 @@ def wait_exit(ctx: Any, ctr: Container, exit_r: int, tty: int | None, raw: bool 
     return _code_from_store(ctx, ctr)
 
 
-def _code_from_store(ctx: Any, ctr: Container) -> int:
+def _code_from_store(ctx: Context, ctr: Container) -> int:
     """The monitor died without a word: the record (repaired) knows the outcome."""
     from minidock.runtime import container as records
     from minidock.runtime.lifecycle import refresh
@@ -82,7 +85,7 @@ def copy_winsize(src: int, dst: int) -> None:
         pass
 
 
-def _raw_terminal() -> Any:
+def raw_terminal() -> Any:
     """Put fd 0 in raw mode if it is a terminal; returns the function that restores."""
     if not os.isatty(0):
         return None

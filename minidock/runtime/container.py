@@ -17,12 +17,12 @@ import os
 import time
 from typing import Any
 
+from minidock.context import Container, Context
 from minidock.errors import Conflict
 from minidock.runtime.spec import (
     DEFAULT_PATH, MASKED_PATHS, READONLY_PATHS, ZERO_TIME, RunOptions, exposed_ports,
     merge_env, parse_publish_raw, resolve_command, validate_workdir)
 
-Container = dict[str, Any]
 KIND = "container"
 
 
@@ -141,7 +141,7 @@ def runtime_env(ctr: Container, home: str | None = None) -> list[str]:
     base = [DEFAULT_PATH, "HOSTNAME=" + cfg["Hostname"]]
     if cfg.get("Tty"):
         base.append("TERM=xterm")
-    base += ctr.get("_LinkEnv") or []  # legacy links (set at start by link/links.py)
+    base += ctr.get("_LinkEnv") or []  # legacy links (set at start by net/links/links.py)
     env = merge_env(base, cfg.get("Env") or [])
     if home is not None and not any(e.startswith("HOME=") for e in env):
         env.append("HOME=" + home)
@@ -158,7 +158,7 @@ def short_name(ctr: Container) -> str:
 
 
 # -- store access ---------------------------------------------------------------------
-def insert(ctx: Any, ctr: Container) -> None:
+def insert(ctx: Context, ctr: Container) -> None:
     """Claim the name and store a new record; Docker's error when the name is taken."""
     store = ctx.store
     name = short_name(ctr)
@@ -173,22 +173,22 @@ def insert(ctx: Any, ctr: Container) -> None:
         store.put(KIND, ctr["Id"], ctr, name)
 
 
-def save(ctx: Any, ctr: Container) -> None:
+def save(ctx: Context, ctr: Container) -> None:
     ctx.store.put(KIND, ctr["Id"], ctr, short_name(ctr))
 
 
-def load(ctx: Any, ref: str) -> Container:
+def load(ctx: Context, ref: str) -> Container:
     """By full id, name or unique id prefix: `No such container: x` otherwise."""
     return ctx.store.lookup(KIND, ref.lstrip("/") if ref.startswith("/") else ref, KIND)[1]
 
 
-def get(ctx: Any, cid: str) -> Container | None:
+def get(ctx: Context, cid: str) -> Container | None:
     return ctx.store.get(KIND, cid)
 
 
-def delete(ctx: Any, cid: str) -> None:
+def delete(ctx: Context, cid: str) -> None:
     ctx.store.delete(KIND, cid)
 
 
-def all_containers(ctx: Any) -> list[Container]:
+def all_containers(ctx: Context) -> list[Container]:
     return [doc for _, doc in ctx.store.list(KIND)]

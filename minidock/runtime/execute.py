@@ -12,11 +12,14 @@ container's /etc/passwd. Errors before exec come back on a close-on-exec pipe.
 from __future__ import annotations
 
 import os
-from minidock.runtime.values import Values
-from typing import Any
+from typing import TYPE_CHECKING
 
 from minidock.errors import Conflict, MinidockError
 from minidock.runtime.container import Container
+from minidock.runtime.values import Values
+
+if TYPE_CHECKING:
+    from minidock.context import Context
 
 NAMESPACES = ("ipc", "uts", "net", "pid", "mnt")
 
@@ -31,7 +34,7 @@ class ExecOptions(Values):
     user: str | None = None
 
 
-def exec_in(ctx: Any, ctr: Container, opts: ExecOptions) -> int:
+def exec_in(ctx: Context, ctr: Container, opts: ExecOptions) -> int:
     """Run `opts.args` in the container; returns its exit code (0 when detached)."""
     # after setns(mnt) the host's files (minidock's source too) are out of view:
     # load everything the helper and the process need now
@@ -40,16 +43,17 @@ def exec_in(ctx: Any, ctr: Container, opts: ExecOptions) -> int:
 
     from minidock.runtime import (attach, caps, container, init, monitor, rootfs,  # noqa: F401
                                   seccomp, spec, users)
-    from minidock.runtime import syscalls as sc
+    from minidock.runtime import syscalls  # noqa: F401
     from minidock.runtime.lifecycle import pidfd_checked, refresh
-    from minidock.runtime.start import _error_for
+    from minidock.runtime.start import error_for
 
     ctr = refresh(ctx, ctr)
     pidfd = pidfd_checked(ctr["State"].get("Pid", 0), ctr.get("_PidStart"))
     if not ctr["State"].get("Running") or pidfd is None:
         raise Conflict(f"Container {ctr['Id']} is not running")
     pid = ctr["State"]["Pid"]
-    sc._lib()
+    from minidock.libc import lib
+    lib()                       # ctypes loaded before the namespaces are entered
     nsfds = [os.open(f"/proc/{pid}/ns/{ns}", os.O_RDONLY | os.O_CLOEXEC) for ns in NAMESPACES]
     os.close(pidfd)
     err_r, err_w = os.pipe()
@@ -66,7 +70,7 @@ def exec_in(ctx: Any, ctr: Container, opts: ExecOptions) -> int:
     if msg:
         os.waitpid(helper, 0)
         code, _, text = msg.decode(errors="replace").strip()[1:].partition(" ")
-        raise _error_for(int(code) if code.isdigit() else 125, text)
+        raise error_for(int(code) if code.isdigit() else 125, text)
     if opts.detach:
         return 0
     if master is not None:
@@ -114,7 +118,7 @@ def _exec_child(ctr: Container, opts: ExecOptions, err_w: int, slave: int | None
     from minidock.runtime import syscalls as sc
     from minidock.runtime.caps import drop_privileges
     from minidock.runtime.container import runtime_env
-    from minidock.runtime.init import _exec, enter_workdir, not_dumpable, reset_signals, workdir_fd
+    from minidock.runtime.init import exec_command, enter_workdir, not_dumpable, reset_signals, workdir_fd
     from minidock.runtime.spec import merge_env
     from minidock.runtime.users import read_or_none, resolve_user
 
@@ -144,7 +148,7 @@ def _exec_child(ctr: Container, opts: ExecOptions, err_w: int, slave: int | None
         reset_signals()
         sc.cloexec_from(3)
         seccomp.install(ctr["HostConfig"])
-        _exec(list(opts.args), env)
+        exec_command(list(opts.args), env)
     except MinidockError as err:
         code, msg = err.exit_code, str(err)
     except BaseException as err:
@@ -157,9 +161,9 @@ def _pump_tty(master: int, helper: int) -> int:
     """exec -t: copy the CLI's terminal to the pty and back until the process exits."""
     import select
 
-    from minidock.runtime.attach import _raw_terminal, copy_winsize
-    from minidock.runtime.monitor import _read, _write_all, exit_code
-    restore = _raw_terminal()
+    from minidock.runtime.attach import raw_terminal, copy_winsize
+    from minidock.runtime.monitor_main import exit_code, read as _read, write_all as _write_all
+    restore = raw_terminal()
     copy_winsize(0, master)
     watch = [master, 0]
     try:

@@ -71,7 +71,7 @@ def container_init(ctr: dict[str, Any], cdir: str, netns: tuple[str, str | None]
         reset_signals()
         sc.cloexec_from(3)
         seccomp.install(ctr["HostConfig"])
-        _exec(argv, env)
+        exec_command(argv, env)
     except MinidockError as err:
         code, msg = err.exit_code, str(err)
     except OSError as err:
@@ -281,7 +281,7 @@ def _interpreter(fd: int) -> str | None:
     return os.fsdecode(words[0]) if words else None
 
 
-def _exec(argv: list[str], env: list[str]) -> None:
+def exec_command(argv: list[str], env: list[str]) -> None:
     path = find_executable(argv[0], env)
     check_inside_root(path, argv[0])
     envd = dict(e.partition("=")[::2] for e in env)

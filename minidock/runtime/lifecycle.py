@@ -15,39 +15,17 @@ from __future__ import annotations
 import os
 import select
 import _signal as signal  # not `signal`: its import builds three enums
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from minidock.errors import Conflict
+from minidock.identity import container_live, monitor_alive, process_alive, proc_start
 from minidock.runtime import container as records
 from minidock.runtime.container import Container, now_iso
 
+if TYPE_CHECKING:
+    from minidock.context import Context
+
 LOST_EXIT_CODE = 255
-
-
-def proc_start(pid: int) -> int | None:
-    """Start time of `pid` in clock ticks since boot, None if it does not run."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            data = fh.read()
-    except OSError:
-        return None
-    fields = data[data.rindex(b")") + 2:].split()
-    if fields[0] in (b"Z", b"X"):   # a zombie has exited already
-        return None
-    return int(fields[19])  # field 22 overall; fields[0] is field 3 (state)
-
-
-def alive(pid: int, start: int | None) -> bool:
-    return bool(pid) and start is not None and proc_start(pid) == start
-
-
-def monitor_alive(ctr: Container) -> bool:
-    mon = ctr.get("_Monitor") or {}
-    return alive(mon.get("Pid", 0), mon.get("Start"))
-
-
-def process_alive(ctr: Container) -> bool:
-    return alive(ctr["State"].get("Pid", 0), ctr.get("_PidStart"))
 
 
 def pidfd_checked(pid: int, start: int | None) -> int | None:
@@ -62,7 +40,7 @@ def pidfd_checked(pid: int, start: int | None) -> int | None:
     return fd
 
 
-def record_exit(ctx: Any, cid: str, pid: int, code: int, error: str = "",
+def record_exit(ctx: Context, cid: str, pid: int, code: int, error: str = "",
                 recorded: Any = None) -> None:
     """The monitor's last words: state exited, networking released, --rm applied.
 
@@ -74,12 +52,12 @@ def record_exit(ctx: Any, cid: str, pid: int, code: int, error: str = "",
         ctr = records.get(ctx, cid)
         if ctr is None or ctr["State"].get("Pid") != pid:
             return
-        _mark_exited(ctr, code, error)
+        mark_exited(ctr, code, error)
         if not ctr["HostConfig"].get("AutoRemove"):   # --rm: the record goes anyway
             records.save(ctx, ctr)
     if recorded is not None and not ctr["HostConfig"].get("AutoRemove"):
         recorded()
-    from minidock.net.attach import deferred_kernel_cleanup
+    from minidock.pipeline import deferred_kernel_cleanup
     with deferred_kernel_cleanup():     # its kernel-only tail runs after `recorded`
         _release(ctx, ctr)
         if ctr["HostConfig"].get("AutoRemove"):
@@ -88,7 +66,7 @@ def record_exit(ctx: Any, cid: str, pid: int, code: int, error: str = "",
                 recorded()              # --rm: the record and files are gone
 
 
-def _mark_exited(ctr: Container, code: int, error: str = "") -> None:
+def mark_exited(ctr: Container, code: int, error: str = "") -> None:
     state = ctr["State"]
     state.update(Status="exited", Running=False, Pid=0, ExitCode=code, Error=error,
                  FinishedAt=now_iso())
@@ -96,20 +74,21 @@ def _mark_exited(ctr: Container, code: int, error: str = "") -> None:
     ctr.pop("_Monitor", None)
 
 
-def _release(ctx: Any, ctr: Container) -> None:
+def _release(ctx: Context, ctr: Container) -> None:
     from minidock.net import api
     api.release_networking(ctx, ctr)
 
 
-def refresh(ctx: Any, ctr: Container) -> Container:
+def refresh(ctx: Context, ctr: Container) -> Container:
     """Fix a running record whose monitor and process are both gone (see module doc).
 
-    A record left by a `run` whose CLI died (reconcile.py) is removed: NotFound.
+    A record left by a `run` whose CLI died (runtime/repair.py) is removed: NotFound.
     """
     if ctr.get("_Starter"):
-        from minidock import reconcile
-        if not reconcile.mark_alive(ctr["_Starter"]):
-            if reconcile.reconcile_container(ctx, ctr) is None:
+        from minidock.identity import mark_alive
+        from minidock.runtime.repair import reconcile_container
+        if not mark_alive(ctr["_Starter"]):
+            if reconcile_container(ctx, ctr) is None:
                 from minidock.errors import NotFound
                 raise NotFound(f"No such container: {ctr['Id']}")
             ctr = records.get(ctx, ctr["Id"]) or ctr
@@ -121,13 +100,13 @@ def refresh(ctx: Any, ctr: Container) -> Container:
             return fresh or ctr
         if monitor_alive(fresh) or process_alive(fresh):
             return fresh
-        _mark_exited(fresh, LOST_EXIT_CODE, "monitor died")
+        mark_exited(fresh, LOST_EXIT_CODE, "monitor died")
         records.save(ctx, fresh)
     _release(ctx, fresh)
     return fresh
 
 
-def refresh_all(ctx: Any) -> list[Container]:
+def refresh_all(ctx: Context) -> list[Container]:
     """Every container, refreshed; records of dead runs are removed and skipped."""
     from minidock.errors import NotFound
     out = []
@@ -165,7 +144,7 @@ def wait_gone(pid: int, start: int | None, timeout: float | None) -> bool:
         os.close(fd)
 
 
-def wait_stopped(ctx: Any, ctr: Container, timeout: float | None = None) -> Container:
+def wait_stopped(ctx: Context, ctr: Container, timeout: float | None = None) -> Container:
     """Wait for the monitor to record the exit (it exits right after), then reload."""
     mon = ctr.get("_Monitor") or {}
     if mon:
@@ -174,7 +153,7 @@ def wait_stopped(ctx: Any, ctr: Container, timeout: float | None = None) -> Cont
     return refresh(ctx, fresh) if fresh else ctr
 
 
-def stop(ctx: Any, ctr: Container, timeout: float = 10, sig: int = signal.SIGTERM,
+def stop(ctx: Context, ctr: Container, timeout: float = 10, sig: int = signal.SIGTERM,
          take_over: bool = False) -> Container:
     """SIGTERM, then SIGKILL after `timeout` seconds; returns the updated record.
 
@@ -195,27 +174,27 @@ def stop(ctx: Any, ctr: Container, timeout: float = 10, sig: int = signal.SIGTER
     return wait_stopped(ctx, ctr)
 
 
-def _take_over_exit(ctx: Any, ctr: Container, pid: int, code: int) -> Container:
+def _take_over_exit(ctx: Context, ctr: Container, pid: int, code: int) -> Container:
     with ctx.store.transaction():
         fresh = records.get(ctx, ctr["Id"])
         if fresh is None or fresh["State"].get("Pid") != pid:
             return fresh or ctr          # the monitor was first: it releases
-        _mark_exited(fresh, code)
+        mark_exited(fresh, code)
         records.save(ctx, fresh)
     _release(ctx, fresh)
     return fresh
 
 
-def remove(ctx: Any, ctr: Container, force: bool) -> None:
+def remove(ctx: Context, ctr: Container, force: bool) -> None:
     """`rm [-f]`: refuse a running container without force; leave nothing behind.
 
     Each step is idempotent (a killed rm is finished by the next one), and everything
     the container still holds goes: its networking even if its netns or veth is gone
-    already (reconcile.release_container), then its files, then the record."""
-    from minidock import reconcile
-    from minidock.net.attach import deferred_kernel_cleanup
-    from minidock.pipeline import best_effort
+    already (net/repair.release_container), then its files, then the record."""
+    from minidock.net import repair
+    from minidock.pipeline import best_effort, deferred_kernel_cleanup, report
     ctr = refresh(ctx, ctr)
+    failed: list[str] = []
     # the kernel's RCU-bound steps (unguard, the veths' removal) overlap with the
     # rest of the removal and are complete when this block ends
     with deferred_kernel_cleanup(waits=True):
@@ -224,12 +203,17 @@ def remove(ctx: Any, ctr: Container, force: bool) -> None:
                 raise Conflict(f"You cannot remove a running container {ctr['Id']}. Stop "
                                "the container before attempting removal or force remove")
             ctr = stop(ctx, ctr, timeout=0, sig=signal.SIGKILL, take_over=True)
-        if reconcile.container_live(ctr):   # it came back (a concurrent start): keep it
+        if container_live(ctr):   # it came back (a concurrent start): keep it
             raise Conflict(f"You cannot remove a running container {ctr['Id']}. Stop the "
                            "container before attempting removal or force remove")
-        best_effort([("release_container", lambda: reconcile.release_container(ctx, ctr))],
-                    "rm")
+        failed += report(best_effort([("release_container",
+                                       lambda: failed.extend(repair.release_container(ctx, ctr)))],
+                                     "rm"), "rm")
         destroy(ctx, ctr)
+    if failed:
+        from minidock.errors import Internal
+        raise Internal(f"container {ctr['Id'][:12]} removed, but {len(failed)} networking "
+                       "teardown step(s) failed")
 
 
 def rmtree(path: str) -> None:
@@ -263,10 +247,10 @@ def _remove(name: str, dfd: int, is_dir: bool) -> None:
         pass
 
 
-def destroy(ctx: Any, ctr: Container) -> None:
+def destroy(ctx: Context, ctr: Container) -> None:
     """Remove the files and the record (idempotent; the record goes last)."""
     from minidock.net import api
-    from minidock.pipeline import best_effort
+    from minidock.pipeline import best_effort, report
     cid = ctr["Id"]
 
     def files() -> None:
@@ -279,6 +263,4 @@ def destroy(ctx: Any, ctr: Container) -> None:
     errors = best_effort([("forget_container", lambda: api.forget_container(ctx, ctr)),
                           ("remove_files", files)], "rm")
     record()
-    if errors and os.environ.get("MINIDOCK_DEBUG"):
-        import sys
-        print("minidock: rm: " + "; ".join(errors), file=sys.stderr)
+    report(errors, "rm")

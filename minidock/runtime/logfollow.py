@@ -10,14 +10,17 @@ from __future__ import annotations
 import os
 import select
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from minidock.runtime.logs import parse_entries
+
+if TYPE_CHECKING:
+    from minidock.context import Context
 
 IN_MODIFY = 0x2
 
 
-def print_logs(ctx: Any, ctr: dict[str, Any], follow: bool) -> None:
+def print_logs(ctx: Context, ctr: dict[str, Any], follow: bool) -> None:
     path = ctr.get("LogPath") or ""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -52,7 +55,7 @@ def _emit(pending: bytes, data: bytes) -> bytes:
     return buf[cut:]
 
 
-def _follow(ctx: Any, ctr: dict[str, Any], fd: int, path: str, pending: bytes) -> None:
+def _follow(ctx: Context, ctr: dict[str, Any], fd: int, path: str, pending: bytes) -> None:
     from minidock.runtime.lifecycle import pidfd_checked, refresh
     ctr = refresh(ctx, ctr)
     mon = ctr.get("_Monitor") or {}
@@ -75,7 +78,8 @@ def _follow(ctx: Any, ctr: dict[str, Any], fd: int, path: str, pending: bytes) -
 
 
 def _inotify(path: str) -> int:
-    from minidock.runtime.syscalls import _check, _lib
+    from minidock.libc import lib as _lib
+    from minidock.runtime.syscalls import check as _check
     lib = _lib()
     ino = _check(lib.inotify_init1(os.O_CLOEXEC), "inotify_init1")
     _check(lib.inotify_add_watch(ino, os.fsencode(path), IN_MODIFY), "inotify_add_watch", path)

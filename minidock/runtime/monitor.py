@@ -35,14 +35,15 @@ from __future__ import annotations
 import os
 import _signal as signal  # not `signal`: its import builds three enums
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from minidock.runtime import syscalls as sc
 from minidock.runtime.init import InitFds, container_init
 from minidock.runtime.monitor_main import exit_code  # noqa: F401  (execute.py, tests)
-from minidock.runtime.monitor_main import read as _read  # noqa: F401
-from minidock.runtime.monitor_main import write_all as _write_all  # noqa: F401
 from minidock.runtime.values import Values
+
+if TYPE_CHECKING:
+    from minidock.context import Context
 
 ENTRY = "minidock.runtime.monitor_main:main"
 # exec the lean monitor for attached (foreground) runs too? (see _supervise)
@@ -63,7 +64,7 @@ class MonitorFds(Values):
     close: list[int] = []  # the CLI's ends, closed here
 
 
-def spawn(ctx: Any, ctr: dict[str, Any], netns: tuple[str, str | None],
+def spawn(ctx: Context, ctr: dict[str, Any], netns: tuple[str, str | None],
           fds: MonitorFds) -> int:
     """Fork the monitor; returns its pid (the container pid arrives later on the sync
     pipe). Called in the CLI.
@@ -93,7 +94,7 @@ def spawn(ctx: Any, ctr: dict[str, Any], netns: tuple[str, str | None],
         os._exit(0)
 
 
-def _prepare(ctx: Any, ctr: dict[str, Any], netns: tuple[str, str | None],
+def _prepare(ctx: Context, ctr: dict[str, Any], netns: tuple[str, str | None],
              fds: MonitorFds) -> dict[str, Any]:
     """Everything up to "P<pid>"; returns what the lean monitor needs (monitor_main)."""
     for fd in fds.close:

@@ -33,12 +33,15 @@ from __future__ import annotations
 import os
 import _signal as signal  # not `signal`: its import builds three enums
 from minidock.runtime.values import Values
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from minidock.errors import Internal, MinidockError, NotFound
 from minidock.pipeline import Pipeline
 from minidock.runtime import container as records
 from minidock.runtime.container import Container, now_iso
+
+if TYPE_CHECKING:
+    from minidock.context import Context
 
 
 class Started(Values):
@@ -49,22 +52,21 @@ class Started(Values):
     tty: int | None = None         # -t: the container's pty, for window size changes
 
 
-def resolve_image(ctx: Any, ref: str) -> Any:
-    """The image API of minidock.image.store (see brief A)."""
-    try:
-        from minidock.image.store import resolve
-    except ImportError as err:
-        raise Internal("image store is not available") from err
+def resolve_image(ctx: Context, ref: str) -> Any:
+    """The image `ref` from the image store (minidock.image.store)."""
+    from minidock.image.store import resolve
     return resolve(ctx, ref)
 
 
-def create(ctx: Any, opts: Any, env: list[str], op: str = "create") -> Container:
+def create(ctx: Context, opts: Any, env: list[str], op: str = "create") -> Container:
     """Validate, make the record and the container dir; returns the stored document.
 
     op="run": the record carries `_Starter` (this CLI) until record_running, so that a
-    run whose CLI dies is recognised as failed and removed (reconcile.py).
+    run whose CLI dies is recognised as failed and removed (runtime/repair.py).
     """
-    from minidock import ids, reconcile
+    from minidock import ids
+    from minidock.identity import starter_mark
+    from minidock.locks import busy
     from minidock.net import api
     from minidock.runtime import rootfs
     from minidock.runtime.spec import validate_name
@@ -76,9 +78,9 @@ def create(ctx: Any, opts: Any, env: list[str], op: str = "create") -> Container
     ctr = records.build_doc(cid, name or ids.random_name(), image, opts, env,
                             os.path.join(cdir, cid + "-json.log"), now_iso())
     if op == "run":
-        ctr["_Starter"] = reconcile.starter_mark()
+        ctr["_Starter"] = starter_mark()
     api.validate(ctx, ctr)
-    with reconcile.busy(ctx), Pipeline("create") as p:
+    with busy(ctx), Pipeline("create") as p:
         p.step("prepare_rootfs", rootfs.prepare, cdir)
         p.undo("prepare_rootfs", _rmtree, cdir)
         p.step("insert_record", _insert, ctx, ctr, name is None)
@@ -87,10 +89,11 @@ def create(ctx: Any, opts: Any, env: list[str], op: str = "create") -> Container
     return ctr
 
 
-def _insert(ctx: Any, ctr: Container, random_name: bool) -> None:
+def _insert(ctx: Context, ctr: Container, random_name: bool) -> None:
     """Insert the record; a random name is redrawn on a clash, a given name whose
     holder is a dead run is reclaimed once (reconcile), else Docker's conflict."""
-    from minidock import ids, reconcile
+    from minidock import ids
+    from minidock.runtime.repair import reap_container_name
     for retry in range(1, 4):
         try:
             records.insert(ctx, ctr)
@@ -99,11 +102,11 @@ def _insert(ctx: Any, ctr: Container, random_name: bool) -> None:
             if random_name and retry < 3:
                 ctr["Name"] = "/" + ids.random_name(retry)
             elif random_name or retry > 1 or \
-                    not reconcile.reap_container_name(ctx, ctr["Name"].lstrip("/")):
+                    not reap_container_name(ctx, ctr["Name"].lstrip("/")):
                 raise
 
 
-def _delete_record(ctx: Any, cid: str) -> None:
+def _delete_record(ctx: Context, cid: str) -> None:
     with ctx.store.transaction():
         records.delete(ctx, cid)
 
@@ -113,13 +116,12 @@ def _rmtree(path: str) -> None:
     rmtree(path)
 
 
-def start(ctx: Any, ctr: Container, attach: bool = False, stdin: bool = False) -> Started:
+def start(ctx: Context, ctr: Container, attach: bool = False, stdin: bool = False) -> Started:
     """Run the start pipeline (see module doc); returns once the command has exec'd."""
     from minidock.net import api
-
-    from minidock import reconcile
+    from minidock.locks import busy
     tty = bool(ctr["Config"].get("Tty"))
-    with reconcile.busy(ctx), Pipeline("start") as p:
+    with busy(ctx), Pipeline("start") as p:
         netns = api.netns_mode(ctx, ctr)
         api.initialize_networking(ctx, ctr, p)
         os.makedirs(ctx.run_dir(ctr["Id"]), exist_ok=True)
@@ -170,7 +172,7 @@ class _Protocol:
         if kind == "":
             return
         code, _, msg = body.partition(" ")
-        err = _error_for(int(code) if code.isdigit() else 125, msg)
+        err = error_for(int(code) if code.isdigit() else 125, msg)
         raise err
 
     def _message(self, eof_ok: bool = False) -> tuple[str, str]:
@@ -185,7 +187,7 @@ class _Protocol:
         text = line.decode(errors="replace")
         if text[:1] == "E" and not eof_ok:
             code, _, msg = text[1:].partition(" ")
-            raise _error_for(int(code) if code.isdigit() else 125, msg)
+            raise error_for(int(code) if code.isdigit() else 125, msg)
         return text[:1], text[1:]
 
     def confirm(self) -> None:
@@ -216,16 +218,16 @@ class _Protocol:
                 setattr(self, name, -1)
 
 
-def _error_for(code: int, msg: str) -> MinidockError:
+def error_for(code: int, msg: str) -> MinidockError:
     from minidock.errors import CannotInvoke, CommandNotFound
     cls = {126: CannotInvoke, 127: CommandNotFound}.get(code, Internal)
     return cls(msg)
 
 
-def _spawn(ctx: Any, ctr: Container, netns: tuple[str, str | None], attach: bool,
+def _spawn(ctx: Context, ctr: Container, netns: tuple[str, str | None], attach: bool,
            stdin: bool, tty: bool) -> _Protocol:
     from minidock.runtime import monitor
-    from minidock.runtime.syscalls import _lib
+    from minidock.libc import lib as _lib
 
     _lib()   # load libc once here, not in the monitor on the critical path
     if attach:
@@ -251,9 +253,10 @@ def _spawn(ctx: Any, ctr: Container, netns: tuple[str, str | None], attach: bool
 # what the CLI imports after the fork anyway (its prestart hook), per network mode
 # kind, that an attached monitor's teardown needs again: imported before the fork, the
 # monitor inherits them instead of importing them while `run --rm` waits for it
-_NETNS_MODULES = ("minidock.net.netlink", "minidock.net.netns", "minidock.net.sandbox")
-_BRIDGE_MODULES = (*_NETNS_MODULES, "minidock.net.antispoof", "minidock.net.nftnl",
-                   "minidock.net.drivers.bridge")
+_NETNS_MODULES = ("minidock.net.kernel.netlink", "minidock.net.kernel.netns",
+                  "minidock.net.sandbox")
+_BRIDGE_MODULES = (*_NETNS_MODULES, "minidock.net.drivers.bridge.antispoof",
+                   "minidock.net.kernel.nftnl", "minidock.net.drivers.bridge.driver")
 _PRESTART_MODULES = {"bridge": _BRIDGE_MODULES, "user": _BRIDGE_MODULES,
                      "none": _NETNS_MODULES}
 
@@ -287,7 +290,7 @@ def _open_tty(pid: int) -> int | None:
         return None
 
 
-def _drop_store(ctx: Any) -> None:
+def _drop_store(ctx: Context) -> None:
     """Close the CLI's SQLite connection before forking the monitor.
 
     SQLite state must not cross a fork: the child would inherit the connection's
@@ -302,8 +305,8 @@ def _drop_store(ctx: Any) -> None:
         ctx._store = None
 
 
-def _record_running(ctx: Any, ctr: Container, pid: int, monitor_pid: int) -> None:
-    from minidock.runtime.lifecycle import proc_start
+def _record_running(ctx: Context, ctr: Container, pid: int, monitor_pid: int) -> None:
+    from minidock.identity import proc_start
     ctr["State"].update(Status="running", Running=True, Pid=pid, ExitCode=0, Error="",
                         StartedAt=now_iso(), FinishedAt="0001-01-01T00:00:00Z")
     ctr["_PidStart"] = proc_start(pid)
@@ -317,7 +320,7 @@ def _record_running(ctx: Any, ctr: Container, pid: int, monitor_pid: int) -> Non
         records.save(ctx, ctr)
 
 
-def _record_created(ctx: Any, ctr: Container) -> None:
+def _record_created(ctx: Context, ctr: Container) -> None:
     """Undo of record_running: the container is back to "created"."""
     ctr["State"].update(Status="created", Running=False, Pid=0,
                         StartedAt="0001-01-01T00:00:00Z")
@@ -329,7 +332,7 @@ def _record_created(ctx: Any, ctr: Container) -> None:
             records.save(ctx, ctr)
 
 
-def record_start_failure(ctx: Any, ctr: Container, err: MinidockError) -> None:
+def record_start_failure(ctx: Context, ctr: Container, err: MinidockError) -> None:
     """A failed start leaves the container "created" with the error, as Docker does."""
     with ctx.store.transaction():
         fresh = records.get(ctx, ctr["Id"])

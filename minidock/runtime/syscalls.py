@@ -10,7 +10,6 @@ on first use so that commands that make no such calls (ps, inspect) pay nothing.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 # clone / unshare flags
 CLONE_NEWNS = 0x00020000
@@ -41,18 +40,10 @@ _SYS_CLOSE_RANGE = 436
 _SYS_OPENAT2 = 437
 CLOSE_RANGE_CLOEXEC = 1 << 2
 
-_libc: Any = None
+from minidock.libc import lib as _lib
 
 
-def _lib() -> Any:
-    global _libc
-    if _libc is None:
-        import ctypes
-        _libc = ctypes.CDLL(None, use_errno=True)
-    return _libc
-
-
-def _check(ret: int, what: str, path: str | None = None) -> int:
+def check(ret: int, what: str, path: str | None = None) -> int:
     if ret < 0:
         import ctypes
         err = ctypes.get_errno()
@@ -65,18 +56,18 @@ def _b(value: str | None) -> bytes | None:
 
 
 def unshare(flags: int) -> None:
-    _check(_lib().unshare(flags), "unshare")
+    check(_lib().unshare(flags), "unshare")
 
 
 def setns(fd: int, nstype: int = 0) -> None:
-    _check(_lib().setns(fd, nstype), "setns")
+    check(_lib().setns(fd, nstype), "setns")
 
 
 def setns_path(path: str, nstype: int = 0) -> None:
     """Join the namespace bound at `path` (a /proc/<pid>/ns/* file or a bind mount)."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        _check(_lib().setns(fd, nstype), "setns", path)
+        check(_lib().setns(fd, nstype), "setns", path)
     finally:
         os.close(fd)
 
@@ -84,21 +75,21 @@ def setns_path(path: str, nstype: int = 0) -> None:
 def mount(source: str | None, target: str, fstype: str | None, flags: int = 0,
           data: str | None = None) -> None:
     ret = _lib().mount(_b(source), _b(target), _b(fstype), flags, _b(data))
-    _check(ret, f"mount {fstype or source or ''} on {target}", target)
+    check(ret, f"mount {fstype or source or ''} on {target}", target)
 
 
 def umount2(target: str, flags: int = 0) -> None:
-    _check(_lib().umount2(_b(target), flags), f"umount {target}", target)
+    check(_lib().umount2(_b(target), flags), f"umount {target}", target)
 
 
 def pivot_root(new_root: str, put_old: str) -> None:
     ret = _lib().syscall(_SYS_PIVOT_ROOT, _b(new_root), _b(put_old))
-    _check(ret, "pivot_root", new_root)
+    check(ret, "pivot_root", new_root)
 
 
 def sethostname(name: str) -> None:
     raw = name.encode()
-    _check(_lib().sethostname(raw, len(raw)), "sethostname")
+    check(_lib().sethostname(raw, len(raw)), "sethostname")
 
 
 def cloexec_from(first: int) -> None:
@@ -129,8 +120,8 @@ def openat2(dirfd: int, path: str, flags: int, resolve: int, mode: int = 0) -> i
     how = OpenHow(flags | os.O_CLOEXEC, mode, resolve)
     ret = _lib().syscall(_SYS_OPENAT2, dirfd, _b(path), ctypes.byref(how),
                          ctypes.sizeof(how))
-    return _check(ret, "openat2", path)
+    return check(ret, "openat2", path)
 
 
 def prctl(option: int, arg2: int = 0) -> None:
-    _check(_lib().prctl(option, arg2, 0, 0, 0), f"prctl {option}")
+    check(_lib().prctl(option, arg2, 0, 0, 0), f"prctl {option}")

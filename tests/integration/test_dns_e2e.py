@@ -48,7 +48,7 @@ def resolver_pids(host) -> list[int]:
     out = []
     for pid in host.pids():
         try:
-            if b"minidock.net.resolverd" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            if b"minidock.net.dns.resolverd" in Path(f"/proc/{pid}/cmdline").read_bytes():
                 out.append(int(pid))
         except OSError:
             pass

@@ -131,7 +131,7 @@ def _nc(runner, ip: str, port: int = 8080) -> str:
 
 def _proxy_available() -> bool:
     try:
-        from minidock.net import proxy  # noqa: F401
+        from minidock.net.ports import proxy  # noqa: F401
     except ImportError:
         return False
     return True

@@ -1,4 +1,4 @@
-"""net/netlink.py and net/netns.py on the real kernel, inside throwaway netns, with
+"""net/kernel/netlink.py and net/kernel/netns.py on the real kernel, inside throwaway netns, with
 what they made cross-checked by pyroute2 and by `ip -j` (independent code)."""
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ def _ip_j(path: str, *args: str) -> list:
 
 
 def test_bridge_veth_addr_route(two_netns):
-    from minidock.net.netlink import Netlink
-    from minidock.net.netns import open_netns
+    from minidock.net.kernel.netlink import Netlink
+    from minidock.net.kernel.netns import open_netns
     host_ns, ctr_ns = two_netns
     hfd, cfd = open_netns(host_ns), open_netns(ctr_ns)
     try:
@@ -88,7 +88,7 @@ def test_bridge_veth_addr_route(two_netns):
 
 
 def test_netns_key_enter_and_unbind(two_netns, tmp_path):
-    from minidock.net import netns
+    from minidock.net.kernel import netns
     host_ns, _ = two_netns
     proc = subprocess.Popen(["nsenter", f"--net={host_ns}", "sh", "-c", "echo ready; exec sleep 30"],
                             stdout=subprocess.PIPE)

@@ -23,8 +23,8 @@ import pytest
 
 from minidock.context import Context
 from minidock.errors import Conflict
-from minidock.net import proxy
-from minidock.net.proxy import Forward
+from minidock.net.ports import proxy
+from minidock.net.ports.proxy import Forward
 from tests.integration import conftest
 
 pytestmark = pytest.mark.integration

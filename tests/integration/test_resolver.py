@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from minidock.net import dnsrecords
+from minidock.net.dns import dnsrecords
 from minidock.store import Store
 from tests.integration.conftest import REPO
 
@@ -28,7 +28,7 @@ NETS = {"n1": "front", "n2": "back"}
 
 CLIENT = r"""
 import socket, struct, sys
-from minidock.net import dnswire as w
+from minidock.net.dns import dnswire as w
 name, qtype, proto = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 q = struct.pack("!HHHHHH", 0x4242, 0x0100, 1, 0, 0, 0) + w.encode_name(name) \
     + struct.pack("!HH", qtype, 1)
@@ -58,7 +58,7 @@ print(flags & 0xF, " ".join(sorted(ips)))
 
 UPSTREAM = r"""
 import socket, struct, sys, threading
-from minidock.net import dnswire as w
+from minidock.net.dns import dnswire as w
 def answer(raw):
     q = w.parse_query(raw)
     if q.name.endswith("example.test") and q.qtype == w.TYPE_A:
@@ -119,7 +119,7 @@ class DnsLab:
         return proc
 
     def call(self, func: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        code = ("import sys; from minidock.context import Context; from minidock.net import resolver;"
+        code = ("import sys; from minidock.context import Context; from minidock.net.dns import resolver;"
                 f"ctx = Context(root={self.host.root!r}, exec_root={self.host.exec_root!r});"
                 f"r = resolver.{func}(ctx, *sys.argv[1:]); print(r)")
         return self.py(code, *args, check=check)
@@ -150,7 +150,7 @@ class DnsLab:
                 cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
             except OSError:
                 continue
-            if b"minidock.net.resolverd" in cmd:
+            if b"minidock.net.dns.resolverd" in cmd:
                 out.append(int(pid))
         return out
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from minidock.errors import Internal
-from minidock.net import antispoof
+from minidock.net.drivers.bridge import antispoof
 
 
 def test_guard_batch_is_three_elements():
@@ -46,7 +46,7 @@ def test_values_are_checked_before_they_become_syntax(port, ip, mac):
 
 
 def test_guard_writes_table_only_when_missing(monkeypatch):
-    from minidock.net import nftnl
+    from minidock.net.kernel import nftnl
     calls, table = [], {"exists": False}
 
     def fake_apply(changes):
@@ -78,7 +78,7 @@ def test_keys_match_register_layout():
 
 
 def test_unguard_adds_then_deletes_and_tolerates_no_table(monkeypatch):
-    from minidock.net import nftnl
+    from minidock.net.kernel import nftnl
     seen = []
 
     def fake_apply(changes):
@@ -91,7 +91,7 @@ def test_unguard_adds_then_deletes_and_tolerates_no_table(monkeypatch):
 
 
 def test_guard_failure_names_the_port(monkeypatch):
-    from minidock.net import nftnl
+    from minidock.net.kernel import nftnl
 
     def fake_apply(changes):
         raise OSError(22, "Invalid argument")

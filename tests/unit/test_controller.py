@@ -7,7 +7,8 @@ from tests.reference import REF
 
 from minidock.cli.networks import table
 from minidock.config import DaemonConfig
-from minidock.net import attach, boot, portmap
+from minidock.net import attach, boot
+from minidock.net.ports import portmap
 from minidock.net import endpoint as eps
 from minidock.net import network as nw
 
@@ -112,10 +113,11 @@ def test_fingerprint_changes_with_options():
 def test_endpoint_and_network_records_roundtrip():
     ep = eps.Endpoint(id="e", network_id="n", container_id="c", name="web", ip="172.17.0.2",
                       prefixlen=16, ports=({"proto": "tcp"},),
-                      rules=(("nat", "MINIDOCK", ("-j", "RETURN"), None),))
+                      state={"rules": [["nat", "MINIDOCK", ["-j", "RETURN"], None]]})
     import json
     assert eps.from_doc(json.loads(json.dumps(eps.to_doc(ep)))) == ep
-    net = _net("red", subnet="10.0.0.0/24", gateway="10.0.0.1", bridge="br-x", options={"a": "b"})
+    net = _net("red", subnet="10.0.0.0/24", gateway="10.0.0.1", options={"a": "b"},
+               state={"bridge": "br-x"})
     doc = nw.new_doc(net, [{"Subnet": "10.0.0.0/24"}])
     assert nw.from_doc(doc) == net and net.prefixlen == 24 and net.user_defined
     pub = nw.public_doc(doc, {})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from minidock.net import dnsforward as f
+from minidock.net.dns import dnsforward as f
 
 
 def test_nameservers() -> None:

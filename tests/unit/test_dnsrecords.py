@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from minidock.net import dnsrecords as r
+from minidock.net.dns import dnsrecords as r
 from minidock.store import Store
 
 A, B, C = "a" * 64, "b" * 64, "c" * 64

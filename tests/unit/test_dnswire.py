@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from minidock.net import dnswire as w
+from minidock.net.dns import dnswire as w
 
 
 def make_query(name: str, qtype: int = w.TYPE_A, qid: int = 0x1234, flags: int = w.FLAG_RD,

@@ -4,7 +4,7 @@
 import pytest
 
 from minidock.errors import InvalidArgument
-from minidock.net import etchosts
+from minidock.net.dns import etchosts
 
 from tests.reference import REF  # noqa: E402
 

@@ -4,7 +4,7 @@
 import pytest
 
 from minidock.errors import InvalidArgument
-from minidock.link.env import link_env, link_hosts_entry, parse_link
+from minidock.net.links.env import link_env, link_hosts_entry, parse_link
 
 from tests.reference import REF  # noqa: E402
 

@@ -1,11 +1,11 @@
-"""net/netlink.py message encoding and decoding, byte for byte (no root, no kernel)."""
+"""net/kernel/netlink.py message encoding and decoding, byte for byte (no root, no kernel)."""
 
 from __future__ import annotations
 
 import socket
 import struct
 
-from minidock.net import netlink as nl
+from minidock.net.kernel import netlink as nl
 
 
 def test_attr_padding_and_header():
@@ -98,7 +98,7 @@ def test_import_is_cheap():
     """No pyroute2, asyncio or logging behind the import."""
     import subprocess
     import sys
-    code = ("import sys, minidock.net.netlink, minidock.net.netns; "
+    code = ("import sys, minidock.net.kernel.netlink, minidock.net.kernel.netns; "
             "bad = [m for m in ('pyroute2', 'asyncio', 'logging', 'multiprocessing', 'subprocess') "
             "if m in sys.modules]; print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout

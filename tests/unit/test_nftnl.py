@@ -3,7 +3,7 @@
 import socket
 import struct
 
-from minidock.net import nftnl
+from minidock.net.kernel import nftnl
 
 
 def test_keys_use_register_layout():

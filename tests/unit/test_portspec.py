@@ -3,7 +3,7 @@
 import pytest
 
 from minidock.errors import InvalidArgument
-from minidock.net.portspec import (PortBinding, ephemeral_range, parse_expose, parse_publish,
+from minidock.net.ports.portspec import (PortBinding, ephemeral_range, parse_expose, parse_publish,
                                    port_key)
 
 

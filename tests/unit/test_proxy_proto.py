@@ -1,4 +1,4 @@
-"""The proxy's control protocol and table file (minidock.net.proxyproto): pure, no root."""
+"""The proxy's control protocol and table file (minidock.net.ports.proxyproto): pure, no root."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import errno
 import pytest
 
 from minidock.errors import InvalidArgument
-from minidock.net import proxy, proxyproto as pp
+from minidock.net.ports import proxy, proxyproto as pp
 
 TCP = ("tcp", "0.0.0.0", 8080, "172.17.0.2", 80)
 UDP6 = ("udp", "::", 53, "172.17.0.2", 53)

@@ -9,8 +9,9 @@ import pytest
 
 from minidock import pipeline
 from minidock.errors import FaultInjected
-from minidock.net import fwcheck
-from minidock.net.rules import Rule
+from minidock.net.firewall import fwcheck
+from minidock.net.kernel import nfnetlink
+from minidock.net.firewall.rules import Rule
 
 
 @pytest.fixture
@@ -78,17 +79,17 @@ def _attr(kind: int, data: bytes) -> bytes:
 
 def test_parse_gen() -> None:
     msg = _nlmsg((10 << 8) | 15, _attr(1, struct.pack(">I", 42)) + _attr(2, b"\0\0\0\1"))
-    assert fwcheck.parse_gen(msg) == 42
-    assert fwcheck.parse_gen(_nlmsg(2, b"\0" * 16)) is None
-    assert fwcheck.parse_gen(b"") is None
+    assert nfnetlink.parse_gen(msg) == 42
+    assert nfnetlink.parse_gen(_nlmsg(2, b"\0" * 16)) is None
+    assert nfnetlink.parse_gen(b"") is None
 
 
 def test_parse_rule_dump_counts_per_chain() -> None:
     rule = lambda chain: _nlmsg((10 << 8) | 6, _attr(1, b"filter\0") + _attr(2, chain + b"\0"))
     counts: dict[str, int] = {}
     data = rule(b"FORWARD") + rule(b"FORWARD") + rule(b"MINIDOCK-USER")
-    assert not fwcheck.parse_rule_dump(data, counts)
-    assert fwcheck.parse_rule_dump(_nlmsg(3, b""), counts)
+    assert not nfnetlink.parse_rule_dump(data, counts)
+    assert nfnetlink.parse_rule_dump(_nlmsg(3, b""), counts)
     assert counts == {"FORWARD": 2, "MINIDOCK-USER": 1}
 
 

@@ -4,7 +4,7 @@
 import pytest
 
 from minidock.errors import InvalidArgument
-from minidock.net import resolvconf as rc
+from minidock.net.dns import resolvconf as rc
 
 from tests.reference import REF  # noqa: E402
 

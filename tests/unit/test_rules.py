@@ -4,9 +4,10 @@ from ipaddress import IPv4Address, IPv4Network
 
 import pytest
 
-from minidock.link.rules import link_rules
-from minidock.net import rules as R
-from minidock.net.rules import Rule
+from minidock.net.drivers.bridge import rules as B
+from minidock.net.links.rules import link_rules
+from minidock.net.firewall import rules as R
+from minidock.net.firewall.rules import Rule
 
 from tests.reference import REF  # noqa: E402
 BR0 = "minidock0"
@@ -21,14 +22,14 @@ def reference(name: str) -> str:
 
 
 def bridge0(icc=True, userland_proxy=True):
-    return (R.driver_rules(userland_proxy)
-            + R.network_rules(BR0, SUBNET0, icc=icc, masquerade=True, internal=False,
+    return (B.driver_rules(userland_proxy)
+            + B.network_rules(BR0, SUBNET0, icc=icc, masquerade=True, internal=False,
                               userland_proxy=userland_proxy)
-            + R.isolation_rules(BR0, SUBNET0, internal=False))
+            + B.isolation_rules(BR0, SUBNET0, internal=False))
 
 
 def port8080(userland_proxy=True):
-    return R.port_rules(BR0, IPv4Address("172.17.0.3"), "tcp", "0.0.0.0", 8080, 80,
+    return B.port_rules(BR0, IPv4Address("172.17.0.3"), "tcp", "0.0.0.0", 8080, 80,
                         userland_proxy)
 
 
@@ -39,9 +40,9 @@ def test_reference_icc_true():
 
 def test_reference_user_network_inserted_on_top():
     br, net = "br-459ed5c0dce1", IPv4Network("10.77.0.0/24")
-    user = (R.network_rules(br, net, icc=True, masquerade=True, internal=False,
+    user = (B.network_rules(br, net, icc=True, masquerade=True, internal=False,
                             userland_proxy=True)
-            + R.isolation_rules(br, net, internal=False))
+            + B.isolation_rules(br, net, internal=False))
     state = R.simulate(bridge0() + port8080() + user)
     assert R.dump(state) == reference("docker-user-network.iptables")
 
@@ -64,8 +65,8 @@ def test_parse_save_matches_simulation():
     text = text.replace("DOCKER", "MINIDOCK").replace("docker0", BR0)
     saved = {k: v for k, v in R.parse_save(text).items() if v}
     br, net = "br-459ed5c0dce1", IPv4Network("10.77.0.0/24")
-    user = (R.network_rules(br, net, icc=True, masquerade=True, internal=False,
-                            userland_proxy=True) + R.isolation_rules(br, net, False))
+    user = (B.network_rules(br, net, icc=True, masquerade=True, internal=False,
+                            userland_proxy=True) + B.isolation_rules(br, net, False))
     assert R.simulate(bridge0() + port8080() + user) == saved
 
 
@@ -89,25 +90,25 @@ def test_no_userland_proxy_variant():
 
 
 def test_specific_host_ip_and_udp():
-    rules = R.port_rules(BR0, IPv4Address("172.17.0.2"), "udp", "127.0.0.1", 5353, 53, True)
+    rules = B.port_rules(BR0, IPv4Address("172.17.0.2"), "udp", "127.0.0.1", 5353, 53, True)
     assert rules[2] == Rule("nat", "MINIDOCK", tuple(
         "-d 127.0.0.1/32 ! -i minidock0 -p udp -m udp --dport 5353 -j DNAT "
         "--to-destination 172.17.0.2:53".split()))
 
 
 def test_masquerade_off_and_iptables_off():
-    rules = R.network_rules(BR0, SUBNET0, icc=True, masquerade=False, internal=False,
+    rules = B.network_rules(BR0, SUBNET0, icc=True, masquerade=False, internal=False,
                             userland_proxy=True)
     assert not any("MASQUERADE" in r.spec() for r in rules)
-    assert R.network_rules(BR0, SUBNET0, icc=True, masquerade=True, internal=False,
+    assert B.network_rules(BR0, SUBNET0, icc=True, masquerade=True, internal=False,
                            userland_proxy=True, iptables=False) == []
 
 
 def test_internal_network():
     br, net = "br-aaaaaaaaaaaa", IPv4Network("10.9.0.0/24")
-    rules = (R.network_rules(br, net, icc=True, masquerade=True, internal=True,
-                             userland_proxy=True) + R.isolation_rules(br, net, internal=True))
-    state = R.simulate(R.driver_rules(True) + rules)
+    rules = (B.network_rules(br, net, icc=True, masquerade=True, internal=True,
+                             userland_proxy=True) + B.isolation_rules(br, net, internal=True))
+    state = R.simulate(B.driver_rules(True) + rules)
     assert state[("filter", "MINIDOCK-ISOLATION-STAGE-1")] == [
         f"-i {br} ! -o {br} -j MINIDOCK-ISOLATION-STAGE-2",
         f"! -s 10.9.0.0/24 -o {br} -j DROP",
@@ -129,14 +130,6 @@ def test_render_add_insert_and_delete():
         "*filter\n-D MINIDOCK -m comment --comment \"a b\" -j ACCEPT\n-D FORWARD -j X\nCOMMIT\n"
         "*nat\n-D MINIDOCK -j RETURN\nCOMMIT\n")
     assert R.render([]) == ""
-
-
-def test_chain_decls():
-    assert R.chain_decls(["nat"]) == "*nat\n:MINIDOCK - [0:0]\nCOMMIT\n"
-    text = R.chain_decls(["filter"], {"filter": ["MINIDOCK"]})
-    assert text == "*filter\n:MINIDOCK - [0:0]\nCOMMIT\n"
-    assert R.CHAINS["filter"] == ["MINIDOCK", "MINIDOCK-ISOLATION-STAGE-1",
-                                  "MINIDOCK-ISOLATION-STAGE-2", "MINIDOCK-USER"]
 
 
 def test_simulate_errors():

@@ -1,0 +1,337 @@
+"""The bridge driver: a Linux bridge per network, a veth pair per endpoint, NAT and
+filter rules in the MINIDOCK chains (Docker's bridge driver, with minidock's names).
+
+    init             ensure_chains (+ FORWARD policy DROP when it turns ip_forward on)
+                     -> ip_forward -> driver_rules
+    create_network   the setup queue of setup.py, then the network's rules
+    create_endpoint  the host end's name (veth<7 hex>); nothing in the kernel yet
+    join             anti-spoofing guard on the port (antispoof.py), then the veth
+                     pair with the container end created *inside* the sandbox under
+                     its final name (JoinInfo.in_sandbox: the fast path)
+    program_external_connectivity   port rules (one batch) + userland proxy
+
+Its state (driverapi): per network {"bridge", "mtu", "icc", "masquerade", "rules"},
+per endpoint {"host_veth", "rules"}. Options are Docker's (`com.docker.network.bridge.*`,
+`com.docker.network.driver.mtu`), parsed before the first side effect.
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv4Network
+from typing import TYPE_CHECKING, Any
+
+from minidock.errors import Internal, InvalidArgument
+from minidock.net.driverapi import Capability, JoinInfo
+from minidock.net.drivers.bridge import setup
+from minidock.net.kernel.sysctl import PROC_NET, read as read_sysctl, write as write_sysctl
+
+if TYPE_CHECKING:
+    from minidock.context import Context
+    from minidock.net.driverapi import EndpointInfo, NetworkInfo, SandboxInfo
+    from minidock.pipeline import Pipeline
+
+OPT_BRIDGE_NAME = "com.docker.network.bridge.name"
+OPT_MTU = "com.docker.network.driver.mtu"
+OPT_ICC = "com.docker.network.bridge.enable_icc"
+OPT_MASQ = "com.docker.network.bridge.enable_ip_masquerade"
+OPT_DEFAULT = "com.docker.network.bridge.default_bridge"
+
+
+def network_config(nw: "NetworkInfo") -> dict[str, Any]:
+    """The bridge's settings from the network's options (validated: InvalidArgument)."""
+    opts = nw.options
+    bridge = opts.get(OPT_BRIDGE_NAME) or f"br-{nw.id[:12]}"
+    if len(bridge) > 15:
+        raise InvalidArgument(f"invalid bridge name {bridge}: longer than 15 characters")
+    return {"bridge": bridge, "mtu": _int_opt(opts, OPT_MTU, 1500),
+            "icc": _bool_opt(opts, OPT_ICC), "masquerade": _bool_opt(opts, OPT_MASQ)}
+
+
+def _int_opt(options: dict[str, str], key: str, default: int) -> int:
+    if key not in options:
+        return default
+    try:
+        value = int(options[key])
+    except ValueError as err:
+        raise InvalidArgument(f"invalid value for {key}: {options[key]}") from err
+    if value and not 68 <= value <= 65535:
+        raise InvalidArgument(f"invalid MTU number: {value}")
+    return value or default
+
+
+def _bool_opt(options: dict[str, str], key: str) -> bool:
+    value = options.get(key, "true").lower()
+    if value not in ("true", "false", "1", "0"):
+        raise InvalidArgument(f"invalid value for {key}: {options[key]}")
+    return value in ("true", "1")
+
+
+def _v4(nw: "NetworkInfo") -> tuple[IPv4Network, str]:
+    """The network's IPv4 subnet and gateway address."""
+    data = nw.ipv4_data[0]
+    return IPv4Network(data.pool), data.gateway.split("/", 1)[0]
+
+
+class BridgeDriver:
+    name = "bridge"
+    capability = Capability(external_connectivity=True)
+
+    # -- driver-wide ---------------------------------------------------------------
+    def init(self, ctx: "Context", p: "Pipeline") -> None:
+        """Chains, driver rules, ip_forward: once per boot (idempotent)."""
+        from minidock.net.drivers.bridge import rules
+        from minidock.net.firewall import iptables
+        from minidock.net.firewall.rules import CHAINS
+        cfg = ctx.config
+        policies = {}
+        fwd_path = f"{PROC_NET}/ipv4/ip_forward"
+        turn_on = cfg.ip_forward and read_sysctl(fwd_path) == "0"
+        if turn_on and cfg.iptables:
+            policies[("filter", "FORWARD")] = "DROP"
+        if cfg.iptables:
+            saved = iptables.save()
+            p.step("ensure_chains", iptables.ensure_chains, CHAINS, saved, policies)
+            p.done("ensure_chains")
+            want = rules.driver_rules(cfg.userland_proxy)
+            stale = [r for r in rules.driver_rules(not cfg.userland_proxy) if r not in want]
+            p.step("remove_stale_driver_rules", iptables.remove,
+                   iptables.present(stale, saved))
+            added = p.step("driver_rules", iptables.ensure, want, saved)
+            p.undo("driver_rules", iptables.remove, added)
+        if turn_on:
+            p.step("ip_forward", write_sysctl, fwd_path, "1")
+            p.done("ip_forward")
+
+    # -- networks ------------------------------------------------------------------
+    def create_network(self, ctx: "Context", nw: "NetworkInfo", p: "Pipeline") -> None:
+        """Make (or verify) the bridge and its rules. Given the state of an earlier
+        create (a reboot, changed daemon options), what it recorded and no longer
+        wants is removed first."""
+        from minidock.net.kernel.netlink import Netlink
+        cfg = ctx.config
+        conf = network_config(nw)
+        subnet, gateway = _v4(nw)
+        self._drop_stale(ctx, nw, conf)
+        with Netlink() as nl:
+            created = p.step("create_bridge", setup.ensure_bridge, nl, conf["bridge"], conf["mtu"])
+            if created:
+                p.undo("create_bridge", setup.nl_del_link, conf["bridge"])
+            p.step("bridge_sysctls", setup.bridge_sysctls, conf["bridge"])
+            p.done("bridge_sysctls")
+            p.step("bridge_address", setup.ensure_address, nl, conf["bridge"], gateway,
+                   subnet.prefixlen)
+            p.done("bridge_address")
+            if not cfg.userland_proxy:
+                p.step("route_localnet", write_sysctl,
+                       f"{PROC_NET}/ipv4/conf/{conf['bridge']}/route_localnet", "1")
+            if cfg.iptables:
+                p.step("bridge_netfilter", setup.ensure_bridge_netfilter)
+            applied = self._setup_iptables(ctx, nw, conf, p)
+            p.step("link_up", setup.link_up, nl, conf["bridge"])
+            p.done("link_up")
+        from minidock.net.firewall.iptables import to_data
+        nw.state = dict(conf, rules=to_data(applied))
+
+    def _drop_stale(self, ctx: "Context", nw: "NetworkInfo", conf: dict[str, Any]) -> None:
+        old = nw.state
+        if not old:
+            return
+        from minidock.net.firewall import iptables
+        wanted = self._planned_rules(ctx, nw, conf)
+        if old.get("rules") and ctx.config.iptables and \
+                iptables.from_data(old["rules"]) != wanted:
+            iptables.remove(iptables.from_data(old["rules"]))
+        if old.get("bridge") and old["bridge"] != conf["bridge"] and \
+                nw.options.get(OPT_DEFAULT) == "true" and not ctx.config.bridge:
+            setup.nl_del_link(old["bridge"])
+
+    def _planned_rules(self, ctx: "Context", nw: "NetworkInfo", conf: dict[str, Any]
+                       ) -> list[Any]:
+        """The rules of the network (pure): what create_network applies."""
+        from minidock.net.drivers.bridge import rules
+        cfg = ctx.config
+        if not cfg.iptables or not nw.ipv4_data:
+            return []
+        subnet, _gw = _v4(nw)
+        br = conf["bridge"]
+        return rules.network_rules(br, subnet, icc=conf["icc"],
+                                   masquerade=conf["masquerade"] and cfg.masquerade,
+                                   internal=nw.internal, userland_proxy=cfg.userland_proxy) + \
+            rules.isolation_rules(br, subnet, nw.internal)
+
+    def _setup_iptables(self, ctx: "Context", nw: "NetworkInfo", conf: dict[str, Any],
+                        p: "Pipeline") -> list[Any]:
+        from minidock.net.firewall import iptables
+        wanted = self._planned_rules(ctx, nw, conf)
+        if not wanted:
+            return []
+        added = p.step("setup_iptables", iptables.ensure, wanted)
+        p.undo("setup_iptables", iptables.remove, added)
+        return wanted
+
+    def delete_network(self, ctx: "Context", nw: "NetworkInfo") -> None:
+        """Remove the rules, then the bridge (idempotent; a network whose create died
+        has no recorded rules: the ones it would have made are removed)."""
+        from minidock.net.firewall import iptables
+        conf = self._conf_lenient(nw)
+        rules = iptables.from_data(nw.state.get("rules") or []) or \
+            self._planned_rules(ctx, nw, conf)
+        if rules and ctx.config.iptables:
+            iptables.remove(rules)
+        setup.nl_del_link(conf["bridge"])
+
+    def _conf_lenient(self, nw: "NetworkInfo") -> dict[str, Any]:
+        if nw.state.get("bridge"):
+            return nw.state
+        try:
+            return network_config(nw)
+        except InvalidArgument:
+            return {"bridge": nw.options.get(OPT_BRIDGE_NAME) or f"br-{nw.id[:12]}",
+                    "mtu": 1500, "icc": True, "masquerade": True}
+
+    # -- endpoints -----------------------------------------------------------------
+    def create_endpoint(self, ctx: "Context", nw: "NetworkInfo", ep: "EndpointInfo",
+                        p: "Pipeline") -> None:
+        """Name the host end of the veth; the pair is made at join."""
+        import os
+        ep.state = {"host_veth": "veth" + os.urandom(4).hex()[:7]}
+
+    def delete_endpoint(self, ctx: "Context", nw: "NetworkInfo", ep: "EndpointInfo") -> None:
+        """The veth is gone (the kernel removes it with the sandbox's netns: wait for
+        that, event-driven, deleting it after 0.5 s), then its guard is dropped (off
+        the waiting CLI's path when the caller defers kernel cleanup)."""
+        veth = ep.state.get("host_veth")
+        if not veth:
+            return
+        from minidock.net.drivers.bridge import antispoof
+        from minidock.net.kernel.netlink import LinkWatch
+        from minidock.pipeline import later, later_wait
+        watch = LinkWatch()
+
+        def wait() -> None:
+            try:
+                watch.wait([veth])
+            finally:
+                watch.close()
+        ip, mac = ep.ip, ep.mac
+        if later_wait(wait):        # rm: the wait overlaps the rest of the removal
+            later(lambda: antispoof.unguard(veth, ip, mac))
+            return
+        wait()
+        later(lambda: antispoof.unguard(veth, ip, mac))
+
+    def join(self, ctx: "Context", nw: "NetworkInfo", ep: "EndpointInfo", sb: "SandboxInfo",
+             p: "Pipeline") -> JoinInfo:
+        """The veth pair: host end on the bridge, container end made inside the sandbox."""
+        from minidock.net.drivers.bridge import antispoof
+        from minidock.net.kernel.netlink import Netlink
+        conf = self._conf_lenient(nw)
+        veth = ep.state["host_veth"]
+        with Netlink() as nl:
+            br = nl.link_get(conf["bridge"])
+            if br is None:
+                raise Internal(f"bridge {conf['bridge']} of network {nw.name} does not exist")
+            antispoof.guard(veth, ep.ip, ep.mac)   # before the port exists: no window
+            try:
+                nl.veth_add(veth, ep.ifname, mtu=conf["mtu"], master=br.index, up=True,
+                            peer_netns_fd=sb.fd, peer_mac=ep.mac)
+            except BaseException:
+                antispoof.unguard(veth, ep.ip, ep.mac)
+                raise
+        return JoinInfo(ep.ifname, in_sandbox=True, gateway=_v4(nw)[1])
+
+    def leave(self, ctx: "Context", nw: "NetworkInfo", ep: "EndpointInfo") -> None:
+        """Remove the endpoint's veth (the sandbox outlives the endpoint)."""
+        if ep.state.get("host_veth"):
+            setup.nl_del_link(ep.state["host_veth"])
+
+    def program_external_connectivity(self, ctx: "Context", nw: "NetworkInfo",
+                                      ep: "EndpointInfo", p: "Pipeline") -> None:
+        """Port rules in one batch, then the userland proxy; the rules go in ep.state."""
+        from minidock.net.firewall import iptables
+        if not ep.ports:
+            return
+        wanted = self._port_rules(ctx, nw, ep)
+        if wanted:
+            iptables.apply(wanted)
+        try:
+            _publish(ctx, ep, serve=ctx.config.userland_proxy)
+        except BaseException:
+            iptables.remove(wanted)
+            raise
+        ep.state = dict(ep.state, rules=iptables.to_data(wanted))
+
+    def _port_rules(self, ctx: "Context", nw: "NetworkInfo", ep: "EndpointInfo") -> list[Any]:
+        from minidock.net.drivers.bridge import rules
+        cfg = ctx.config
+        if not cfg.iptables:
+            return []
+        bridge = self._conf_lenient(nw)["bridge"]
+        out: list[Any] = []
+        for b in ep.ports:
+            out += rules.port_rules(bridge, IPv4Address(ep.ip), b["proto"], b["host_ip"],
+                                    b["host_port"], b["container_port"], cfg.userland_proxy)
+        return out
+
+    def revoke_external_connectivity(self, ctx: "Context", nw: "NetworkInfo",
+                                     ep: "EndpointInfo") -> None:
+        """Proxy forwards, then the port rules (those recorded; the planned ones when
+        a start was killed between applying and recording them)."""
+        if not ep.ports:
+            return
+        from minidock.net.ports import proxy
+        proxy.unpublish(ctx, ep.id)
+        if ctx.config.iptables:
+            from minidock.net.firewall import iptables
+            if "rules" in ep.state:
+                iptables.remove(iptables.from_data(ep.state["rules"]))
+            else:
+                iptables.remove(self._port_rules(ctx, nw, ep))
+
+    # -- repair --------------------------------------------------------------------
+    def expected_rules(self, ctx: "Context", nw: "NetworkInfo | None",
+                       endpoints: list["EndpointInfo"]) -> tuple[list[Any], list[Any]]:
+        from minidock.net.drivers.bridge import rules
+        from minidock.net.firewall import iptables
+        if nw is None:
+            return list(rules.driver_rules(ctx.config.userland_proxy)), []
+        per: list[Any] = []
+        for ep in endpoints:
+            per += iptables.from_data(ep.state.get("rules") or [])
+        return iptables.from_data(nw.state.get("rules") or []), per
+
+    def sweep(self, ctx: "Context", networks: list["NetworkInfo"],
+              endpoints: list["EndpointInfo"]) -> list[str]:
+        """Host ends on this driver's bridges that no endpoint names."""
+        from minidock.net.kernel.netlink import Netlink
+        bridges = {self._conf_lenient(n)["bridge"] for n in networks}
+        named = {e.state.get("host_veth") for e in endpoints}
+        out = []
+        with Netlink() as nl:
+            links = nl.link_list()
+            masters = {ln.index for ln in links if ln.name in bridges}
+            for ln in links:
+                if ln.kind == "veth" and ln.master in masters and ln.name not in named:
+                    nl.link_del_name(ln.name)
+                    out.append(f"veth {ln.name}: no endpoint")
+        return out
+
+
+def _publish(ctx: "Context", ep: "EndpointInfo", serve: bool) -> None:
+    from minidock.net.ports import proxy
+    from minidock.net.ports.portmap import has_ipv6
+    v6 = has_ipv6()
+    fwd = []
+    for b in ep.ports:
+        if b["proto"] not in ("tcp", "udp"):
+            continue
+        fwd.append(proxy.Forward(b["proto"], b["host_ip"], b["host_port"], ep.ip,
+                                 b["container_port"]))
+        if v6 and b["host_ip"] == "0.0.0.0":   # Docker's second binding, on "::"
+            fwd.append(proxy.Forward(b["proto"], "::", b["host_port"], ep.ip,
+                                     b["container_port"]))
+    if fwd:
+        proxy.publish(ctx, ep.id, fwd, serve=serve)
+
+
+DRIVER = BridgeDriver()
