@@ -230,8 +230,9 @@ def _spawn(ctx: Context, ctr: Container, netns: tuple[str, str | None], attach: 
     from minidock.libc import lib as _lib
 
     _lib()   # load libc once here, not in the monitor on the critical path
-    if attach:
-        _preload_teardown(ctr)
+    if attach:      # the monitor is forked next: let it inherit prestart's modules
+        from minidock.net import api
+        api.preload(ctr)
     proto = _Protocol()
     _drop_store(ctx)
     fds = monitor.MonitorFds(
@@ -248,29 +249,6 @@ def _spawn(ctx: Context, ctr: Container, netns: tuple[str, str | None], attach: 
         os.close(proto.exit_r)
         proto.exit_r = None  # type: ignore[assignment]
     return proto
-
-
-# what the CLI imports after the fork anyway (its prestart hook), per network mode
-# kind, that an attached monitor's teardown needs again: imported before the fork, the
-# monitor inherits them instead of importing them while `run --rm` waits for it
-_NETNS_MODULES = ("minidock.net.kernel.netlink", "minidock.net.kernel.netns",
-                  "minidock.net.sandbox")
-_BRIDGE_MODULES = (*_NETNS_MODULES, "minidock.net.drivers.bridge.antispoof",
-                   "minidock.net.kernel.nftnl", "minidock.net.drivers.bridge.driver")
-_PRESTART_MODULES = {"bridge": _BRIDGE_MODULES, "user": _BRIDGE_MODULES,
-                     "none": _NETNS_MODULES}
-
-
-def _preload_teardown(ctr: Container) -> None:
-    import importlib
-
-    from minidock.net import api
-    kind = api.mode_kind(ctr["HostConfig"].get("NetworkMode") or "default")
-    for name in _PRESTART_MODULES.get(kind, ()):
-        try:
-            importlib.import_module(name)
-        except ImportError:      # a module moved: only a lost optimisation
-            pass
 
 
 def _winsize() -> bytes | None:

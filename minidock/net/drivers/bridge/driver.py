@@ -220,6 +220,11 @@ class BridgeDriver:
         wait()
         later(lambda: antispoof.unguard(veth, ip, mac))
 
+    def preload(self) -> None:
+        """Import what join and delete_endpoint import (net.api.preload)."""
+        from minidock.net.drivers.bridge import antispoof  # noqa: F401
+        from minidock.net.kernel import netlink, nftnl  # noqa: F401
+
     def join(self, ctx: "Context", nw: "NetworkInfo", ep: "EndpointInfo", sb: "SandboxInfo",
              p: "Pipeline") -> JoinInfo:
         """The veth pair: host end on the bridge, container end made inside the sandbox."""
