@@ -6,10 +6,10 @@ from __future__ import annotations
 import socket
 import struct
 
-from minidock.net import dnsrecords as r
-from minidock.net import dnswire as w
-from minidock.net.resolver import Paths
-from minidock.net.resolverd import Resolver, Sandbox
+from minidock.net.dns import dnsrecords as r
+from minidock.net.dns import dnswire as w
+from minidock.net.dns.resolver import Paths
+from minidock.net.dns.resolverd import Resolver, Sandbox
 from minidock.store import Store
 
 A, B, C = "a" * 64, "b" * 64, "c" * 64
