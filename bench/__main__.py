@@ -139,7 +139,10 @@ def main(argv: list[str] | None = None) -> int:
 
     def save(figs: list[Figure], extra: str) -> None:
         done = len({f.name for f in figs})
-        text = results_markdown(figs, mach, when, mode, extra)
+        now = datetime.datetime.now().strftime("%H:%M")
+        text = results_markdown(figs, mach, when, f"{mode}; load average "
+                                f"{os.getloadavg()[0]:.2f} at {now} (last benchmark's end)",
+                                extra)
         with open(out + ".tmp", "w") as fh:
             fh.write(text)
         os.replace(out + ".tmp", out)
