@@ -49,7 +49,7 @@ def _overlay(s: Session) -> list[Figure]:
         return [Figure("overlay: run --rm on an overlay network", "ms", None, note=why),
                 Figure("overlay: container to container across two hosts", "Gbit/s",
                        None, note=why)]
-    return overlay.overlay(s)
+    return overlay.figures(s)
 
 
 def machine() -> str:
