@@ -103,6 +103,12 @@ def _create(ctx: Context, argv: list[str]) -> int:
     ap.add_argument("--internal", action="store_true")
     ap.add_argument("-o", "--opt", action="append", default=[])
     ap.add_argument("--label", action="append", default=[])
+    ap.add_argument("--ipam-driver", default="default",
+                    help="IP address management driver (a plugin name, or default)")
+    ap.add_argument("--ipam-opt", action="append", default=[],
+                    help="set IPAM driver specific options (key=value)")
+    ap.add_argument("--aux-address", action="append", default=[],
+                    help="auxiliary IPv4 address used by the network driver (name=ip)")
     ap.add_argument("name")
     args = ap.parse_args(argv)
     for flag in ("subnet", "gateway", "ip_range"):
@@ -110,7 +116,8 @@ def _create(ctx: Context, argv: list[str]) -> int:
             raise InvalidArgument(f"multiple --{flag.replace('_', '-')} values are not supported")
     nid = controller.create_network(
         ctx, args.name, args.driver, _one(args.subnet), _one(args.gateway),
-        _one(args.ip_range), args.internal, _kv(args.opt), _kv(args.label))
+        _one(args.ip_range), args.internal, _kv(args.opt), _kv(args.label),
+        args.ipam_driver, _kv(args.ipam_opt), _kv(args.aux_address))
     print(nid)
     return 0
 

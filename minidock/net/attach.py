@@ -144,31 +144,61 @@ def _claim_address(ctx: Context, ctr: Container, net: nw.Net, ep_id: str, ifname
                    wish: dict[str, Any], requested: str, p: Pipeline) -> eps.Endpoint:
     """One transaction: the address, the record, the driver's create_endpoint (which
     may answer its own MAC or address: recorded as answered)."""
-    from minidock.net import ipam
     store = ctx.store
     mac = ctr["Config"].get("MacAddress") if ifname == "eth0" else ""
+    opts = None
+    if get_ipam(net.ipam_driver).requires_mac_address:
+        from minidock.net.driverapi import OPT_MAC_ADDRESS
+        mac = mac or random_mac()
+        opts = {OPT_MAC_ADDRESS: mac}
     with store.transaction():
-        addr = _request_address(ctx, net, ep_id, requested)
-        ip, _, plen = addr.partition("/")
-        ep = eps.Endpoint(
-            id=ep_id, network_id=net.id, container_id=ctr["Id"], name=container_name(ctr),
-            ip=ip, prefixlen=int(plen), mac=mac or ipam.mac_for(ip),
-            gateway=net.gateway, ifname=ifname, aliases=tuple(wish.get("Aliases") or ()),
-            requested_ip=requested,
-            extra={"starter": starter_mark(),
-                   "sandbox": (ctr.get("NetworkSettings") or {}).get("SandboxKey") or ""})
-        eps.save(store, ep, net)
-        info = ep.info()
-        get_driver(net.driver).create_endpoint(ctx, net.info(), info, p)
-        ep = _answered(ep, info)
-        eps.save(store, ep, net)
+        addr = _request_address(ctx, net, ep_id, requested, opts)
+        try:
+            return _record_endpoint(ctx, ctr, net, ep_id, ifname, wish, requested, mac,
+                                    addr, p)
+        except BaseException:       # a remote IPAM's address is not in our transaction
+            from minidock.pipeline import best_effort
+            best_effort([("release_address", lambda: get_ipam(net.ipam_driver).release_address(
+                ctx, net.pool_id, addr))])
+            raise
+
+
+def _record_endpoint(ctx: Context, ctr: Container, net: nw.Net, ep_id: str, ifname: str,
+                     wish: dict[str, Any], requested: str, mac: str, addr: str,
+                     p: Pipeline) -> eps.Endpoint:
+    """The record with the address, then the driver's create_endpoint (which may
+    answer its own MAC or address: recorded as answered)."""
+    from minidock.net import ipam
+    store = ctx.store
+    ip, _, plen = addr.partition("/")
+    ep = eps.Endpoint(
+        id=ep_id, network_id=net.id, container_id=ctr["Id"], name=container_name(ctr),
+        ip=ip, prefixlen=int(plen), mac=mac or ipam.mac_for(ip),
+        gateway=net.gateway, ifname=ifname, aliases=tuple(wish.get("Aliases") or ()),
+        requested_ip=requested,
+        extra={"starter": starter_mark(),
+               "sandbox": (ctr.get("NetworkSettings") or {}).get("SandboxKey") or ""})
+    eps.save(store, ep, net)
+    info = ep.info()
+    get_driver(net.driver).create_endpoint(ctx, net.info(), info, p)
+    ep = _answered(ep, info)
+    eps.save(store, ep, net)
     return ep
 
 
-def _request_address(ctx: Context, net: nw.Net, owner: str, requested: str) -> str:
+def random_mac() -> str:
+    """libnetwork's GenerateRandomMAC: 02:42 and four random bytes (for an IPAM driver
+    that requires the MAC before the address)."""
+    import os
+    return "02:42:" + ":".join(f"{b:02x}" for b in os.urandom(4))
+
+
+def _request_address(ctx: Context, net: nw.Net, owner: str, requested: str,
+                     options: dict[str, str] | None = None) -> str:
     from minidock.errors import InvalidArgument, NoAddress
     try:
-        return get_ipam(net.ipam_driver).request_address(ctx, net.pool_id, owner, requested)
+        return get_ipam(net.ipam_driver).request_address(ctx, net.pool_id, owner, requested,
+                                                         options)
     except NoAddress:
         raise InvalidArgument("no available IPv4 addresses on this network's address "
                               f"pools: {net.name} ({net.id})") from None
@@ -214,7 +244,7 @@ def join_endpoint(ctx: Context, net: nw.Net, ep: eps.Endpoint, pl: Any, gateway:
     nwi, info = net.info(), ep.info()
     p.step("join", _join, ctx, drv, nwi, info, SandboxInfo(pl.key, pl.fd), pl, gateway, p)
     p.undo("join", drv.leave, ctx, nwi, info)
-    if gateway and ep.ports:
+    if gateway and not net.internal:      # libnetwork's sbJoin: never on an internal one
         p.step("program_external_connectivity", drv.program_external_connectivity,
                ctx, nwi, info, p)
         p.undo("program_external_connectivity", drv.revoke_external_connectivity,
@@ -249,13 +279,15 @@ def release_endpoint(ctx: Context, ep: eps.Endpoint, leave: bool = False) -> lis
     store = ctx.store
     doc = store.get("network", ep.network_id)
     net = nw.from_doc(doc) if doc else None
-    steps = []
-    if net is not None:
-        drv = get_driver(net.driver)
+    steps: list[tuple[str, Any]] = []
+    drv = _driver_or_none(net)
+    if net is not None and drv is None:      # a plugin gone: the rest is still released
+        steps.append(("driver", lambda: get_driver(net.driver)))
+    elif net is not None:
         nwi, info = net.info(), ep.info()
         steps.append(("revoke_external_connectivity",
                       lambda: drv.revoke_external_connectivity(ctx, nwi, info)))
-        if leave:
+        if leave or _leaves_itself(net):
             steps.append(("leave", lambda: drv.leave(ctx, nwi, info)))
             steps.append(("delete_endpoint", lambda: drv.delete_endpoint(ctx, nwi, info)))
     steps += [
@@ -273,13 +305,34 @@ def _release_address(ctx: Context, net: nw.Net | None, ep: eps.Endpoint) -> None
     ctx.store.release_owner(ep.id, "ip:")
 
 
+def _driver_or_none(net: nw.Net | None) -> Any:
+    """The network's driver, None when it cannot be found (a plugin that is gone)."""
+    from minidock.errors import NotFound
+    if net is None:
+        return None
+    try:
+        return get_driver(net.driver)
+    except NotFound:
+        return None
+
+
+def _leaves_itself(net: nw.Net) -> bool:
+    """Whether the network's driver is told leave and delete_endpoint before the
+    sandbox goes (`leave_on_teardown`, as libnetwork tells every driver: a plugin
+    must hear Leave), rather than delete_endpoint after it; a driver that cannot be
+    found is told nothing."""
+    drv = _driver_or_none(net)
+    return drv is None or bool(getattr(drv, "leave_on_teardown", False))
+
+
 def delete_endpoints(ctx: Context, endpoints: list[tuple[nw.Net | None, eps.Endpoint]]
                      ) -> list[str]:
-    """The drivers' delete_endpoint once the sandbox is gone (best-effort)."""
+    """The drivers' delete_endpoint once the sandbox is gone (best-effort); drivers
+    that leave on teardown were told already (release_endpoint)."""
     from minidock.pipeline import best_effort
     steps = []
     for net, ep in endpoints:
-        if net is not None:
+        if net is not None and not _leaves_itself(net):
             steps.append(("delete_endpoint", lambda net=net, ep=ep: _delete_endpoint(ctx, net, ep)))
     return best_effort(steps)
 

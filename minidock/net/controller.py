@@ -31,6 +31,7 @@ from minidock.locks import busy, file_lock
 from minidock.net import boot
 from minidock.net import endpoint as eps
 from minidock.net import network as nw
+from minidock.net import pools
 from minidock.net.driverapi import driver_names, get_driver, get_ipam
 from minidock.pipeline import Pipeline
 
@@ -193,17 +194,23 @@ def _b(value: bool) -> str:
 def create_network(ctx: Context, name: str, driver: str = "bridge", subnet: str = "",
                    gateway: str = "", ip_range: str = "", internal: bool = False,
                    options: dict[str, str] | None = None,
-                   labels: dict[str, str] | None = None, ipam_driver: str = "default") -> str:
+                   labels: dict[str, str] | None = None, ipam_driver: str = "default",
+                   ipam_options: dict[str, str] | None = None,
+                   aux_addresses: dict[str, str] | None = None) -> str:
     """`network create`: validate, then record with its pool (one transaction), then
     the driver's create_network; returns the id.
 
     The checks (name, pool overlap or pick) and the insert are one transaction, so
     parallel creates cannot both win. The record carries `_Starter` until its last
     write: a create whose CLI died is removed by the next one that conflicts with it.
+    Docker's order of driver calls: the network driver is resolved (a plugin is
+    activated and asked its capabilities), then the IPAM driver gives the pool, the
+    gateway and the aux addresses, then the network driver creates the network.
     """
     ensure_initialized(ctx)
-    args = (ctx, name, driver, subnet, gateway, ip_range, internal, options or {}, labels,
-            ipam_driver)
+    ipam_req = pools.IpamRequest(subnet, gateway, ip_range, dict(ipam_options or {}),
+                           dict(aux_addresses or {}))
+    args = (ctx, name, driver, internal, options or {}, labels, ipam_driver, ipam_req)
     with busy(ctx), Pipeline("network_create") as p:
         try:
             net, doc = p.step("store_network", _plan_and_store, *args)
@@ -222,31 +229,33 @@ def create_network(ctx: Context, name: str, driver: str = "bridge", subnet: str 
 
 
 def _forget_network(ctx: Context, net: nw.Net) -> None:
-    """Undo of store_network: the pool back to its IPAM driver, the record gone."""
+    """Undo of store_network: the addresses and pool back to the IPAM driver, the
+    record gone."""
     with ctx.store.transaction():
-        if net.pool_id:
-            get_ipam(net.ipam_driver).release_pool(ctx, net.pool_id)
+        pools.release(ctx, net)
         ctx.store.delete("network", net.id)
 
 
-def _plan_and_store(ctx: Context, name: str, driver: str, subnet: str, gateway: str,
-                    ip_range: str, internal: bool, options: dict[str, str],
-                    labels: dict[str, str] | None, ipam_driver: str
-                    ) -> tuple[nw.Net, dict[str, Any]]:
+def _plan_and_store(ctx: Context, name: str, driver: str, internal: bool,
+                    options: dict[str, str], labels: dict[str, str] | None,
+                    ipam_driver: str, req: pools.IpamRequest) -> tuple[nw.Net, dict[str, Any]]:
     from minidock.identity import starter_mark
     store = ctx.store
     with store.transaction():
-        net, ipam_cfg = _plan_network(ctx, name, driver, subnet, gateway, ip_range, internal,
-                                      options, ipam_driver)
-        doc = nw.new_doc(net, ipam_cfg, labels)
-        doc["_Starter"] = starter_mark()
-        store.put("network", net.id, doc, name)
+        net, ipam_cfg = _plan_network(ctx, name, driver, internal, options, ipam_driver, req)
+        try:
+            doc = nw.new_doc(net, ipam_cfg, labels)
+            doc["_Starter"] = starter_mark()
+            store.put("network", net.id, doc, name)
+        except BaseException:
+            pools.release(ctx, net)
+            raise
     return net, doc
 
 
-def _plan_network(ctx: Context, name: str, driver: str, subnet: str, gateway: str,
-                  ip_range: str, internal: bool, options: dict[str, str], ipam_driver: str
-                  ) -> tuple[nw.Net, list[dict[str, str]]]:
+def _plan_network(ctx: Context, name: str, driver: str, internal: bool,
+                  options: dict[str, str], ipam_driver: str, req: pools.IpamRequest
+                  ) -> tuple[nw.Net, list[dict[str, Any]]]:
     """Every check of `network create`, then the pool and gateway from the IPAM
     driver (inside the caller's transaction)."""
     store = ctx.store
@@ -257,46 +266,20 @@ def _plan_network(ctx: Context, name: str, driver: str, subnet: str, gateway: st
     drv = get_driver(driver)
     if not drv.capability.creatable:
         raise Forbidden(f'only one instance of "{driver}" network is allowed')
-    if (gateway or ip_range) and not subnet:
+    if (req.gateway or req.ip_range) and not req.subnet:
         raise InvalidArgument("cannot specify gateway or ip-range without subnet")
+    if req.aux and not req.subnet:
+        raise InvalidArgument(f"no matching subnet for aux-address {next(iter(req.aux.values()))}")
     nid = ids.new_id()
-    pool_id, pool, gw, rng, ipam_cfg = "", "", "", "", []
+    got = pools.Pooled()
     if drv.capability.needs_addresses:
-        pool_id, pool, gw, rng, ipam_cfg = _request_pool(ctx, ipam_driver, nid, subnet,
-                                                         gateway, ip_range)
-    net = nw.Net(id=nid, name=name, driver=driver, subnet=pool, gateway=gw, ip_range=rng,
-                 user_subnet=bool(subnet), internal=internal,
+        got = pools.allocate(ctx, ipam_driver, nid, req)
+    net = nw.Net(id=nid, name=name, driver=driver, subnet=got.pool, gateway=got.gateway,
+                 ip_range=got.ip_range, user_subnet=bool(req.subnet), internal=internal,
                  host_ip=options.get(nw.OPT_HOST_IP, ctx.config.ip), options=dict(options),
-                 pool_id=pool_id, ipam_driver=ipam_driver)
-    return net, ipam_cfg
-
-
-def _request_pool(ctx: Context, ipam_driver: str, nid: str, subnet: str, gateway: str,
-                  ip_range: str) -> tuple[str, str, str, str, list[dict[str, str]]]:
-    """(pool id, subnet, gateway address, ip range, IPAM.Config) from the network's
-    IPAM driver; --subnet/--gateway/--ip-range validated first (the docker CLI's
-    messages)."""
-    from minidock.net import ipam
-    from minidock.net.driverapi import GATEWAY, REQUEST_ADDRESS_TYPE
-    allocator = get_ipam(ipam_driver)
-    space = allocator.get_default_address_spaces(ctx)[0]
-    rng = ""
-    if subnet:
-        checked = ipam.make_pool(subnet, gateway or None, ip_range or None)   # validates
-        rng = str(checked.ip_range or "")
-        pool_id, cidr, _data = allocator.request_pool(ctx, space, subnet, rng)
-        cfg = {"Subnet": subnet}
-        if ip_range:
-            cfg["IPRange"] = ip_range
-        if gateway:
-            cfg["Gateway"] = gateway
-    else:
-        pool_id, cidr, _data = allocator.request_pool(ctx, space)
-    gw = allocator.request_address(ctx, pool_id, nid, gateway, {REQUEST_ADDRESS_TYPE: GATEWAY})
-    gw = gw.split("/", 1)[0]
-    if not subnet:
-        cfg = {"Subnet": cidr, "Gateway": gw}
-    return pool_id, cidr, gw, rng, [cfg]
+                 pool_id=got.pool_id, ipam_driver=ipam_driver, address_space=got.space,
+                 aux_addresses=got.aux, ipam_options=dict(req.options))
+    return net, got.config
 
 
 def remove_network(ctx: Context, ref: str) -> str:
@@ -335,12 +318,10 @@ def delete_network(ctx: Context, nid: str, doc: dict[str, Any]) -> list[str]:
     from minidock.pipeline import best_effort, report
     net = nw.from_doc(doc)
 
-    def release_pool() -> None:
-        if net.pool_id:
-            get_ipam(net.ipam_driver).release_pool(ctx, net.pool_id)
-    errors = best_effort([("delete_network",
-                           lambda: get_driver(net.driver).delete_network(ctx, net.info())),
-                          ("release_pool", release_pool)], "network_rm")
+    errors = best_effort([("release_pool", lambda: pools.release(ctx, net)),
+                          ("delete_network",
+                           lambda: get_driver(net.driver).delete_network(ctx, net.info()))],
+                         "network_rm")
     ctx.store.delete("network", nid)
     return report(errors, "network rm")
 

@@ -265,7 +265,10 @@ class Driver(Protocol):
         """Make the endpoint's interface for sandbox `sb` (see the join protocol)."""
 
     def leave(self, ctx: "Context", nw: NetworkInfo, ep: EndpointInfo) -> None:
-        """Remove the endpoint's interface (the sandbox outlives the endpoint)."""
+        """Remove the endpoint's interface (the sandbox outlives the endpoint). When the
+        whole sandbox goes, leave is skipped (its interfaces go with the netns) unless
+        the driver has `leave_on_teardown = True` (a plugin must hear Leave, then
+        DeleteEndpoint, before the address is released: libnetwork's order)."""
 
     def program_external_connectivity(self, ctx: "Context", nw: NetworkInfo,
                                       ep: EndpointInfo, p: "Pipeline") -> None:
@@ -321,7 +324,8 @@ class IPAM(Protocol):
 DRIVERS = {"bridge": "minidock.net.drivers.bridge.driver", "host": "minidock.net.drivers.host",
            "null": "minidock.net.drivers.null"}
 IPAMS = {"default": "minidock.net.ipams.default"}
-LOOKUPS: list[str] = []          # modules with lookup(kind, name) -> driver | None
+# modules with lookup(kind, name) -> driver | None: Docker's plugins
+LOOKUPS: list[str] = ["minidock.net.drivers.remote", "minidock.net.ipams.remote"]
 
 _drivers: dict[str, Any] = {}
 _ipams: dict[str, Any] = {}

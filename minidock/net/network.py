@@ -43,6 +43,9 @@ class Net(NamedTuple):
     pool_id: str = ""         # the IPAM driver's name for the IPv4 pool
     ipam_driver: str = "default"
     state: dict[str, Any] = {}    # the driver's record; never mutated here
+    address_space: str = ""   # the IPAM driver's address space of the pool
+    aux_addresses: dict[str, str] = {}   # --aux-address name -> CIDR the IPAM reserved
+    ipam_options: dict[str, str] = {}    # --ipam-opt; never mutated
 
     @property
     def prefixlen(self) -> int:
@@ -55,8 +58,9 @@ class Net(NamedTuple):
     def info(self) -> Any:
         """The network as its driver sees it (driverapi.NetworkInfo; a copy of state)."""
         from minidock.net.driverapi import IPAMData, NetworkInfo
+        space = self.address_space or self.pool_id.split("/", 1)[0]
         v4 = [IPAMData(self.subnet, f"{self.gateway}/{self.prefixlen}" if self.gateway else "",
-                       self.pool_id.split("/", 1)[0])] if self.subnet else []
+                       space, dict(self.aux_addresses))] if self.subnet else []
         return NetworkInfo(self.id, self.name, dict(self.options), self.internal,
                            ipv4_data=v4, state=dict(self.state))
 
@@ -67,7 +71,8 @@ def new_doc(net: Net, ipam_config: list[dict[str, str]], labels: dict[str, str] 
     return {
         "Name": net.name, "Id": net.id, "Created": now_rfc3339(),
         "Scope": "local", "Driver": net.driver, "EnableIPv6": False,
-        "IPAM": {"Driver": net.ipam_driver, "Options": None if net.default else {},
+        "IPAM": {"Driver": net.ipam_driver,
+                 "Options": None if net.default else dict(net.ipam_options),
                  "Config": ipam_config},
         "Internal": net.internal, "Attachable": False, "Ingress": False,
         "ConfigFrom": {"Network": ""}, "ConfigOnly": False,
@@ -80,7 +85,8 @@ def private(net: Net) -> dict[str, Any]:
     """The `_net` part of the record (what from_doc reads back)."""
     return {"subnet": net.subnet, "gateway": net.gateway, "ip_range": net.ip_range,
             "user_subnet": net.user_subnet, "host_ip": net.host_ip, "default": net.default,
-            "pool_id": net.pool_id, "state": dict(net.state)}
+            "pool_id": net.pool_id, "state": dict(net.state),
+            "address_space": net.address_space, "aux": dict(net.aux_addresses)}
 
 
 def from_doc(doc: dict[str, Any]) -> Net:
@@ -92,7 +98,9 @@ def from_doc(doc: dict[str, Any]) -> Net:
                default=p.get("default", False), options=dict(doc.get("Options") or {}),
                pool_id=p.get("pool_id", ""),
                ipam_driver=(doc.get("IPAM") or {}).get("Driver") or "default",
-               state=p.get("state") or {})
+               state=p.get("state") or {}, address_space=p.get("address_space", ""),
+               aux_addresses=dict(p.get("aux") or {}),
+               ipam_options=dict((doc.get("IPAM") or {}).get("Options") or {}))
 
 
 def public_doc(doc: dict[str, Any], containers: dict[str, Any]) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import select
 import time
 
@@ -64,9 +65,13 @@ def test_detached_exit_recorded_logs_and_teardown(host):
 
 
 def test_detached_rm_goes_by_itself(host):
-    host.md("run", "-d", "--rm", "--name", "c1", "busybox", "sleep", "0.3")
-    mon = monitor_of(host, "c1")
-    wait_gone(mon)
+    host.md("run", "-d", "--rm", "--name", "c1", "busybox", "sleep", "2")
+    try:
+        mon = monitor_of(host, "c1")
+    except (subprocess.CalledProcessError, FileNotFoundError, ValueError):
+        mon = None          # already gone (a loaded machine): the checks below still hold
+    if mon is not None:
+        wait_gone(mon)
     assert host.md("ps", "-aq").stdout == ""
     assert host.sh("ip -o link show type veth").stdout == ""
 

@@ -190,9 +190,11 @@ def test_fake_driver_through_the_controller(lab):
         p.commit()
     ep = eps.of_container(ctx.store, ctr["Id"])[0]
     assert (ep.ip, ep.ifname, ep.mac) == ("10.9.0.2", "eth0", "02:00:00:00:00:00")
-    assert ep.state == {"port": "fk" + ep.id[:6]}
+    assert ep.state == {"port": "fk" + ep.id[:6], "published": 0}
     assert ctr["NetworkSettings"]["Networks"]["red"]["IPAddress"] == "10.9.0.2"
-    assert drv.calls[2:] == [("create_endpoint", "10.9.0.2/24"), ("join", "eth0")]
+    # libnetwork programs the gateway endpoint's external connectivity, ports or not
+    assert drv.calls[2:] == [("create_endpoint", "10.9.0.2/24"), ("join", "eth0"),
+                             ("program_external_connectivity", "eth0")]
     port = ep.state["port"]
     # the sandbox moved, named, addressed and routed the interface the driver answered
     assert kernel == [
@@ -227,11 +229,11 @@ def test_fake_driver_through_the_controller(lab):
     assert ipam.calls[-1] == ("release_address", "10.9.0.2")
     assert eps.of_container(ctx.store, ctr["Id"]) == []
 
-    # network rm: the driver, then the pool
+    # network rm: the gateway address and the pool, then the driver (Docker's order)
     del drv.calls[:], ipam.calls[:]
     controller.remove_network(ctx, "red")
     assert drv.calls == [("delete_network", "red")]
-    assert ipam.calls == [("release_pool", "FakeLocal/10.9.0.0/24")]
+    assert ipam.calls == [("release_address", "10.9.0.1"), ("release_pool", "FakeLocal/10.9.0.0/24")]
     assert ctx.store.get("network", nid) is None
 
 
