@@ -40,6 +40,12 @@ _FIELDS: tuple[tuple[str, Any], ...] = (
     ("default_address_pools", ()),  # ((base CIDR, size), ...)
     ("cluster_store", ""),
     ("cluster_advertise", ""),
+    ("ipv6", False),           # IPv6 on the default bridge (needs fixed_cidr_v6)
+    ("fixed_cidr_v6", ""),     # the default bridge's IPv6 subnet, e.g. "2001:db8:1::/64"
+    ("ip6tables", None),       # None: on when ipv6 is (dockerd 20.10 needs "experimental")
+    ("default_gateway", ""),   # containers' IPv4 default route on the default bridge
+    ("default_gateway_v6", ""),
+    ("experimental", False),   # accepted for dockerd compatibility; changes nothing
 )
 
 
@@ -62,6 +68,11 @@ class DaemonConfig(namedtuple("_DaemonConfig", [f for f, _ in _FIELDS],
     def default_bridge_enabled(self) -> bool:
         """False when `bridge` is "none": no default `bridge` network at all."""
         return self.bridge != "none"
+
+    @property
+    def ip6tables_on(self) -> bool:
+        """ip6tables rules are programmed when IPv6 is on, unless `ip6tables` is false."""
+        return self.ipv6 and self.ip6tables is not False and self.iptables
 
     @property
     def masquerade(self) -> bool:
@@ -87,6 +98,12 @@ _KEYS: dict[str, tuple[str, str]] = {
     "default-address-pools": ("default_address_pools", "pools"),
     "cluster-store": ("cluster_store", "str"),
     "cluster-advertise": ("cluster_advertise", "str"),
+    "ipv6": ("ipv6", "bool"),
+    "fixed-cidr-v6": ("fixed_cidr_v6", "str"),
+    "ip6tables": ("ip6tables", "bool"),
+    "default-gateway": ("default_gateway", "str"),
+    "default-gateway-v6": ("default_gateway_v6", "str"),
+    "experimental": ("experimental", "bool"),
 }
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
@@ -151,6 +168,7 @@ def validate(cfg: DaemonConfig) -> None:
     if not (cfg.mtu == 0 or 68 <= cfg.mtu <= 65535):
         raise InvalidArgument(f"invalid mtu {cfg.mtu}: must be between 68 and 65535")
     _validate_addresses(cfg)
+    _validate_ipv6(cfg)
     _validate_pools(cfg.default_address_pools)
     _validate_cluster(cfg)
 
@@ -181,6 +199,65 @@ def _validate_addresses(cfg: DaemonConfig) -> None:
     for domain in cfg.dns_search:
         if domain != "." and (not _DOMAIN_RE.match(domain) or len(domain) > 255):
             raise InvalidArgument(f"{domain} is not a valid domain")
+
+
+def _validate_ipv6(cfg: DaemonConfig) -> None:
+    """dockerd's IPv6 checks (daemon config, bridge driver init, default bridge IPAM)."""
+    if not (cfg.ipv6 or cfg.fixed_cidr_v6 or cfg.ip6tables or cfg.default_gateway
+            or cfg.default_gateway_v6):
+        return
+    for value in (cfg.default_gateway, cfg.default_gateway_v6):
+        if value:
+            parse_ip(value)
+    if cfg.ip6tables and not cfg.iptables:
+        raise InvalidArgument("cannot create new chains, EnableIPTable is disabled")
+    fixed = parse_cidr6(cfg.fixed_cidr_v6) if cfg.fixed_cidr_v6 else None
+    if cfg.ipv6 and fixed is None and cfg.default_bridge_enabled:
+        raise InvalidArgument(
+            "IPv6 is enabled for the default bridge, but no subnet is configured. "
+            "Specify an IPv6 subnet using --fixed-cidr-v6")
+    if cfg.default_gateway_v6 and fixed is not None:
+        check_default_gateway(fixed, fixed.network_address + 1, cfg.default_gateway_v6, 6)
+    if cfg.default_gateway and cfg.bip:
+        bip = _cidr(cfg.bip)
+        check_default_gateway(bip.network, bip.ip, cfg.default_gateway, 4)
+
+
+def parse_ip(text: str) -> Any:
+    """An address of either family (dockerd's `invalid IP address: x`)."""
+    import ipaddress
+    try:
+        return ipaddress.ip_address(text.strip())
+    except ValueError:
+        raise InvalidArgument(f"invalid IP address: {text}") from None
+
+
+def parse_cidr6(text: str) -> Any:
+    """An IPv6 CIDR; host bits are allowed (and dropped), as Go's net.ParseCIDR."""
+    import ipaddress
+    try:
+        if "/" not in text:
+            raise ValueError(text)
+        net = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise InvalidArgument(f"invalid CIDR address: {text}") from None
+    if net.version != 6:
+        raise InvalidArgument(f"invalid CIDR address: {text}")
+    return net
+
+
+def check_default_gateway(net: Any, bridge_ip: Any, value: str, version: int) -> Any:
+    """`default-gateway(-v6)`: an auxiliary address of the default bridge's pool,
+    with libnetwork's messages (it must lie in the pool and not be the bridge's)."""
+    key = f"DefaultGatewayIPv{version}"
+    gw = parse_ip(value)
+    if gw.version != version or gw not in net:
+        raise InvalidArgument(
+            f"auxiliary address: ({key}:{value}) must belong to the master pool: {net}")
+    if gw == bridge_ip:
+        raise InvalidArgument(f"failed to allocate secondary ip address ({key}:{value}): "
+                              "Address already in use")
+    return gw
 
 
 def _validate_pools(pools: tuple[tuple[str, int], ...]) -> None:

@@ -7,7 +7,8 @@ networking (net/repair.py, and each driver's sweep), links (net/links/links.py).
 CLI imports it:
 
 * `check_boot` at the start of every command (one stat: a missing exec-root marker
-  means a reboot): the previous boot's runtime state is dropped.
+  means a reboot): the previous boot's runtime state is dropped, then containers
+  whose restart policy says so start again (runtime/restart.py).
 * `reconcile_all` for `system prune`: under the exclusive lock (no creating pipeline
   in flight: they hold it shared), every record repaired, then every orphan swept
   (sweep.py).
@@ -43,10 +44,15 @@ def check_boot(ctx: Context) -> None:
     with exclusive(ctx):
         if os.path.exists(boot_marker(ctx)):
             return
-        if os.path.exists(os.path.join(ctx.root, "minidock.db")):
+        booted = os.path.exists(os.path.join(ctx.root, "minidock.db"))
+        if booted:
             after_reboot(ctx)
         with open(boot_marker(ctx), "w") as fh:
             fh.write(_boot_id())
+    if booted:                    # restart policies, once the lock is released
+        from minidock.runtime import container as records
+        from minidock.runtime.restart import restart_after_boot
+        restart_after_boot(ctx, records.all_containers(ctx))
 
 
 def _boot_id() -> str:

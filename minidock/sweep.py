@@ -17,6 +17,7 @@ every removal is idempotent, and a pass that fails does not stop the others.
     drivers      each driver's own orphans (the bridge: host ends on its bridges
                  that no endpoint names)
     dirs         container directories without a record
+    cgroups      container cgroups (below this root's parent) of no live container
     firewall     rebuilt to exactly the expected rules (net/repair.py)
 
 The passes are the subsystems' own repair functions (runtime/repair.py,
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING, Callable
 
 from minidock.identity import container_live
 from minidock.net import repair as net
+from minidock.runtime import repair as runtime
 
 if TYPE_CHECKING:
     from minidock.context import Context
@@ -48,7 +50,8 @@ def run(ctx: Context) -> Fixed:
         ("endpoints", net.sweep_endpoints), ("claims", net.sweep_claims),
         ("dns", net.sweep_dns), ("links", _links), ("proxy", net.sweep_proxy),
         ("resolver", net.sweep_resolver), ("keys", net.sweep_keys),
-        ("drivers", net.sweep_drivers), ("dirs", _dirs), ("firewall", net.sweep_firewall)]
+        ("drivers", net.sweep_drivers), ("dirs", _dirs), ("cgroups", runtime.sweep_cgroups),
+        ("firewall", net.sweep_firewall)]
     for name, fn in passes:
         try:
             fixed += fn(ctx)

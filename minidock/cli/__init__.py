@@ -33,6 +33,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "import": ("minidock.cli.images", "cmd_import", "Import a rootfs tarball as an image"),
     "rmi": ("minidock.cli.images", "cmd_rmi", "Remove one or more images"),
     "network": ("minidock.cli.networks", "cmd_network", "Manage networks"),
+    "volume": ("minidock.cli.volumes", "cmd_volume", "Manage volumes"),
+    "stats": ("minidock.cli.stats", "cmd_stats", "Display a live stream of container resource usage"),
     "system": ("minidock.cli.system", "cmd_system", "Manage minidock (prune, reconcile)"),
     "version": ("minidock.cli.system", "cmd_version", "Show the minidock version"),
 }

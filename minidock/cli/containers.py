@@ -46,6 +46,20 @@ def _run_parser(prog: str) -> Any:
     p.add_argument("-h", "--hostname")
     p.add_argument("--entrypoint")
     p.add_argument("-u", "--user")
+    p.add_argument("-v", "--volume", **_REPEAT, help="bind mount or volume: "
+                   "HOST:CTR[:ro], NAME:CTR[:ro] or CTR (anonymous)")
+    p.add_argument("--mount", **_REPEAT, help="type=bind|volume|tmpfs,source=,target=,readonly")
+    p.add_argument("--tmpfs", **_REPEAT, help="a tmpfs: PATH[:size=64m,mode=1777,...]")
+    p.add_argument("--volumes-from", **_REPEAT, help="the mounts of CONTAINER[:ro|rw]")
+    p.add_argument("--restart", default="no",
+                   help="no, on-failure[:max-retries], always, unless-stopped")
+    p.add_argument("--init", action="store_true", help="an init as PID 1 (reaps, forwards signals)")
+    p.add_argument("-m", "--memory", default="", help="memory limit (e.g. 64m)")
+    p.add_argument("--memory-swap", default="", help="memory + swap limit, -1: unlimited swap")
+    p.add_argument("--cpus", default="", help="number of CPUs (e.g. 0.5)")
+    p.add_argument("-c", "--cpu-shares", default="", help="relative CPU weight")
+    p.add_argument("--pids-limit", default="", help="maximum number of processes")
+    p.add_argument("--cpuset-cpus", default="", help="CPUs allowed (0-2,4)")
     p.add_argument("-l", "--label", **_REPEAT)
     p.add_argument("--net", "--network", dest="network", default="default")
     p.add_argument("-p", "--publish", **_REPEAT)
@@ -108,12 +122,23 @@ def _options(prog: str, argv: list[str]) -> Any:
         interactive=ns.interactive, tty=ns.tty, rm=ns.rm, name=ns.name,
         env=tuple(env), workdir=ns.workdir, hostname=ns.hostname, entrypoint=ns.entrypoint,
         user=ns.user, network=ns.network, publish=tuple(ns.publish),
+        **_mounts_and_limits(ns),
         publish_all=ns.publish_all, expose=tuple(ns.expose), links=tuple(ns.link),
         dns=tuple(ns.dns), dns_search=tuple(ns.dns_search),
         dns_options=tuple(ns.dns_option), add_hosts=tuple(ns.add_host), ip=ns.ip,
         aliases=tuple(ns.network_alias), mac_address=ns.mac_address, labels=labels,
         security_opt=tuple(ns.security_opt))
     return opts, env
+
+
+_LIMIT_FLAGS = ("memory", "memory_swap", "cpus", "cpu_shares", "pids_limit", "cpuset_cpus")
+
+
+def _mounts_and_limits(ns: Any) -> dict[str, Any]:
+    """RunOptions fields of the mount, restart, init and resource flags."""
+    return {"volumes": tuple(ns.volume), "mounts": tuple(ns.mount), "tmpfs": tuple(ns.tmpfs),
+            "volumes_from": tuple(ns.volumes_from), "restart": ns.restart, "init": ns.init,
+            "limits": {k: getattr(ns, k) for k in _LIMIT_FLAGS if getattr(ns, k)}}
 
 
 def cmd_create(ctx: Context, argv: list[str]) -> int:
@@ -141,7 +166,7 @@ def _start_one(ctx: Context, ctr: dict, attach: bool, stdin: bool) -> int:
     except MinidockError as err:
         if ctr["HostConfig"].get("AutoRemove"):
             from minidock.runtime.lifecycle import destroy
-            destroy(ctx, ctr)
+            destroy(ctx, ctr, volumes=True)
         else:
             starter.record_start_failure(ctx, ctr, err)
         raise
@@ -234,7 +259,7 @@ def cmd_restart(ctx: Context, argv: list[str]) -> int:
 
 
 def cmd_kill(ctx: Context, argv: list[str]) -> int:
-    from minidock.runtime.lifecycle import refresh, signal_container, wait_stopped
+    from minidock.runtime.lifecycle import end_restarts, refresh, signal_container, wait_stopped
     p = _simple("kill", "Kill one or more running containers",
                 (("-s", "--signal"), {"default": "KILL"}))
     ns = p.parse_args(argv)
@@ -242,7 +267,7 @@ def cmd_kill(ctx: Context, argv: list[str]) -> int:
 
     def go(ctr: dict) -> None:
         from minidock.errors import Conflict
-        ctr = refresh(ctx, ctr)
+        ctr = end_restarts(ctx, refresh(ctx, ctr))     # Docker: a kill is a manual stop
         if not ctr["State"].get("Running") or not signal_container(ctr, sig):
             raise Conflict(f"Cannot kill container: {ctr['Id']}: "
                            f"Container {ctr['Id']} is not running")
@@ -269,7 +294,7 @@ def cmd_rm(ctx: Context, argv: list[str]) -> int:
                 (("-f", "--force"), {"action": "store_true"}),
                 (("-v", "--volumes"), {"action": "store_true"}))
     ns = p.parse_args(argv)
-    return _each(ctx, ns.containers, lambda c: remove(ctx, c, ns.force))
+    return _each(ctx, ns.containers, lambda c: remove(ctx, c, ns.force, ns.volumes))
 
 
 def cmd_wait(ctx: Context, argv: list[str]) -> int:

@@ -1,4 +1,4 @@
-"""`inspect [-f FORMAT] [--type T] NAME...`: containers, then images, then networks.
+"""`inspect [-f FORMAT] [--type T] NAME...`: containers, images, networks, volumes.
 
 Docker tries each kind in that order for a bare name; `--type` restricts it. The
 documents come from their owners (runtime records, image store, network controller);
@@ -17,7 +17,7 @@ from minidock.errors import InvalidArgument, NotFound
 if TYPE_CHECKING:
     from minidock.context import Context
 
-_KINDS = ("container", "image", "network")
+_KINDS = ("container", "image", "network", "volume")
 
 
 def _container(ctx: Context, ref: str) -> dict[str, Any]:
@@ -36,8 +36,13 @@ def _network(ctx: Context, ref: str) -> dict[str, Any]:
     return inspect_network(ctx, ref)
 
 
+def _volume(ctx: Context, ref: str) -> dict[str, Any]:
+    from minidock.runtime.volumes import inspect
+    return inspect(ctx, ref)
+
+
 FINDERS: dict[str, Callable[[Any, str], dict[str, Any]]] = {
-    "container": _container, "image": _image, "network": _network}
+    "container": _container, "image": _image, "network": _network, "volume": _volume}
 
 
 def find(ctx: Context, ref: str, kind: str | None) -> dict[str, Any]:

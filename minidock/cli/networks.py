@@ -101,6 +101,7 @@ def _create(ctx: Context, argv: list[str]) -> int:
     ap.add_argument("--gateway", action="append", default=[])
     ap.add_argument("--ip-range", action="append", default=[])
     ap.add_argument("--internal", action="store_true")
+    ap.add_argument("--ipv6", action="store_true", help="Enable IPv6 networking")
     ap.add_argument("-o", "--opt", action="append", default=[])
     ap.add_argument("--label", action="append", default=[])
     ap.add_argument("--ipam-driver", default="default",
@@ -111,19 +112,14 @@ def _create(ctx: Context, argv: list[str]) -> int:
                     help="auxiliary IPv4 address used by the network driver (name=ip)")
     ap.add_argument("name")
     args = ap.parse_args(argv)
-    for flag in ("subnet", "gateway", "ip_range"):
-        if len(getattr(args, flag)) > 1:
-            raise InvalidArgument(f"multiple --{flag.replace('_', '-')} values are not supported")
+    from minidock.net.ipam6 import split_families
+    (s4, g4, r4), (s6, g6, r6) = split_families(args.subnet, args.gateway, args.ip_range)
     nid = controller.create_network(
-        ctx, args.name, args.driver, _one(args.subnet), _one(args.gateway),
-        _one(args.ip_range), args.internal, _kv(args.opt), _kv(args.label),
-        args.ipam_driver, _kv(args.ipam_opt), _kv(args.aux_address))
+        ctx, args.name, args.driver, s4, g4, r4, args.internal, _kv(args.opt), _kv(args.label),
+        args.ipam_driver, _kv(args.ipam_opt), _kv(args.aux_address),
+        ipv6=args.ipv6, subnet6=s6, gateway6=g6, ip_range6=r6)
     print(nid)
     return 0
-
-
-def _one(values: list[str]) -> str:
-    return values[0] if values else ""
 
 
 def _kv(items: list[str]) -> dict[str, str]:

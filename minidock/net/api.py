@@ -197,7 +197,7 @@ def _allocate_network(ctx: Context, ctr: Container, p: Pipeline) -> list[str]:
                                       net is gw, p)
         out[net.name] = attach.settings_entry(net, ep, wishes[name], ctr["Id"],
                                               ctr["Config"]["Hostname"])
-        ips.append(ep.ip)
+        ips += [ep.ip, ep.ip6] if ep.ip6 else [ep.ip]
         if net is gw:
             bindings = list(ep.ports)
     ns = ctr["NetworkSettings"]
@@ -213,9 +213,10 @@ def _set_top_level(ns: dict[str, Any]) -> None:
     ns.update(
         LinkLocalIPv6Address="", LinkLocalIPv6PrefixLen=0, SecondaryIPAddresses=None,
         SecondaryIPv6Addresses=None, EndpointID=b.get("EndpointID", ""),
-        Gateway=b.get("Gateway", ""), GlobalIPv6Address="", GlobalIPv6PrefixLen=0,
+        Gateway=b.get("Gateway", ""), GlobalIPv6Address=b.get("GlobalIPv6Address", ""),
+        GlobalIPv6PrefixLen=b.get("GlobalIPv6PrefixLen", 0),
         IPAddress=b.get("IPAddress", ""), IPPrefixLen=b.get("IPPrefixLen", 0),
-        IPv6Gateway="", MacAddress=b.get("MacAddress", ""))
+        IPv6Gateway=b.get("IPv6Gateway", ""), MacAddress=b.get("MacAddress", ""))
 
 
 def prestart(ctx: Context, ctr: Container, pid: int, p: Pipeline) -> None:

@@ -171,10 +171,16 @@ def _record_endpoint(ctx: Context, ctr: Container, net: nw.Net, ep_id: str, ifna
     from minidock.net import ipam
     store = ctx.store
     ip, _, plen = addr.partition("/")
+    mac = mac or ipam.mac_for(ip)
+    requested6 = ((wish.get("IPAMConfig") or {}).get("IPv6Address") or "")
+    ip6 = eps.allocate_address6(store, net, ep_id, mac, requested6)
     ep = eps.Endpoint(
         id=ep_id, network_id=net.id, container_id=ctr["Id"], name=container_name(ctr),
-        ip=ip, prefixlen=int(plen), mac=mac or ipam.mac_for(ip),
-        gateway=net.gateway, ifname=ifname, aliases=tuple(wish.get("Aliases") or ()),
+        ip=ip, prefixlen=int(plen), mac=mac,
+        ip6=ip6, prefixlen6=int(net.subnet6.split("/")[1]) if ip6 else 0,
+        gateway6=(net.default_gw6 or net.gateway6) if ip6 else "",
+        gateway=net.default_gw or net.gateway, ifname=ifname,
+        aliases=tuple(wish.get("Aliases") or ()),
         requested_ip=requested,
         extra={"starter": starter_mark(),
                "sandbox": (ctr.get("NetworkSettings") or {}).get("SandboxKey") or ""})
@@ -303,6 +309,7 @@ def _release_address(ctx: Context, net: nw.Net | None, ep: eps.Endpoint) -> None
     if net is not None and ep.ip:
         get_ipam(net.ipam_driver).release_address(ctx, net.pool_id, ep.ip)
     ctx.store.release_owner(ep.id, "ip:")
+    ctx.store.release_owner(ep.id, "ip6:")
 
 
 def _driver_or_none(net: nw.Net | None) -> Any:
@@ -351,7 +358,9 @@ def settings_entry(net: nw.Net, ep: eps.Endpoint | None, wish: dict[str, Any] | 
         "Aliases": aliases or None, "NetworkID": net.id,
         "EndpointID": ep.id if ep else "", "Gateway": ep.gateway if ep else "",
         "IPAddress": ep.ip if ep else "", "IPPrefixLen": ep.prefixlen if ep else 0,
-        "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+        "IPv6Gateway": ep.gateway6 if ep else "",
+        "GlobalIPv6Address": ep.ip6 if ep else "",
+        "GlobalIPv6PrefixLen": ep.prefixlen6 if ep else 0,
         "MacAddress": ep.mac if ep else "", "DriverOpts": wish.get("DriverOpts"),
     }
 
@@ -363,7 +372,7 @@ def _dns_set(ctx: Context, net: nw.Net, ep: eps.Endpoint) -> None:
     ctr = ctx.store.get("container", ep.container_id) or {}
     hostname = (ctr.get("Config") or {}).get("Hostname", "")
     names = [ep.name, *ep.aliases, ep.container_id[:12]] + ([hostname] if hostname else [])
-    dnsrecords.set_endpoint(ctx.store, net.id, ep.container_id, ep.ip, names)
+    dnsrecords.set_endpoint(ctx.store, net.id, ep.container_id, ep.ip, names, ep.ip6)
 
 
 def _dns_remove(ctx: Context, ep: eps.Endpoint, net: nw.Net | None) -> None:

@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 MARKER = "network-init"
 _KEYS = ("bridge", "bip", "fixed_cidr", "mtu", "icc", "iptables", "ip_masq", "ip_forward",
-         "ip", "userland_proxy", "default_address_pools")
+         "ip", "userland_proxy", "default_address_pools", "ipv6", "fixed_cidr_v6", "ip6tables",
+         "default_gateway", "default_gateway_v6")
 
 
 def fingerprint(cfg: DaemonConfig) -> str:

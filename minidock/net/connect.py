@@ -77,6 +77,8 @@ def connect(ctx: Context, net_ref: str, ctr_ref: str, alias: list[str], ip: str 
         nets[net.name] = attach.settings_entry(net, ep, wish, ctr["Id"], ctr["Config"]["Hostname"])
         from minidock.net.dns import files
         files.add_hosts_entry(ctr, ep.ip)
+        if ep.ip6:
+            files.add_hosts_entry(ctr, ep.ip6)
         _save(ctx, ctr)
         p.commit()
 
@@ -120,7 +122,8 @@ def disconnect(ctx: Context, net_ref: str, ctr_ref: str, force: bool = False) ->
             errors += attach.release_endpoint(ctx, ep, leave=True)
             from minidock.net.dns import files
             errors += best_effort([("remove_hosts_entry",
-                                    lambda: files.remove_hosts_entry(ctr, ep.ip))],
+                                    lambda: [files.remove_hosts_entry(ctr, a)
+                                             for a in (ep.ip, ep.ip6) if a])],
                                   "network_disconnect")
     del nets[net.name]
     _save(ctx, ctr)

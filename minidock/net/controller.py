@@ -139,7 +139,21 @@ def _default_bridge_options(cfg: DaemonConfig) -> dict[str, str]:
 
 def _default_bridge_unchanged(cfg: DaemonConfig, net: nw.Net) -> bool:
     return net.options == _default_bridge_options(cfg) and net.host_ip == cfg.ip and \
-        (not cfg.bip or _bip_matches(cfg.bip, net))
+        (not cfg.bip or _bip_matches(cfg.bip, net)) and \
+        net.enable_ipv6 == cfg.ipv6 and net.default_gw == cfg.default_gateway and \
+        net.default_gw6 == cfg.default_gateway_v6 and \
+        (not cfg.ipv6 or net.subnet6 == _fixed6(cfg))
+
+
+def _fixed6(cfg: DaemonConfig) -> str:
+    from minidock.net import ipam6
+    return str(ipam6.parse_cidr6(cfg.fixed_cidr_v6)) if cfg.fixed_cidr_v6 else ""
+
+
+def _subnets6_in_use(store: Any) -> list[Any]:
+    from ipaddress import IPv6Network
+    return [IPv6Network(d["_net"]["subnet6"]) for _i, d in store.list("network")
+            if d.get("_net", {}).get("subnet6")]
 
 
 def _bip_matches(bip: str, net: nw.Net) -> bool:
@@ -151,8 +165,9 @@ def _bip_matches(bip: str, net: nw.Net) -> bool:
 def _default_bridge_net(ctx: Context, nid: str, old: nw.Net | None
                         ) -> tuple[nw.Net, list[dict[str, str]]]:
     """The default bridge's Net: its pool from bip, the existing bridge, or the
-    predefined pools (through the IPAM driver, inside the caller's transaction)."""
-    from minidock.net import ipam
+    predefined pools (through the IPAM driver, inside the caller's transaction);
+    IPv6 from fixed-cidr-v6 (gateway: its first address) when `ipv6` is on."""
+    from minidock.net import ipam, ipam6
     from minidock.net.driverapi import GATEWAY, OPT_FROM_START, REQUEST_ADDRESS_TYPE
     from minidock.net.kernel import hostinfo
     cfg = ctx.config
@@ -176,14 +191,27 @@ def _default_bridge_net(ctx: Context, nid: str, old: nw.Net | None
                                   cfg.fixed_cidr)
         gateway = str(pool.gateway)
     allocator.request_address(ctx, pool_id, nid, gateway, {REQUEST_ADDRESS_TYPE: GATEWAY})
+    if cfg.default_gateway:
+        ipam6.check_default_gateway(pool.subnet, pool.gateway, cfg.default_gateway, 4)
+    subnet6 = _fixed6(cfg) if cfg.ipv6 else ""
+    gateway6 = str(ipam6.parse_cidr6(subnet6).network_address + 1) if subnet6 else ""
     net = nw.Net(id=nid, name="bridge", driver="bridge", subnet=str(pool.subnet),
                  gateway=gateway, ip_range=str(pool.ip_range or ""), host_ip=cfg.ip,
                  default=True, options=_default_bridge_options(cfg), pool_id=pool_id,
-                 state=old.state if old is not None else {})
-    ipam_cfg: dict[str, str] = {"Subnet": str(pool.subnet)}
+                 state=old.state if old is not None else {}, enable_ipv6=bool(subnet6),
+                 subnet6=subnet6, gateway6=gateway6, default_gw=cfg.default_gateway,
+                 default_gw6=cfg.default_gateway_v6 if subnet6 else "")
+    ipam_cfg: dict[str, Any] = {"Subnet": str(pool.subnet)}
     if pool.ip_range:
         ipam_cfg["IPRange"] = str(pool.ip_range)
-    return net, [ipam_cfg]
+    if cfg.default_gateway:
+        ipam_cfg["AuxiliaryAddresses"] = {"DefaultGatewayIPv4": cfg.default_gateway}
+    configs = [ipam_cfg]
+    if subnet6:
+        configs.append({"Subnet": subnet6})
+        if net.default_gw6:
+            configs[-1]["AuxiliaryAddresses"] = {"DefaultGatewayIPv6": net.default_gw6}
+    return net, configs
 
 
 def _b(value: bool) -> str:
@@ -196,7 +224,8 @@ def create_network(ctx: Context, name: str, driver: str = "bridge", subnet: str 
                    options: dict[str, str] | None = None,
                    labels: dict[str, str] | None = None, ipam_driver: str = "default",
                    ipam_options: dict[str, str] | None = None,
-                   aux_addresses: dict[str, str] | None = None) -> str:
+                   aux_addresses: dict[str, str] | None = None, ipv6: bool = False,
+                   subnet6: str = "", gateway6: str = "", ip_range6: str = "") -> str:
     """`network create`: validate, then record with its pool (one transaction), then
     the driver's create_network; returns the id.
 
@@ -210,7 +239,8 @@ def create_network(ctx: Context, name: str, driver: str = "bridge", subnet: str 
     ensure_initialized(ctx)
     ipam_req = pools.IpamRequest(subnet, gateway, ip_range, dict(ipam_options or {}),
                            dict(aux_addresses or {}))
-    args = (ctx, name, driver, internal, options or {}, labels, ipam_driver, ipam_req)
+    args = (ctx, name, driver, internal, options or {}, labels, ipam_driver, ipam_req,
+            (ipv6, subnet6, gateway6, ip_range6))
     with busy(ctx), Pipeline("network_create") as p:
         try:
             net, doc = p.step("store_network", _plan_and_store, *args)
@@ -238,12 +268,15 @@ def _forget_network(ctx: Context, net: nw.Net) -> None:
 
 def _plan_and_store(ctx: Context, name: str, driver: str, internal: bool,
                     options: dict[str, str], labels: dict[str, str] | None,
-                    ipam_driver: str, req: pools.IpamRequest) -> tuple[nw.Net, dict[str, Any]]:
+                    ipam_driver: str, req: pools.IpamRequest,
+                    v6: tuple[bool, str, str, str]) -> tuple[nw.Net, dict[str, Any]]:
     from minidock.identity import starter_mark
+    from minidock.net import ipam6
     store = ctx.store
     with store.transaction():
         net, ipam_cfg = _plan_network(ctx, name, driver, internal, options, ipam_driver, req)
         try:
+            net, ipam_cfg = ipam6.plan_network6(net, ipam_cfg, _subnets6_in_use(store), *v6)
             doc = nw.new_doc(net, ipam_cfg, labels)
             doc["_Starter"] = starter_mark()
             store.put("network", net.id, doc, name)
@@ -318,7 +351,10 @@ def delete_network(ctx: Context, nid: str, doc: dict[str, Any]) -> list[str]:
     from minidock.pipeline import best_effort, report
     net = nw.from_doc(doc)
 
-    errors = best_effort([("release_pool", lambda: pools.release(ctx, net)),
+    def release_pool() -> None:
+        pools.release(ctx, net)
+        ctx.store.release_space(f"ip6:{nid}")
+    errors = best_effort([("release_pool", release_pool),
                           ("delete_network",
                            lambda: get_driver(net.driver).delete_network(ctx, net.info()))],
                          "network_rm")
@@ -371,7 +407,8 @@ def inspect_network(ctx: Context, ref: str) -> dict[str, Any]:
     for ep in sorted(eps.of_network(ctx.store, nid), key=lambda e: e.container_id):
         containers[ep.container_id] = {
             "Name": ep.name, "EndpointID": ep.id, "MacAddress": ep.mac,
-            "IPv4Address": f"{ep.ip}/{ep.prefixlen}" if ep.ip else "", "IPv6Address": ""}
+            "IPv4Address": f"{ep.ip}/{ep.prefixlen}" if ep.ip else "",
+            "IPv6Address": f"{ep.ip6}/{ep.prefixlen6}" if ep.ip6 else ""}
     return nw.public_doc(doc, containers)
 
 

@@ -32,6 +32,9 @@ class Endpoint(NamedTuple):
     ports: tuple[dict[str, Any], ...] = ()   # allocated bindings (portmap.Binding as dict)
     extra: dict[str, Any] = {}  # starter and sandbox key; never mutated
     state: dict[str, Any] = {}  # the driver's record; never mutated here
+    ip6: str = ""             # IPv6 address on a network with IPv6 ("" otherwise)
+    prefixlen6: int = 0
+    gateway6: str = ""        # the IPv6 default route's next hop
 
     def with_(self, **kw: Any) -> "Endpoint":
         return self._replace(**kw)
@@ -41,6 +44,7 @@ class Endpoint(NamedTuple):
         from minidock.net.driverapi import EndpointInfo
         return EndpointInfo(self.id, self.network_id, self.container_id, self.name,
                             self.ifname, f"{self.ip}/{self.prefixlen}" if self.ip else "",
+                            address_v6=f"{self.ip6}/{self.prefixlen6}" if self.ip6 else "",
                             mac=self.mac, ports=self.ports, state=dict(self.state))
 
 
@@ -73,6 +77,32 @@ def of_network(store: Any, network_id: str) -> list[Endpoint]:
 
 def of_container(store: Any, container_id: str) -> list[Endpoint]:
     return [from_doc(d) for _i, d in store.list("endpoint") if d["container_id"] == container_id]
+
+
+def allocate_address6(store: Any, net: Net, owner: str, mac: str, requested: str = ""
+                      ) -> str:
+    """Claim the endpoint's IPv6 address on a network with IPv6 ("" otherwise): the
+    requested one, the MAC-derived one on the default bridge (as Docker's), else the
+    lowest free (claims `ip6:<network id>`, inside the caller's transaction; the
+    endpoint's release_owner gives it back)."""
+    if not net.enable_ipv6 or not net.subnet6:
+        return ""
+    from minidock.net import ipam6
+    pool = ipam6.make_pool6(net.subnet6, net.gateway6, net.ip_range6)
+    space = f"ip6:{net.id}"
+    taken = store.claimed(space)
+    derived = ipam6.mac_address6(pool.ip_range or pool.subnet, mac) if net.default else None
+    if requested:
+        addr = ipam6.check_requested6(pool, requested, taken)
+    elif derived is not None:
+        addr = ipam6.check_requested6(pool, str(derived), taken)
+    else:
+        addr = ipam6.first_free6(pool, taken)
+        if addr is None:
+            raise ipam6.exhausted6(net.name, net.id)
+    if not store.claim(space, str(addr), owner):
+        raise Conflict(f"Address already in use: {addr}")
+    return str(addr)
 
 
 def legit(ep: Endpoint, ctr: dict[str, Any] | None) -> bool:

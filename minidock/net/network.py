@@ -46,6 +46,12 @@ class Net(NamedTuple):
     address_space: str = ""   # the IPAM driver's address space of the pool
     aux_addresses: dict[str, str] = {}   # --aux-address name -> CIDR the IPAM reserved
     ipam_options: dict[str, str] = {}    # --ipam-opt; never mutated
+    enable_ipv6: bool = False  # containers get IPv6 addresses (needs subnet6)
+    subnet6: str = ""         # "2001:db8:1::/64" (may be set without enable_ipv6)
+    gateway6: str = ""        # the bridge's IPv6 address
+    ip_range6: str = ""
+    default_gw: str = ""      # daemon default-gateway: the containers' IPv4 default route
+    default_gw6: str = ""     # daemon default-gateway-v6
 
     @property
     def prefixlen(self) -> int:
@@ -60,9 +66,22 @@ class Net(NamedTuple):
         from minidock.net.driverapi import IPAMData, NetworkInfo
         space = self.address_space or self.pool_id.split("/", 1)[0]
         v4 = [IPAMData(self.subnet, f"{self.gateway}/{self.prefixlen}" if self.gateway else "",
-                       space, dict(self.aux_addresses))] if self.subnet else []
+                       space, {**self.aux_addresses,
+                               **_aux("DefaultGatewayIPv4", self.default_gw, self.prefixlen)})
+              ] if self.subnet else []
+        v6 = []
+        if self.subnet6:
+            plen6 = int(self.subnet6.split("/")[1])
+            v6 = [IPAMData(self.subnet6, f"{self.gateway6}/{plen6}", "LocalDefault",
+                           _aux("DefaultGatewayIPv6", self.default_gw6, plen6))]
         return NetworkInfo(self.id, self.name, dict(self.options), self.internal,
-                           ipv4_data=v4, state=dict(self.state))
+                           enable_ipv6=self.enable_ipv6, ipv4_data=v4, ipv6_data=v6,
+                           state=dict(self.state))
+
+
+def _aux(key: str, address: str, prefixlen: int) -> dict[str, str]:
+    """libnetwork's auxiliary address of a daemon default gateway, if one is set."""
+    return {key: f"{address}/{prefixlen}"} if address else {}
 
 
 def new_doc(net: Net, ipam_config: list[dict[str, str]], labels: dict[str, str] | None = None
@@ -70,7 +89,7 @@ def new_doc(net: Net, ipam_config: list[dict[str, str]], labels: dict[str, str] 
     """The stored document for a new network (Docker's keys, `_net` private)."""
     return {
         "Name": net.name, "Id": net.id, "Created": now_rfc3339(),
-        "Scope": "local", "Driver": net.driver, "EnableIPv6": False,
+        "Scope": "local", "Driver": net.driver, "EnableIPv6": net.enable_ipv6,
         "IPAM": {"Driver": net.ipam_driver,
                  "Options": None if net.default else dict(net.ipam_options),
                  "Config": ipam_config},
@@ -86,7 +105,10 @@ def private(net: Net) -> dict[str, Any]:
     return {"subnet": net.subnet, "gateway": net.gateway, "ip_range": net.ip_range,
             "user_subnet": net.user_subnet, "host_ip": net.host_ip, "default": net.default,
             "pool_id": net.pool_id, "state": dict(net.state),
-            "address_space": net.address_space, "aux": dict(net.aux_addresses)}
+            "address_space": net.address_space, "aux": dict(net.aux_addresses),
+            "enable_ipv6": net.enable_ipv6, "subnet6": net.subnet6, "gateway6": net.gateway6,
+            "ip_range6": net.ip_range6, "default_gw": net.default_gw,
+            "default_gw6": net.default_gw6}
 
 
 def from_doc(doc: dict[str, Any]) -> Net:
@@ -100,7 +122,10 @@ def from_doc(doc: dict[str, Any]) -> Net:
                ipam_driver=(doc.get("IPAM") or {}).get("Driver") or "default",
                state=p.get("state") or {}, address_space=p.get("address_space", ""),
                aux_addresses=dict(p.get("aux") or {}),
-               ipam_options=dict((doc.get("IPAM") or {}).get("Options") or {}))
+               ipam_options=dict((doc.get("IPAM") or {}).get("Options") or {}),
+               enable_ipv6=p.get("enable_ipv6", False), subnet6=p.get("subnet6", ""),
+               gateway6=p.get("gateway6", ""), ip_range6=p.get("ip_range6", ""),
+               default_gw=p.get("default_gw", ""), default_gw6=p.get("default_gw6", ""))
 
 
 def public_doc(doc: dict[str, Any], containers: dict[str, Any]) -> dict[str, Any]:

@@ -130,8 +130,26 @@ def configure_interface(pl: Plumbing, ep: Any, ji: Any, gateway: bool) -> None:
         ip, _, plen = ep.address.partition("/")
         pl.inner.addr_add(link.index, ip, int(plen))
     pl.inner.link_set(link.index, up=True)
+    if ep.address_v6:
+        configure_ipv6(pl, ep.ifname, link.index, ep.address_v6,
+                       ji.gateway_v6 if gateway else "")
     for route in ji.static_routes:
         pl.inner.route_add(route.destination, route.next_hop or None,
                            oif=0 if route.next_hop else link.index)
     if gateway and ji.gateway:
         pl.inner.route_add("0.0.0.0/0", ji.gateway)
+
+
+def configure_ipv6(pl: Plumbing, ifname: str, index: int, address: str, gateway: str) -> None:
+    """IPv6 on for an interface of a network with IPv6 (the sandbox's default is off),
+    router advertisements still ignored; its address without DAD (IPAM made it
+    unique, as Docker's); the IPv6 default route on the gateway endpoint."""
+    from minidock.net.kernel.netns import in_netns_fd
+    from minidock.net.kernel.sysctl import PROC_NET, write
+    with in_netns_fd(pl.fd):
+        write(f"{PROC_NET}/ipv6/conf/{ifname}/accept_ra", "0")
+        write(f"{PROC_NET}/ipv6/conf/{ifname}/disable_ipv6", "0")
+    ip, _, plen = address.partition("/")
+    pl.inner.addr6_add(index, ip, int(plen))
+    if gateway:
+        pl.inner.route6_add("::/0", gateway)

@@ -40,7 +40,7 @@ def build_doc(cid: str, name: str, image: Any, opts: RunOptions, env: list[str],
     entrypoint, cmd = resolve_command(opts, cfg)
     argv = (entrypoint or []) + (cmd or [])
     bindings = parse_publish_raw(opts.publish)
-    return {
+    doc = {
         "Id": cid, "Created": created, "Path": argv[0], "Args": argv[1:],
         "State": {"Status": "created", "Running": False, "Paused": False,
                   "Restarting": False, "OOMKilled": False, "Dead": False, "Pid": 0,
@@ -75,6 +75,9 @@ def build_doc(cid: str, name: str, image: Any, opts: RunOptions, env: list[str],
                             "Networks": _endpoint_wishes(opts)},
         "_Layers": list(image.layer_dirs),
     }
+    from minidock.runtime import hostopts
+    hostopts.apply(doc, opts, cfg)
+    return doc
 
 
 _RESOURCES: dict[str, Any] = {

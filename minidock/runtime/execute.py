@@ -97,6 +97,9 @@ def _helper(ctr: Container, opts: ExecOptions, nsfds: list[int], err_w: int,
         from minidock.runtime.monitor import exit_code
         if master is not None:
             os.close(master)
+        if ctr.get("_Cgroup"):           # the exec'd process counts against the limits
+            from minidock.runtime import cgroups
+            cgroups.join(ctr["_Cgroup"], os.getpid())
         init.seal_imports()    # the mnt namespace joined below shows the image's files
         for fd in nsfds:
             sc.setns(fd)

@@ -9,6 +9,7 @@ sync pipe is close-on-exec, so a successful exec is seen by the CLI as EOF.
     setns(netns path)            only for a "join" network mode
     unshare(mnt uts ipc [net])   net only for a "new" network mode
     write "R"  ----------------> CLI runs the prestart hook (interfaces move in)
+    join the container's cgroup (meanwhile)
     read  "G"  <---------------- CLI releases (EOF instead: the CLI gave up, exit)
     rootfs.setup: mounts, pivot_root, masks
     tty: open /dev/ptmx of the container's own devpts, send the master to the
@@ -54,6 +55,7 @@ def container_init(ctr: dict[str, Any], cdir: str, netns: tuple[str, str | None]
         _stdio(fds)
         _namespaces(netns)
         os.write(fds.sync_w, b"R\n")
+        _while_prestart(ctr)
         # everything used after pivot_root must be imported before it: the host's
         # filesystem (and minidock's source) is gone from view then. Done while the
         # CLI runs the prestart hook.
@@ -71,6 +73,9 @@ def container_init(ctr: dict[str, Any], cdir: str, netns: tuple[str, str | None]
         reset_signals()
         sc.cloexec_from(3)
         seccomp.install(ctr["HostConfig"])
+        if ctr.get("_InitReaper"):                 # --init without a binary (reaper.py)
+            from minidock.runtime import reaper
+            reaper.fork_command(fds.sync_w)
         exec_command(argv, env)
     except MinidockError as err:
         code, msg = err.exit_code, str(err)
@@ -144,7 +149,10 @@ def _command(ctr: dict[str, Any]) -> tuple[list[str], list[str]]:
         enter_workdir(fd, workdir)
     finally:
         os.close(fd)
-    return [ctr["Path"], *ctr["Args"]], runtime_env(ctr, user.home)
+    argv = [ctr["Path"], *ctr["Args"]]
+    if ctr["HostConfig"].get("Init") and not ctr.get("_InitReaper"):   # usermounts.py
+        argv = ["/sbin/minidock-init", "--", *argv]
+    return argv, runtime_env(ctr, user.home)
 
 
 def _cwd_error(workdir: str, err: OSError) -> CannotInvoke:
@@ -293,3 +301,14 @@ def exec_command(argv: list[str], env: list[str]) -> None:
         raise CommandNotFound(f'exec: "{argv[0]}": no such file or directory') from None
     except OSError as err:
         raise CannotInvoke(f'exec: "{argv[0]}": {err.strerror.lower()}') from None
+
+
+def _while_prestart(ctr: dict[str, Any]) -> None:
+    """While the CLI moves the interfaces in: join the container's cgroup (a v1
+    migration costs ~10 ms, an RCU grace period per hierarchy: off the critical path
+    here) and import the built-in --init reaper (no import after pivot_root)."""
+    if ctr.get("_Cgroup"):
+        from minidock.runtime import cgroups
+        cgroups.join(ctr["_Cgroup"], 0)
+    if ctr.get("_InitReaper"):
+        from minidock.runtime import reaper  # noqa: F401

@@ -41,18 +41,27 @@ def pidfd_checked(pid: int, start: int | None) -> int | None:
 
 
 def record_exit(ctx: Context, cid: str, pid: int, code: int, error: str = "",
-                recorded: Any = None) -> None:
+                recorded: Any = None) -> int | None:
     """The monitor's last words: state exited, networking released, --rm applied.
 
     `recorded` is called once the exit is in the store (not with --rm, whose CLI
     waits for the removal): a foreground CLI can return while networking goes.
+    Returns the back-off (ms) when the restart policy restarts the container: the
+    record says "restarting" and the caller (the monitor) restarts it (restart.py).
     """
+    from minidock.runtime import cgroups, restart
     store = ctx.store
     with store.transaction():
         ctr = records.get(ctx, cid)
         if ctr is None or ctr["State"].get("Pid") != pid:
-            return
+            return None
+        monitor = ctr.get("_Monitor")
         mark_exited(ctr, code, error)
+        ctr["State"]["OOMKilled"] = cgroups.oom_killed(ctr.get("_Cgroup"))
+        delay = restart.plan_restart(ctr, code)
+        if delay is not None:
+            ctr["State"].update(Status="restarting", Restarting=True)
+            ctr["_Monitor"] = monitor          # still alive: `stop` ends it
         if not ctr["HostConfig"].get("AutoRemove"):   # --rm: the record goes anyway
             records.save(ctx, ctr)
     if recorded is not None and not ctr["HostConfig"].get("AutoRemove"):
@@ -61,9 +70,10 @@ def record_exit(ctx: Context, cid: str, pid: int, code: int, error: str = "",
     with deferred_kernel_cleanup():     # its kernel-only tail runs after `recorded`
         _release(ctx, ctr)
         if ctr["HostConfig"].get("AutoRemove"):
-            destroy(ctx, ctr)
+            destroy(ctx, ctr, volumes=True)
             if recorded is not None:
                 recorded()              # --rm: the record and files are gone
+    return delay
 
 
 def mark_exited(ctr: Container, code: int, error: str = "") -> None:
@@ -76,7 +86,9 @@ def mark_exited(ctr: Container, code: int, error: str = "") -> None:
 
 def _release(ctx: Context, ctr: Container) -> None:
     from minidock.net import api
+    from minidock.runtime import cgroups
     api.release_networking(ctx, ctr)
+    cgroups.remove(ctr.get("_Cgroup"))
 
 
 def refresh(ctx: Context, ctr: Container) -> Container:
@@ -92,6 +104,8 @@ def refresh(ctx: Context, ctr: Container) -> Container:
                 from minidock.errors import NotFound
                 raise NotFound(f"No such container: {ctr['Id']}")
             ctr = records.get(ctx, ctr["Id"]) or ctr
+    if ctr["State"].get("Restarting") and not monitor_alive(ctr):
+        return _restart_lost(ctx, ctr)
     if not ctr["State"].get("Running") or monitor_alive(ctr) or process_alive(ctr):
         return ctr
     with ctx.store.transaction():
@@ -103,6 +117,45 @@ def refresh(ctx: Context, ctr: Container) -> Container:
         mark_exited(fresh, LOST_EXIT_CODE, "monitor died")
         records.save(ctx, fresh)
     _release(ctx, fresh)
+    return fresh
+
+
+def _restart_lost(ctx: Context, ctr: Container) -> Container:
+    """A restarting container whose monitor died before it restarted: exited."""
+    with ctx.store.transaction():
+        fresh = records.get(ctx, ctr["Id"])
+        if fresh is None or not fresh["State"].get("Restarting") or monitor_alive(fresh):
+            return fresh or ctr
+        fresh["State"].update(Restarting=False, Status="exited")
+        fresh.pop("_Monitor", None)
+        records.save(ctx, fresh)
+    return fresh
+
+
+def end_restarts(ctx: Context, ctr: Container) -> Container:
+    """`stop`, `kill`, `rm`: no restart policy applies any more (Docker's manual stop);
+    a monitor waiting out its back-off is killed (it holds nothing else)."""
+    policy = (ctr["HostConfig"].get("RestartPolicy") or {}).get("Name") or "no"
+    if policy == "no" and not ctr["State"].get("Restarting"):
+        return ctr
+    with ctx.store.transaction():
+        fresh = records.get(ctx, ctr["Id"])
+        if fresh is None:
+            return ctr
+        fresh["_ManuallyStopped"] = True
+        records.save(ctx, fresh)
+    if fresh["State"].get("Restarting"):
+        mon = fresh.get("_Monitor") or {}
+        fd = pidfd_checked(mon.get("Pid", 0), mon.get("Start"))
+        if fd is not None:
+            try:
+                signal.pidfd_send_signal(fd, signal.SIGKILL)
+                select.select([fd], [], [], 10)
+            except ProcessLookupError:
+                pass
+            finally:
+                os.close(fd)
+        fresh = _restart_lost(ctx, fresh)
     return fresh
 
 
@@ -162,7 +215,7 @@ def stop(ctx: Context, ctr: Container, timeout: float = 10, sig: int = signal.SI
     record_exit then sees another Pid and backs off); the record is removed next, so
     the exact exit status, which only the monitor can reap, does not matter.
     """
-    ctr = refresh(ctx, ctr)
+    ctr = end_restarts(ctx, refresh(ctx, ctr))
     if not ctr["State"].get("Running"):
         return ctr
     pid, start = ctr["State"]["Pid"], ctr.get("_PidStart")
@@ -185,19 +238,25 @@ def _take_over_exit(ctx: Context, ctr: Container, pid: int, code: int) -> Contai
     return fresh
 
 
-def remove(ctx: Context, ctr: Container, force: bool) -> None:
+def remove(ctx: Context, ctr: Container, force: bool, volumes: bool = False) -> None:
     """`rm [-f]`: refuse a running container without force; leave nothing behind.
 
     Each step is idempotent (a killed rm is finished by the next one), and everything
     the container still holds goes: its networking even if its netns or veth is gone
-    already (net/repair.release_container), then its files, then the record."""
-    from minidock.net import repair
+    already, and its cgroup (runtime/repair.release_container), then its files, then
+    the record, then with `volumes` (rm -v) its anonymous volumes."""
     from minidock.pipeline import best_effort, deferred_kernel_cleanup, report
+    from minidock.runtime import repair
     ctr = refresh(ctx, ctr)
     failed: list[str] = []
     # the kernel's RCU-bound steps (unguard, the veths' removal) overlap with the
     # rest of the removal and are complete when this block ends
     with deferred_kernel_cleanup(waits=True):
+        if ctr["State"].get("Restarting"):
+            if not force:
+                raise Conflict(f"You cannot remove a restarting container {ctr['Id']}. "
+                               "Stop the container before attempting removal or force remove")
+            ctr = end_restarts(ctx, ctr)
         if ctr["State"].get("Running"):
             if not force:
                 raise Conflict(f"You cannot remove a running container {ctr['Id']}. Stop "
@@ -209,7 +268,7 @@ def remove(ctx: Context, ctr: Container, force: bool) -> None:
         failed += report(best_effort([("release_container",
                                        lambda: failed.extend(repair.release_container(ctx, ctr)))],
                                      "rm"), "rm")
-        destroy(ctx, ctr)
+        destroy(ctx, ctr, volumes)
     if failed:
         from minidock.errors import Internal
         raise Internal(f"container {ctr['Id'][:12]} removed, but {len(failed)} networking "
@@ -247,8 +306,9 @@ def _remove(name: str, dfd: int, is_dir: bool) -> None:
         pass
 
 
-def destroy(ctx: Context, ctr: Container) -> None:
-    """Remove the files and the record (idempotent; the record goes last)."""
+def destroy(ctx: Context, ctr: Container, volumes: bool = False) -> None:
+    """Remove the files and the record (idempotent; the record goes last), then with
+    `volumes` (rm -v, --rm) the container's anonymous volumes."""
     from minidock.net import api
     from minidock.pipeline import best_effort, report
     cid = ctr["Id"]
@@ -263,4 +323,8 @@ def destroy(ctx: Context, ctr: Container) -> None:
     errors = best_effort([("forget_container", lambda: api.forget_container(ctx, ctr)),
                           ("remove_files", files)], "rm")
     record()
+    if volumes and any(m.get("_Anonymous") for m in ctr.get("_Mounts") or []):
+        from minidock.runtime import volumes as vols
+        for name in vols.anonymous_of(ctr):
+            vols.remove_quietly(ctx, name)
     report(errors, "rm")

@@ -64,7 +64,7 @@ def containers(ctx: Any, all_: bool) -> list[Brief]:
                 brief = refresh(ctx, doc)
             except NotFound:
                 continue
-        if all_ or brief["State"].get("Running"):
+        if all_ or brief["State"].get("Running") or brief["State"].get("Restarting"):
             out.append(brief)
     out.sort(key=lambda c: c["Created"], reverse=True)
     return out

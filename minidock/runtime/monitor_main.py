@@ -213,9 +213,12 @@ def _finish(p: dict, status: int, verdict: list[bytes]) -> None:
         from minidock.context import Context
         from minidock.runtime import lifecycle
         ctx = Context(root=p["root"], exec_root=p["exec_root"], config_path=p["config"])
-        lifecycle.record_exit(ctx, p["cid"], p["pid"], report.code, recorded=report)
+        delay = lifecycle.record_exit(ctx, p["cid"], p["pid"], report.code, recorded=report)
     finally:
         report()
+    if delay is not None:                # the restart policy says: again (restart.py)
+        from minidock.runtime.restart import restart_from_monitor
+        restart_from_monitor(ctx, p["cid"], delay)
 
 
 class _Reporter:

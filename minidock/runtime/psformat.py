@@ -40,9 +40,10 @@ def status_text(ctr: dict[str, Any], now: float) -> str:
     state = ctr["State"]
     if state.get("Running"):
         return "Up " + human_duration(now - parse_time(state["StartedAt"]))
-    if state.get("Status") == "exited":
+    if state.get("Status") in ("exited", "restarting"):
         ago = human_duration(now - parse_time(state["FinishedAt"]))
-        return f"Exited ({state['ExitCode']}) {ago} ago"
+        word = "Restarting" if state.get("Restarting") else "Exited"
+        return f"{word} ({state['ExitCode']}) {ago} ago"
     return state.get("Status", "created").capitalize()
 
 

@@ -2,15 +2,19 @@
 died, a killed monitor) made true again. reconcile.py orchestrates these for `system
 prune` and after a reboot; lifecycle and start call them when they meet such a record.
 
-    reconcile_container   a dead run's record and init removed; a lost monitor's
-                          container marked exited; networking of what is not live
-                          released (net/repair.py)
+    reconcile_container   a dead run's record and init removed (its anonymous volumes
+                          too); a lost monitor's container marked exited; what a
+                          container that is not live holds released
+    release_container     its networking (net/repair.py) and its cgroup
     reap_container_name   the holder of a name is repaired, so the name may be free
     after_reboot          every container exited and its runtime fields cleared
+    sweep_cgroups         container cgroups (below this root's parent) of no live
+                          container (system prune)
 """
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from minidock.identity import container_live, mark_alive
@@ -40,12 +44,12 @@ def reconcile_container(ctx: Context, ctr: Container) -> Container | None:
             return reconcile_container(ctx, fresh)
     if starter:                                          # a run whose CLI died
         _kill_init(ctr)
-        netrepair.release_container(ctx, ctr)
-        lifecycle.destroy(ctx, ctr)
+        release_container(ctx, ctr)
+        lifecycle.destroy(ctx, ctr, volumes=True)
         return None
     ctr = lifecycle.refresh(ctx, ctr)                    # lost monitor: exited, released
     if not container_live(ctr):
-        netrepair.release_container(ctx, ctr)
+        release_container(ctx, ctr)
     else:
         netrepair.release_stale_endpoints(ctx, ctr)
     return records.get(ctx, ctr["Id"])
@@ -59,6 +63,17 @@ def _kill_init(ctr: Container) -> None:
     mon = ctr.get("_Monitor") or {}
     if mon:
         wait_gone(mon.get("Pid", 0), mon.get("Start"), 5)
+
+
+def release_container(ctx: Context, ctr: Container) -> list[str]:
+    """Everything a container that is not live holds (idempotent): its networking,
+    then its cgroup (stored at create, so a killed run's is found too); the networking
+    teardown errors, each already reported on stderr."""
+    from minidock.net import repair as netrepair
+    from minidock.runtime import cgroups
+    errors = netrepair.release_container(ctx, ctr)
+    cgroups.remove(ctr.get("_Cgroup"))
+    return errors
 
 
 def reap_container_name(ctx: Context, name: str) -> bool:
@@ -80,7 +95,32 @@ def after_reboot(ctx: Context) -> None:
         for ctr in records.all_containers(ctx):
             if ctr.get("_Starter"):
                 continue
-            if ctr["State"].get("Running"):
+            if ctr["State"].get("Running") or ctr["State"].get("Restarting"):
                 mark_exited(ctr, LOST_EXIT_CODE, "lost at reboot")
+                ctr["State"]["Restarting"] = False
             clear_runtime_fields(ctr.get("NetworkSettings") or {})
             records.save(ctx, ctr)
+
+
+def sweep_cgroups(ctx: Context) -> list[str]:
+    """Container cgroups below this root's parent whose container is not live (nor
+    waiting out a restart back-off); one line per removal."""
+    from minidock.runtime import cgroups
+    from minidock.runtime import container as records
+    live = {c["Id"] for c in records.all_containers(ctx) if container_live(c)
+            or c["State"].get("Restarting")}
+    out = []
+    for ctrl, path in cgroups.plan(ctx.root, "x").items():
+        parent = os.path.dirname(path)
+        for cid in _listdir(parent):
+            if len(cid) == 64 and cid not in live and os.path.isdir(os.path.join(parent, cid)):
+                cgroups.remove({ctrl: os.path.join(parent, cid)}, wait=0)
+                out.append(f"cgroup {ctrl or 'unified'}/{cid[:12]}: removed")
+    return out
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return sorted(os.listdir(path))
+    except OSError:
+        return []

@@ -136,6 +136,9 @@ def setup(ctr: dict, cdir: str) -> None:
                 finally:
                     os.close(fd)
         os.fchdir(root_fd)
+        if ctr.get("_Mounts"):           # the user's mounts, after (over) the /etc files
+            from minidock.runtime import usermounts
+            usermounts.apply(root_fd, ctr["_Mounts"])
     finally:
         os.close(root_fd)
     sc.pivot_root(".", ".")

@@ -42,6 +42,13 @@ class RunOptions(Values):
     hostname: str | None = None
     entrypoint: str | None = None
     user: str | None = None
+    volumes: tuple[str, ...] = ()          # -v
+    mounts: tuple[str, ...] = ()           # --mount
+    tmpfs: tuple[str, ...] = ()            # --tmpfs
+    volumes_from: tuple[str, ...] = ()     # --volumes-from
+    restart: str = "no"                    # --restart
+    init: bool = False                     # --init
+    limits: dict[str, str] = {}            # resource flags (limits.Limits fields)
     network: str = "default"
     publish: tuple[str, ...] = ()
     publish_all: bool = False

@@ -71,18 +71,22 @@ def create(ctx: Context, opts: Any, env: list[str], op: str = "create") -> Conta
     from minidock.runtime import rootfs
     from minidock.runtime.spec import validate_name
 
+    ctx.config      # an invalid daemon.json refuses the container before anything is made
     name = validate_name(opts.name) if opts.name else None
     image = resolve_image(ctx, opts.image)
     cid = ids.new_id()
     cdir = ctx.container_dir(cid)
     ctr = records.build_doc(cid, name or ids.random_name(), image, opts, env,
                             os.path.join(cdir, cid + "-json.log"), now_iso())
+    _mounts_and_cgroup(ctx, ctr, opts, op)
     if op == "run":
         ctr["_Starter"] = starter_mark()
     api.validate(ctx, ctr)
     with busy(ctx), Pipeline("create") as p:
         p.step("prepare_rootfs", rootfs.prepare, cdir)
         p.undo("prepare_rootfs", _rmtree, cdir)
+        if ctr["_Mounts"]:
+            p.step("create_volumes", _create_volumes, ctx, ctr, p)
         p.step("insert_record", _insert, ctx, ctr, name is None)
         p.undo("insert_record", _delete_record, ctx, cid)
         p.commit()
@@ -116,6 +120,24 @@ def _rmtree(path: str) -> None:
     rmtree(path)
 
 
+def _mounts_and_cgroup(ctx: Context, ctr: Container, opts: Any, op: str) -> None:
+    """--volumes-from (needs the store); a run's cgroup paths, stored with the record
+    so that the cgroup of a run whose CLI is killed is found (runtime/repair.py)."""
+    if opts.volumes_from:
+        from minidock.runtime import hostopts
+        hostopts.attach_volumes_from(ctx, ctr, opts.volumes_from)
+    if op == "run":
+        _plan_cgroup(ctx, ctr)
+
+
+def _create_volumes(ctx: Context, ctr: Container, p: Pipeline) -> None:
+    """Name and create the volumes the mounts need (inverse: remove those made here)."""
+    from minidock.runtime import hostopts, volumes
+    made = volumes.prepare(ctx, ctr["_Mounts"])
+    p.undo("create_volumes", lambda: [volumes.remove_quietly(ctx, n) for n in made])
+    hostopts.fill_sources(ctr)
+
+
 def start(ctx: Context, ctr: Container, attach: bool = False, stdin: bool = False) -> Started:
     """Run the start pipeline (see module doc); returns once the command has exec'd."""
     from minidock.net import api
@@ -125,10 +147,12 @@ def start(ctx: Context, ctr: Container, attach: bool = False, stdin: bool = Fals
         netns = api.netns_mode(ctx, ctr)
         api.initialize_networking(ctx, ctr, p)
         os.makedirs(ctx.run_dir(ctr["Id"]), exist_ok=True)
+        cgroup = p.step("create_cgroup", _create_cgroup, ctx, ctr)
+        p.undo("create_cgroup", _remove_cgroup, cgroup)
         proto = p.step("spawn_monitor", _spawn, ctx, ctr, netns, attach, stdin, tty)
         p.undo("spawn_monitor", proto.abort)
         pid = p.step("wait_for_start", proto.wait_ready)
-        api.prestart(ctx, ctr, pid, p)
+        api.prestart(ctx, ctr, pid, p)      # meanwhile the init joins its cgroup (init.py)
         p.step("release_init", proto.release)
         # recorded while the init mounts and execs (undone if the exec fails)
         p.step("record_running", _record_running, ctx, ctr, pid, proto.monitor_pid)
@@ -137,6 +161,42 @@ def start(ctx: Context, ctr: Container, attach: bool = False, stdin: bool = Fals
         proto.confirm()
         p.commit()
     return Started(ctr, proto.exit_r, _open_tty(pid) if tty else None)
+
+
+_LIMIT_KEYS = ("Memory", "MemorySwap", "NanoCpus", "CpuShares", "PidsLimit", "CpusetCpus")
+
+
+def _plan_cgroup(ctx: Context, ctr: Container) -> None:
+    from minidock.runtime import cgroups
+    try:
+        ctr["_Cgroup"] = cgroups.plan(ctx.root, ctr["Id"])
+    except OSError:
+        ctr.pop("_Cgroup", None)
+
+
+def _create_cgroup(ctx: Context, ctr: Container) -> dict[str, str] | None:
+    """The container's cgroup with its limits (cgroups.py). Without limits a host
+    where cgroups cannot be made still runs containers (no stats, no OOM flag).
+    A `run` planned the paths at create (same process); a `start` plans them now."""
+    from minidock.runtime import cgroups
+    hc = ctr["HostConfig"]
+    try:
+        if not (ctr.get("_Starter") and ctr.get("_Cgroup")):
+            _plan_cgroup(ctx, ctr)
+        paths = ctr["_Cgroup"]
+        cgroups.create(paths, hc)
+    except (OSError, Internal, KeyError):
+        if any(hc.get(k) for k in _LIMIT_KEYS):
+            raise
+        ctr.pop("_Cgroup", None)
+        return None
+    ctr["_Cgroup"] = paths
+    return paths
+
+
+def _remove_cgroup(paths: dict[str, str] | None) -> None:
+    from minidock.runtime import cgroups
+    cgroups.remove(paths)
 
 
 class _Protocol:
@@ -286,7 +346,9 @@ def _drop_store(ctx: Context) -> None:
 def _record_running(ctx: Context, ctr: Container, pid: int, monitor_pid: int) -> None:
     from minidock.identity import proc_start
     ctr["State"].update(Status="running", Running=True, Pid=pid, ExitCode=0, Error="",
-                        StartedAt=now_iso(), FinishedAt="0001-01-01T00:00:00Z")
+                        StartedAt=now_iso(), FinishedAt="0001-01-01T00:00:00Z",
+                        Restarting=False, OOMKilled=False)
+    ctr.pop("_ManuallyStopped", None)
     ctr["_PidStart"] = proc_start(pid)
     ctr["_Monitor"] = {"Pid": monitor_pid, "Start": proc_start(monitor_pid)}
     # From here the container is a running container: if this CLI dies before it

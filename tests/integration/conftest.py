@@ -99,13 +99,26 @@ class TestHost:
                  if "MINIDOCK" in ln and ("DNAT" in ln or "/32" in ln)]
         if rules:
             found.append(f"rules: {rules}")
+        rules6 = [ln for ln in self.sh("ip6tables-save", check=False).stdout.splitlines()
+                  if "MINIDOCK" in ln and ("DNAT" in ln or "/128" in ln.replace("::1/128", ""))]
+        if rules6:
+            found.append(f"ip6tables rules: {rules6}")
         mounts = _mounts_under(self.dir)
         if mounts:
             found.append(f"mounts: {mounts}")
         pids = self.pids()
         if pids:
             found.append(f"processes in netns: {pids}")
+        groups = [d for parent in self.cgroup_parents() if os.path.isdir(parent)
+                  for d in os.listdir(parent) if os.path.isdir(os.path.join(parent, d))]
+        if groups:
+            found.append(f"cgroups: {groups}")
         return found
+
+    def cgroup_parents(self) -> list[str]:
+        """This host's cgroup parent in every hierarchy (its name hashes the root)."""
+        from minidock.runtime import cgroups
+        return sorted({os.path.dirname(p) for p in cgroups.plan(self.root, "x").values()})
 
     def destroy(self) -> None:
         """Remove everything the host made, even after a failed test (by PID only)."""
@@ -126,7 +139,20 @@ class TestHost:
             except OSError:
                 pass
         subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
+        for parent in self.cgroup_parents():
+            if os.path.isdir(parent):
+                for child in os.listdir(parent):
+                    if os.path.isdir(os.path.join(parent, child)):
+                        _rmdir_quietly(os.path.join(parent, child))
+                _rmdir_quietly(parent)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _rmdir_quietly(path: str) -> None:
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass
 
 
 def _sandbox_links(exec_root: str) -> list[str]:

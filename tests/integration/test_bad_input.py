@@ -87,6 +87,63 @@ CASES = [
     ("link_format", ["run", "--rm", "--link", "a:b:c", "busybox", "true"], "a:b:c"),
     ("alias_on_bridge", ["run", "--rm", "--network-alias", "x", "busybox", "true"],
      "network-scoped alias is supported only for containers in user defined networks"),
+    # -- run: volumes and mounts (issue 15) ------------------------------------------------
+    ("v_relative", ["run", "--rm", "-v", "/tmp:relative", "busybox", "true"], "relative"),
+    ("v_bad_mode", ["run", "--rm", "-v", "/tmp:/x:bogus", "busybox", "true"], "bogus"),
+    ("v_too_many", ["run", "--rm", "-v", "a:/b:ro:d", "busybox", "true"], "a:/b:ro:d"),
+    ("v_bad_name", ["run", "--rm", "-v", "bad$name:/x", "busybox", "true"], "bad$name"),
+    ("v_root", ["run", "--rm", "-v", "/tmp:/", "busybox", "true"], "destination can't be '/'"),
+    ("v_mode_only", ["run", "--rm", "-v", "/x:ro", "busybox", "true"], "/x:ro"),
+    ("v_empty", ["run", "--rm", "-v", "", "busybox", "true"], "empty volume spec"),
+    ("v_duplicate", ["run", "--rm", "-v", "/tmp:/dup", "-v", "vol9:/dup", "busybox", "true"],
+     "/dup"),
+    ("mount_no_target", ["run", "--rm", "--mount", "type=bind,source=/tmp", "busybox", "true"],
+     "target is required"),
+    ("mount_bad_type", ["run", "--rm", "--mount", "type=nfs,target=/x", "busybox", "true"],
+     "nfs"),
+    ("mount_bad_key", ["run", "--rm", "--mount", "type=bind,foo=bar,target=/x", "busybox",
+                       "true"], "foo"),
+    ("mount_no_pair", ["run", "--rm", "--mount", "type=bind,target", "busybox", "true"],
+     "target"),
+    ("mount_missing_src", ["run", "--rm", "--mount", "type=volume,source=vol8,target=/a",
+                           "--mount", "type=bind,source=/nonexistent/src,target=/x",
+                           "busybox", "true"], "/nonexistent/src"),
+    ("mount_tmpfs_src", ["run", "--rm", "--mount", "type=tmpfs,source=x1,target=/x",
+                         "busybox", "true"], "Source"),
+    ("mount_readonly_word", ["run", "--rm", "--mount", "type=tmpfs,target=/x,readonly=maybe",
+                             "busybox", "true"], "maybe"),
+    ("tmpfs_relative", ["run", "--rm", "--tmpfs", "rel/dir", "busybox", "true"], "rel/dir"),
+    ("tmpfs_bad_opt", ["run", "--rm", "--tmpfs", "/t:bogus", "busybox", "true"], "bogus"),
+    ("volumes_from_missing", ["run", "--rm", "--volumes-from", "nosuchctr", "busybox", "true"],
+     "nosuchctr"),
+    # -- run: restart policies, limits, init (issue 15) --------------------------------------
+    ("restart_bad", ["run", "-d", "--restart", "sometimes", "busybox", "true"], "sometimes"),
+    ("restart_count", ["run", "-d", "--restart", "always:3", "busybox", "true"], "always"),
+    ("restart_count_word", ["run", "-d", "--restart", "on-failure:x", "busybox", "true"],
+     '"x"'),
+    ("restart_negative", ["run", "-d", "--restart", "on-failure:-1", "busybox", "true"],
+     "negative"),
+    ("restart_rm", ["run", "--rm", "--restart", "always", "busybox", "true"],
+     "Conflicting options: --restart and --rm"),
+    ("memory_word", ["run", "--rm", "-m", "lots", "busybox", "true"], "lots"),
+    ("memory_small", ["run", "--rm", "-m", "1m", "busybox", "true"], "6MB"),
+    ("memory_swap_less", ["run", "--rm", "-m", "64m", "--memory-swap", "32m", "busybox",
+                          "true"], "memoryswap"),
+    ("swap_without_memory", ["run", "--rm", "--memory-swap", "64m", "busybox", "true"],
+     "Memory limit"),
+    ("cpus_word", ["run", "--rm", "--cpus", "half", "busybox", "true"], "half"),
+    ("cpus_too_many", ["run", "--rm", "--cpus", "99", "busybox", "true"], "Range of CPUs"),
+    ("cpu_shares_word", ["run", "--rm", "--cpu-shares", "lots", "busybox", "true"], "lots"),
+    ("pids_word", ["run", "--rm", "--pids-limit", "ten", "busybox", "true"], "ten"),
+    ("cpuset_bad", ["run", "--rm", "--cpuset-cpus", "a-b", "busybox", "true"], "a-b"),
+    ("cpuset_absent", ["run", "--rm", "--cpuset-cpus", "64", "busybox", "true"], "64"),
+    # -- volumes, stats (issue 15) -----------------------------------------------------------
+    ("volume_rm_missing", ["volume", "rm", "nosuchvol"], "nosuchvol"),
+    ("volume_rm_in_use", ["volume", "rm", "wvol"], "volume is in use"),
+    ("volume_create_bad", ["volume", "create", "bad/name"], "bad/name"),
+    ("volume_create_driver", ["volume", "create", "-d", "nosuchdrv", "x1"], "nosuchdrv"),
+    ("volume_inspect_missing", ["volume", "inspect", "nosuchvol"], "nosuchvol"),
+    ("stats_missing", ["stats", "--no-stream", "nosuchctr"], "nosuchctr"),
     # -- network ---------------------------------------------------------------------------
     ("net_cidr_33", ["network", "create", "--subnet", "10.60.0.0/33", "x1"], "10.60.0.0/33"),
     ("net_cidr_word", ["network", "create", "--subnet", "notacidr", "x1"], "notacidr"),
@@ -154,7 +211,8 @@ def world():
     listener = None
     try:
         h.load_busybox()
-        h.md("run", "-d", "--name", "web", "-p", "8080:80", "busybox", "sleep", "1000")
+        h.md("run", "-d", "--name", "web", "-p", "8080:80", "-v", "wvol:/data", "busybox",
+             "sleep", "1000")
         h.md("network", "create", "--subnet", "10.50.0.0/24", "n1")
         h.md("run", "-d", "--name", "c1", "--network", "n1", "--ip", "10.50.0.10",
              "busybox", "sleep", "1000")
@@ -172,6 +230,7 @@ def world():
             listener.kill()
             listener.wait()
         h.md("rm", "-f", "web", "c1", check=False)
+        h.md("volume", "rm", "-f", "wvol", check=False)
         h.destroy()
 
 
@@ -199,6 +258,9 @@ def snapshot(h: TestHost) -> dict[str, object]:
         "container_dirs": sorted(os.listdir(cdir)) if cdir.exists() else [],
         "store": counts,
         "layers": sorted(os.listdir(Path(h.root, "images", "layers"))),
+        "volumes": (h.md("volume", "ls").stdout,
+                    sorted(os.listdir(vdir)) if (vdir := Path(h.root, "volumes")).exists() else []),
+        "cgroups": sorted(d for p in h.cgroup_parents() if os.path.isdir(p) for d in os.listdir(p)),
     }
 
 

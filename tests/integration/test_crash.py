@@ -21,6 +21,8 @@ from tests.integration.conftest import BUSYBOX_TAR, TestHost
 
 SUBNET = "10.99.0.0/24"
 RUN = ["run", "-d", "--name", "web", "-p", "8080:80", "busybox", "sleep", "1000"]
+SUBNET6 = "2001:db8:99::/64"
+DAEMON6 = json.dumps({"ipv6": True, "fixed-cidr-v6": "2001:db8:1::/64"})
 
 
 def _daemon(icc: bool) -> str:
@@ -48,6 +50,10 @@ SCENARIOS: dict[str, tuple] = {
                           ["network", "connect", "n1", "web"]],
                    ["network", "disconnect", "n1", "web"], "connect"),
     "rm": (None, [RUN], ["rm", "-f", "web"], "run"),
+    # dual stack: only the steps the IPv4 scenarios do not trace (ip6tables batches)
+    "run_bridge6": (DAEMON6, [], RUN, "run6"),
+    "network_create6": (DAEMON6, [], ["network", "create", "--ipv6", "--subnet", SUBNET,
+                                      "--subnet", SUBNET6, "n1"], "net_create6"),
 }
 
 
@@ -117,13 +123,19 @@ def _ip(h: TestHost, name: str, net: str = "bridge") -> str:
 
 def _redo(h: TestHost, how: str) -> None:
     """The same name, address and port (or subnet) are free again at once."""
-    if how in ("run", "run_link"):
+    if how in ("run", "run_link", "run6"):
         h.md("rm", "-f", "web", check=False)
-        h.md(*RUN if how == "run" else
+        h.md(*RUN if how != "run_link" else
              ["run", "-d", "--name", "web", "--link", "db:al", "busybox", "sleep", "1000"])
-        assert _ip(h, "web") == ("172.17.0.2" if how == "run" else "172.17.0.3")
-        if how == "run":
+        assert _ip(h, "web") == ("172.17.0.3" if how == "run_link" else "172.17.0.2")
+        if how != "run_link":
             assert h.md("port", "web").stdout.splitlines()[0] == "80/tcp -> 0.0.0.0:8080"
+        if how == "run6":
+            doc = json.loads(h.md("inspect", "web").stdout)[0]["NetworkSettings"]
+            assert doc["GlobalIPv6Address"] == "2001:db8:1::242:ac11:2"
+    elif how == "net_create6":
+        h.md("network", "rm", "n1", check=False)
+        h.md("network", "create", "--ipv6", "--subnet", SUBNET, "--subnet", SUBNET6, "n1")
     elif how == "run_user":
         h.md("rm", "-f", "web", check=False)
         h.md("run", "-d", "--name", "web", "--network", "n1", "busybox", "sleep", "1000")
@@ -148,7 +160,7 @@ def store_leftovers(h: TestHost) -> list[str]:
     try:
         eps = db.execute("SELECT count(*) FROM objects WHERE kind='endpoint'").fetchone()[0]
         claims = db.execute("SELECT space, key FROM claims WHERE space LIKE 'ip:%' "
-                            "OR space LIKE 'port:%'").fetchall()
+                            "OR space LIKE 'ip6:%' OR space LIKE 'port:%'").fetchall()
     finally:
         db.close()
     if eps:

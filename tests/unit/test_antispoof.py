@@ -99,3 +99,18 @@ def test_guard_failure_names_the_port(monkeypatch):
     monkeypatch.setattr(nftnl, "apply", fake_apply)
     with pytest.raises(Internal, match="anti-spoofing rules for vetha: Invalid argument"):
         antispoof.guard("vetha", "10.0.0.2", "02:42:0a:00:00:02")
+
+
+def test_ipv6_elements_cover_global_and_link_local_addresses():
+    from minidock.net.drivers.bridge import antispoof as A
+    assert str(A.link_local("02:42:ac:11:00:02")) == "fe80::42:acff:fe11:2"
+    batch = A.guard_batch("veth1234567", "172.17.0.2", "02:42:ac:11:00:02",
+                          "2001:db8:1::242:ac11:2")
+    assert 'add element bridge minidock ip6addr { "veth1234567" . 2001:db8:1::242:ac11:2 }' in batch
+    assert ('add element bridge minidock nd6 { "veth1234567" . '
+            '0xfe800000000000000042acfffe110002 }') in batch
+    assert len(A.guard_batch("veth1234567", "172.17.0.2", "02:42:ac:11:00:02")) == 3
+    rules = "\n".join(A.table_batch())
+    assert "icmpv6 type nd-neighbor-advert iifname . @th,64,128 != @nd6 drop" in rules
+    assert rules.index("@nd6 drop") < rules.index("ip6 saddr @ip6addr accept") < \
+        rules.index("antispoof drop")

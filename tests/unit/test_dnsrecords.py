@@ -89,3 +89,21 @@ def test_link_aliases_only_for_the_linker(store: Store) -> None:
     r.remove_container(store, A)
     r.set_endpoint(store, "n1", A, "172.18.0.2", ["web"])
     assert r.lookup(store, A, "database") == []
+
+
+def test_aaaa_records_scoped_like_a_records(tmp_path) -> None:
+    s = Store(str(tmp_path))
+    s.put("network", "n6", {"Name": "v6net"}, name="v6net")
+    s.put("network", "n7", {"Name": "other"}, name="other")
+    r.set_endpoint(s, "n6", A, "172.30.0.2", ["ca"], "2001:db8:2::2")
+    r.set_endpoint(s, "n6", B, "172.30.0.3", ["cb"], "2001:db8:2::3/64")
+    r.set_endpoint(s, "n7", C, "172.31.0.2", ["cc"], "2001:db8:3::2")
+    r.set_endpoint(s, "n6", C, "172.30.0.4", ["cd"])            # no IPv6 here
+    assert r.lookup(s, A, "cb", family=6) == ["2001:db8:2::3"]
+    assert r.lookup(s, A, "cb.v6net", family=6) == ["2001:db8:2::3"]
+    assert r.lookup(s, A, "cd", family=6) == [] and r.lookup(s, A, "cd") == ["172.30.0.4"]
+    assert r.lookup(s, A, "cc", family=6) == []                 # not a shared network
+    r.set_endpoint(s, "n6", B, "172.30.0.3", ["cb"])            # reconnected without IPv6
+    assert r.lookup(s, A, "cb", family=6) == []
+    r.remove_container(s, C)
+    assert r.lookup(s, C, "cc", family=6) == []

@@ -62,3 +62,13 @@ def test_add_and_remove_entry():
     added = etchosts.add_host_entry(text, "10.77.0.2", ["abc"])
     assert added.endswith("172.17.0.2\tabc\n10.77.0.2\tabc\n")
     assert etchosts.remove_host_entry(added, "10.77.0.2", "abc") == text
+
+
+def test_update_parent_hosts_keeps_each_family_on_its_line():
+    from minidock.net.dns.etchosts import update_parent_hosts
+    text = ("172.17.0.2\tdb 72cb0732e6df web\n"
+            "2001:db8:1::242:ac11:2\tdb 72cb0732e6df web\n")
+    text = update_parent_hosts(text, "db", "172.17.0.4")
+    text = update_parent_hosts(text, "db", "2001:db8:1::242:ac11:4")
+    assert text == ("172.17.0.4\tdb 72cb0732e6df web\n"
+                    "2001:db8:1::242:ac11:4\tdb 72cb0732e6df web\n")

@@ -103,3 +103,23 @@ def test_import_is_cheap():
             "if m in sys.modules]; print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
     assert out.strip() == "[]"
+
+
+def test_ipv6_addr_message_without_dad():
+    msg = nl.msg_addr6(7, "2001:db8:1::1", 64)
+    family, plen, flags, scope, index = struct.unpack_from("=BBBBI", msg)
+    assert (family, plen, flags, scope, index) == (socket.AF_INET6, 64, nl.IFA_F_NODAD, 0, 7)
+    at = nl.parse_attrs(msg, 8)
+    assert at[nl.IFA_LOCAL] == at[nl.IFA_ADDRESS] == socket.inet_pton(socket.AF_INET6,
+                                                                       "2001:db8:1::1")
+    assert struct.unpack_from("=BBBBI", nl.msg_addr6(7, "fe80::1", 64, nl.RT_SCOPE_LINK))[3] \
+        == nl.RT_SCOPE_LINK
+
+
+def test_ipv6_default_route_message():
+    msg = nl.msg_route6("::/0", "2001:db8:1::1")
+    fields = struct.unpack_from("=BBBBBBBBI", msg)
+    assert fields[0] == socket.AF_INET6 and fields[1] == 0       # family, dst_len
+    at = nl.parse_attrs(msg, 12)
+    assert nl.RTA_DST not in at
+    assert at[nl.RTA_GATEWAY] == socket.inet_pton(socket.AF_INET6, "2001:db8:1::1")

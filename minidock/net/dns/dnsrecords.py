@@ -11,6 +11,7 @@ resolver process reads the truth per query, and start, stop, connect, disconnect
 rm change the answers at once with no cache to invalidate:
 
     dns_endpoints(network_id, container_id, ip)       one row per endpoint
+    dns_endpoints6(network_id, container_id, ip)      its IPv6 address, if it has one
     dns_names(network_id, container_id, pos, name)    the endpoint's names, lower-case;
                                                       pos 0 is the container name (PTR)
     dns_links(network_id, container_id, alias, target_id)
@@ -39,6 +40,12 @@ CREATE TABLE IF NOT EXISTS dns_endpoints (
 );
 CREATE INDEX IF NOT EXISTS dns_endpoints_ctr ON dns_endpoints(container_id);
 CREATE INDEX IF NOT EXISTS dns_endpoints_ip ON dns_endpoints(ip);
+CREATE TABLE IF NOT EXISTS dns_endpoints6 (
+    network_id   TEXT NOT NULL,
+    container_id TEXT NOT NULL,
+    ip           TEXT NOT NULL,
+    PRIMARY KEY (network_id, container_id)
+);
 CREATE TABLE IF NOT EXISTS dns_names (
     network_id   TEXT NOT NULL,
     container_id TEXT NOT NULL,
@@ -82,18 +89,22 @@ def normalize(names: list[str]) -> list[str]:
 
 # -- writers (network controller) -----------------------------------------------------
 def set_endpoint(store: Store, network_id: str, container_id: str, ip: str,
-                 names: list[str]) -> None:
-    """Publish (or replace) a container's address and names on one network; idempotent.
+                 names: list[str], ip6: str = "") -> None:
+    """Publish (or replace) a container's addresses and names on one network; idempotent.
 
     `names`: container name first, then aliases, short ID, hostname.
     """
     ip = ip.split("/")[0]
     with store.transaction():
         db = _db(store)
-        db.execute("DELETE FROM dns_names WHERE network_id=? AND container_id=?",
-                   (network_id, container_id))
+        for table in ("dns_names", "dns_endpoints6"):
+            db.execute(f"DELETE FROM {table} WHERE network_id=? AND container_id=?",
+                       (network_id, container_id))
         db.execute("INSERT OR REPLACE INTO dns_endpoints(network_id,container_id,ip) "
                    "VALUES(?,?,?)", (network_id, container_id, ip))
+        if ip6:
+            db.execute("INSERT INTO dns_endpoints6(network_id,container_id,ip) VALUES(?,?,?)",
+                       (network_id, container_id, ip6.split("/")[0]))
         db.executemany(
             "INSERT INTO dns_names(network_id,container_id,pos,name) VALUES(?,?,?,?)",
             [(network_id, container_id, i, n) for i, n in enumerate(normalize(names))])
@@ -118,7 +129,7 @@ def remove_endpoint(store: Store, network_id: str, container_id: str) -> None:
     """Withdraw a container's records (and its links) from one network (idempotent)."""
     with store.transaction():
         db = _db(store)
-        for table in ("dns_names", "dns_endpoints", "dns_links"):
+        for table in ("dns_names", "dns_endpoints", "dns_endpoints6", "dns_links"):
             db.execute(f"DELETE FROM {table} WHERE network_id=? AND container_id=?",
                        (network_id, container_id))
 
@@ -127,7 +138,7 @@ def remove_container(store: Store, container_id: str) -> None:
     """Withdraw a container's records from every network (idempotent)."""
     with store.transaction():
         db = _db(store)
-        for table in ("dns_names", "dns_endpoints", "dns_links"):
+        for table in ("dns_names", "dns_endpoints", "dns_endpoints6", "dns_links"):
             db.execute(f"DELETE FROM {table} WHERE container_id=?", (container_id,))
 
 
@@ -164,8 +175,15 @@ WHERE l.container_id = ? AND l.alias = ?
 """
 
 
-def lookup(store: Store, asking_container_id: str, name: str) -> list[str]:
-    """IPv4 addresses of `name` on the networks the asker is on, shuffled.
+def _v6(query: str) -> str:
+    """The same query answering from the IPv6 addresses (membership stays IPv4's)."""
+    return query.replace("SELECT DISTINCT e.ip", "SELECT DISTINCT e6.ip").replace(
+        "WHERE ", "JOIN dns_endpoints6 e6 ON e6.network_id = e.network_id "
+                  "AND e6.container_id = e.container_id WHERE ", 1)
+
+
+def lookup(store: Store, asking_container_id: str, name: str, family: int = 4) -> list[str]:
+    """IPv4 (or, family 6, IPv6) addresses of `name` on the asker's networks, shuffled.
 
     Names first, then the asker's own link aliases (only where both are on the network).
 
@@ -174,21 +192,22 @@ def lookup(store: Store, asking_container_id: str, name: str) -> list[str]:
     """
     db = _db(store)
     name = name.rstrip(".").lower()
-    ips = [r[0] for r in db.execute(_LOOKUP, (name, asking_container_id))]
+    by_name, by_link = (_LOOKUP, _LINKS) if family == 4 else (_v6(_LOOKUP), _v6(_LINKS))
+    ips = [r[0] for r in db.execute(by_name, (name, asking_container_id))]
     if not ips:
-        ips = [r[0] for r in db.execute(_LINKS, (asking_container_id, name))]
+        ips = [r[0] for r in db.execute(by_link, (asking_container_id, name))]
     if not ips:
-        ips = _lookup_qualified(db, asking_container_id, name)
+        ips = _lookup_qualified(db, asking_container_id, name, by_name)
     random.shuffle(ips)
     return ips
 
 
-def _lookup_qualified(db: Any, asker: str, name: str) -> list[str]:
+def _lookup_qualified(db: Any, asker: str, name: str, query: str = _LOOKUP) -> list[str]:
     labels = name.split(".")
     for cut in range(len(labels) - 1, 0, -1):
         short, net_name = ".".join(labels[:cut]), ".".join(labels[cut:])
         rows = db.execute(
-            _LOOKUP + " AND n.network_id IN (SELECT id FROM objects "
+            query + " AND n.network_id IN (SELECT id FROM objects "
                       "WHERE kind='network' AND lower(name)=?)",
             (short, asker, net_name)).fetchall()
         if rows:

@@ -214,6 +214,12 @@ def answer_a(q: Query, ips: list[str], ttl: int = 600, max_size: int | None = No
     return _reply(q, RCODE_NOERROR, recs, True, max_size or q.udp_size)
 
 
+def answer_aaaa(q: Query, ips: list[str], ttl: int = 600, max_size: int | None = None) -> bytes:
+    """AAAA records for `ips` (in the given order); TC set if they do not all fit."""
+    recs = [_record(TYPE_AAAA, ttl, ipaddress.IPv6Address(ip).packed) for ip in ips]
+    return _reply(q, RCODE_NOERROR, recs, True, max_size or q.udp_size)
+
+
 def answer_ptr(q: Query, names: list[str], ttl: int = 600, max_size: int | None = None) -> bytes:
     """PTR records pointing at `names`."""
     recs = [_record(TYPE_PTR, ttl, encode_name(n)) for n in names]

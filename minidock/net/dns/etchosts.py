@@ -65,9 +65,16 @@ def parse_add_host(v: str) -> tuple[str, str]:
 
 
 def update_parent_hosts(text: str, alias: str, new_ip: str) -> str:
-    """Point every `<ip>\t<alias>` entry (alias followed by whitespace or '.') at new_ip."""
+    """Point every `<ip>\t<alias>` entry (alias followed by whitespace or '.') of
+    new_ip's family at new_ip (a dual-stack link has one line per family)."""
     pattern = re.compile(r"(\S*)(\t" + re.escape(alias) + r")(\s|\.)")
-    return pattern.sub(lambda m: new_ip + m.group(2) + m.group(3), text)
+    v6 = ":" in new_ip
+
+    def swap(m: re.Match[str]) -> str:
+        if (":" in m.group(1)) != v6:
+            return m.group(0)
+        return new_ip + m.group(2) + m.group(3)
+    return pattern.sub(swap, text)
 
 
 def _names(names: str | Iterable[str]) -> str:

@@ -208,7 +208,10 @@ class Resolver:
             if not ips:
                 return None, False
             if q.qtype == dnswire.TYPE_AAAA:
-                return dnswire.answer_empty(q), True
+                ips6 = dnsrecords.lookup(self.store, cid, q.name, family=6)
+                if not ips6:
+                    return dnswire.answer_empty(q), True
+                return dnswire.answer_aaaa(q, ips6, TTL, size), len(ips6) == 1
             return dnswire.answer_a(q, ips, TTL, size), len(ips) == 1
         if q.qtype == dnswire.TYPE_PTR:
             ip = dnswire.ptr_target(q.name)

@@ -14,6 +14,10 @@ Built-in chain lines (`:FORWARD DROP [0:0]`) only set the policy; they flush not
 
 A `-D` of a rule that is not there fails the whole batch; removal is idempotent by
 retrying with only the rules `iptables-save` still shows (`remove`).
+
+Every function takes `family` (4 or 6): family 6 runs `ip6tables-restore` /
+`ip6tables-save` with the same batches (rules.py builds IPv6 rule lists). The
+firewall generation check (fwcheck.py) tracks the IPv4 ruleset only.
 """
 
 from __future__ import annotations
@@ -27,31 +31,39 @@ if TYPE_CHECKING:
     from minidock.net.firewall.rules import Rule
 
 
-def restore(text: str) -> None:
+_TOOL = {4: "iptables", 6: "ip6tables"}
+
+
+def restore(text: str, family: int = 4) -> None:
     """Feed one batch to `iptables-restore --noflush -w`; Internal on failure."""
     if not text.strip():
         return
-    from minidock.net.firewall import fwcheck
-    gen = fwcheck.before_change()       # drift tracking (fwcheck.py): ~0.1 ms
+    tool = _TOOL[family] + "-restore"
+    gen = None
+    if family == 4:
+        from minidock.net.firewall import fwcheck
+        gen = fwcheck.before_change()       # drift tracking (fwcheck.py): ~0.1 ms
     try:
-        proc = subprocess.run(["iptables-restore", "--noflush", "-w"], input=text,
+        proc = subprocess.run([tool, "--noflush", "-w"], input=text,
                               capture_output=True, text=True)
     except FileNotFoundError as err:
-        raise Internal("iptables-restore not found: install iptables") from err
+        raise Internal(f"{tool} not found: install iptables") from err
     if proc.returncode != 0:
         msg = " ".join(proc.stderr.split())
-        raise Internal(f"iptables-restore failed: {msg}")
-    fwcheck.after_change(gen, fwcheck.commits(text))
+        raise Internal(f"{tool} failed: {msg}")
+    if family == 4:
+        fwcheck.after_change(gen, fwcheck.commits(text))
 
 
-def save() -> str:
+def save(family: int = 4) -> str:
     """The current ruleset as `iptables-save` prints it ("" when no table exists)."""
+    tool = _TOOL[family] + "-save"
     try:
-        proc = subprocess.run(["iptables-save"], capture_output=True, text=True)
+        proc = subprocess.run([tool], capture_output=True, text=True)
     except FileNotFoundError as err:
-        raise Internal("iptables-save not found: install iptables") from err
+        raise Internal(f"{tool} not found: install iptables") from err
     if proc.returncode != 0:
-        raise Internal(f"iptables-save failed: {proc.stderr.strip()}")
+        raise Internal(f"{tool} failed: {proc.stderr.strip()}")
     return proc.stdout
 
 
@@ -83,9 +95,9 @@ def chains_batch(wanted: dict[str, list[str]], saved: str,
 
 
 def ensure_chains(wanted: dict[str, list[str]], saved: str | None = None,
-                  policies: dict[tuple[str, str], str] | None = None) -> None:
+                  policies: dict[tuple[str, str], str] | None = None, family: int = 4) -> None:
     """Create the missing chains of `wanted` (never flushes one); idempotent."""
-    restore(chains_batch(wanted, save() if saved is None else saved, policies))
+    restore(chains_batch(wanted, save(family) if saved is None else saved, policies), family)
 
 
 def present(rules: Iterable["Rule"], saved: str) -> list["Rule"]:
@@ -95,34 +107,34 @@ def present(rules: Iterable["Rule"], saved: str) -> list["Rule"]:
     return [r for r in rules if r.spec() in table.get((r.table, r.chain), [])]
 
 
-def apply(rules: list["Rule"]) -> None:
+def apply(rules: list["Rule"], family: int = 4) -> None:
     """Add `rules` in one batch (inserts at their positions, appends the rest)."""
     if rules:
         from minidock.net.firewall.rules import render
-        restore(render(rules))
+        restore(render(rules), family)
 
 
-def ensure(rules: list["Rule"], saved: str | None = None) -> list["Rule"]:
+def ensure(rules: list["Rule"], saved: str | None = None, family: int = 4) -> list["Rule"]:
     """Add only the rules of `rules` not already present; returns those added."""
     if not rules:
         return []
-    have = set(present(rules, save() if saved is None else saved))
+    have = set(present(rules, save(family) if saved is None else saved))
     missing = [r for r in rules if r not in have]
-    apply(missing)
+    apply(missing, family)
     return missing
 
 
-def remove(rules: list["Rule"]) -> None:
+def remove(rules: list["Rule"], family: int = 4) -> None:
     """Delete `rules` in one batch; rules already gone are skipped (idempotent)."""
     if not rules:
         return
     from minidock.net.firewall.rules import render
     try:
-        restore(render(rules, delete=True))
+        restore(render(rules, delete=True), family)
     except Internal:
-        still = present(rules, save())
+        still = present(rules, save(family))
         if still:
-            restore(render(still, delete=True))
+            restore(render(still, delete=True), family)
 
 
 def to_data(rules: list["Rule"]) -> list[list[object]]:

@@ -23,6 +23,10 @@ CHAINS: dict[str, list[str]] = {
     "filter": [CHAIN, ISOLATION_1, ISOLATION_2, USER],
     "nat": [CHAIN],
 }
+CHAINS6: dict[str, list[str]] = {    # ip6tables: Docker 20.10 has no DOCKER-USER there
+    "filter": [CHAIN, ISOLATION_1, ISOLATION_2],
+    "nat": [CHAIN],
+}
 TABLES = ("filter", "nat")
 BUILTIN_CHAINS: dict[str, list[str]] = {
     "filter": ["INPUT", "FORWARD", "OUTPUT"],

@@ -224,6 +224,31 @@ def msg_route(dst: str, gateway: str | None = None, oif: int = 0) -> bytes:
     return rtmsg(dst_len, scope) + attrs
 
 
+IFA_F_NODAD = 0x02
+AF_INET6 = socket.AF_INET6
+
+
+def msg_addr6(index: int, address: str, prefixlen: int, scope: int = RT_SCOPE_UNIVERSE) -> bytes:
+    """An IPv6 address, usable at once (IFA_F_NODAD, as Docker's: no duplicate
+    address detection on a bridge whose addresses IPAM hands out)."""
+    raw = socket.inet_pton(AF_INET6, address)
+    return (_IFA.pack(AF_INET6, prefixlen, IFA_F_NODAD, scope, index)
+            + attr(IFA_LOCAL, raw) + attr(IFA_ADDRESS, raw))
+
+
+def msg_route6(dst: str, gateway: str | None = None, oif: int = 0) -> bytes:
+    """A main-table IPv6 route: `dst` "addr/n" ("::/0" = default)."""
+    net, _, plen = dst.partition("/")
+    dst_len = int(plen or 128)
+    attrs = attr(RTA_DST, socket.inet_pton(AF_INET6, net)) if dst_len else b""
+    if gateway:
+        attrs += attr(RTA_GATEWAY, socket.inet_pton(AF_INET6, gateway))
+    if oif:
+        attrs += attr_u32(RTA_OIF, oif)
+    return _RTM.pack(AF_INET6, dst_len, 0, 0, RT_TABLE_MAIN, RTPROT_BOOT, RT_SCOPE_UNIVERSE,
+                     RTN_UNICAST, 0) + attrs
+
+
 def msg_brport_hairpin(index: int, on: bool) -> bytes:
     return (ifinfomsg(index, family=AF_BRIDGE)
             + attr_nested(IFLA_PROTINFO, attr(IFLA_BRPORT_MODE, bytes([1 if on else 0]))))
@@ -329,6 +354,28 @@ class Netlink:
             if a and (not index or a.index == index):
                 out.append(a)
         return out
+
+    def addr6_add(self, index: int, address: str, prefixlen: int, link_scope: bool = False
+                  ) -> None:
+        """Add an IPv6 address (EEXIST when present: callers check first)."""
+        scope = RT_SCOPE_LINK if link_scope else RT_SCOPE_UNIVERSE
+        self._do(RTM_NEWADDR, msg_addr6(index, address, prefixlen, scope),
+                 NLM_F_CREATE | NLM_F_EXCL)
+
+    def addr6_list(self, index: int) -> list[Addr]:
+        """The IPv6 addresses of one link."""
+        out = []
+        for body in self.request(RTM_GETADDR, NLM_F_DUMP, _IFA.pack(AF_INET6, 0, 0, 0, 0)):
+            family, plen, _fl, _scope, idx = _IFA.unpack_from(body, 0)
+            if family != AF_INET6 or idx != index:
+                continue
+            at = parse_attrs(body, _IFA.size)
+            raw = at.get(IFA_LOCAL) or at.get(IFA_ADDRESS) or b""
+            out.append(Addr(idx, socket.inet_ntop(AF_INET6, raw), plen))
+        return out
+
+    def route6_add(self, dst: str, gateway: str | None = None, oif: int = 0) -> None:
+        self._do(RTM_NEWROUTE, msg_route6(dst, gateway, oif), NLM_F_CREATE | NLM_F_EXCL)
 
     # routes ------------------------------------------------------------------------
     def route_add(self, dst: str, gateway: str | None = None, oif: int = 0) -> None:

@@ -47,6 +47,11 @@ def _bridge_ip(ctr: Container) -> str:
     return (nets.get("bridge") or {}).get("IPAddress") or ""
 
 
+def _bridge_ip6(ctr: Container) -> str:
+    nets = (ctr.get("NetworkSettings") or {}).get("Networks") or {}
+    return (nets.get("bridge") or {}).get("GlobalIPv6Address") or ""
+
+
 def _exposed(ctr: Container) -> list[tuple[int, str]]:
     out = []
     for key in (ctr["Config"].get("ExposedPorts") or {}):
@@ -115,6 +120,9 @@ def on_parent_start(ctx: Context, ctr: Container, p: Any) -> list[tuple[str, str
         env += link_env(_name(ctr), alias, _name(child), ip, _exposed(child),
                         list(child["Config"].get("Env") or []))
         hosts.append(link_hosts_entry(alias, child["Config"]["Hostname"], _name(child), ip))
+        if _bridge_ip6(child):      # Docker writes the child's IPv6 line too (no env)
+            hosts.append(link_hosts_entry(alias, child["Config"]["Hostname"], _name(child),
+                                          _bridge_ip6(child)))
     ctr["_LinkEnv"] = env
     if children:
         with ctx.store.transaction() as st:
@@ -202,7 +210,10 @@ def on_child_start(ctx: Context, child: Container) -> None:
         if path and os.path.exists(path):
             with open(path) as fh:
                 old = fh.read()
-            rewrite_in_place(path, old, update_parent_hosts(old, doc["Alias"], ip))
+            new = update_parent_hosts(old, doc["Alias"], ip)
+            if _bridge_ip6(child):
+                new = update_parent_hosts(new, doc["Alias"], _bridge_ip6(child))
+            rewrite_in_place(path, old, new)
         if _rules_enabled(ctx) and _bridge_ip(parent):
             _set_rules(ctx, lid, doc, _bridge_ip(parent), ip, _exposed(child))
 

@@ -3,7 +3,11 @@ filter rules in the MINIDOCK chains (Docker's bridge driver, with minidock's nam
 
     init             ensure_chains (+ FORWARD policy DROP when it turns ip_forward on)
                      -> ip_forward -> driver_rules
-    create_network   the setup queue of setup.py, then the network's rules
+    create_network   the article's set-up queue (setup.py, ipv6.py), each a named step:
+                     create_bridge -> bridge_sysctls -> setup_ipv4 -> setup_ipv6
+                     -> setup_ipv6_forwarding -> setup_loopback_addressing
+                     -> setup_iptables -> setup_gateway_ipv4 -> setup_gateway_ipv6
+                     -> setup_isolation -> setup_bridge_netfiltering -> link_up
     create_endpoint  the host end's name (veth<7 hex>); nothing in the kernel yet
     join             anti-spoofing guard on the port (antispoof.py), then the veth
                      pair with the container end created *inside* the sandbox under
@@ -22,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from minidock.errors import Internal, InvalidArgument
 from minidock.net.driverapi import Capability, JoinInfo
-from minidock.net.drivers.bridge import setup
+from minidock.net.drivers.bridge import ipv6, setup
 from minidock.net.kernel.sysctl import PROC_NET, read as read_sysctl, write as write_sysctl
 
 if TYPE_CHECKING:
@@ -98,9 +102,25 @@ class BridgeDriver:
                    iptables.present(stale, saved))
             added = p.step("driver_rules", iptables.ensure, want, saved)
             p.undo("driver_rules", iptables.remove, added)
+        if cfg.ip6tables_on:
+            self._init_ip6tables(cfg, p)
         if turn_on:
             p.step("ip_forward", write_sysctl, fwd_path, "1")
             p.done("ip_forward")
+
+    def _init_ip6tables(self, cfg: Any, p: "Pipeline") -> None:
+        """ip6tables: minidock's chains (no MINIDOCK-USER, as Docker) and driver rules."""
+        from minidock.net.drivers.bridge import rules
+        from minidock.net.firewall import iptables
+        from minidock.net.firewall.rules import CHAINS6
+        saved = iptables.save(6)
+        p.step("ensure_chains6", iptables.ensure_chains, CHAINS6, saved, None, 6)
+        p.done("ensure_chains6")
+        want = rules.driver_rules(cfg.userland_proxy, family=6)
+        stale = [r for r in rules.driver_rules(not cfg.userland_proxy, 6) if r not in want]
+        p.step("remove_stale_driver_rules6", iptables.remove, iptables.present(stale, saved), 6)
+        added = p.step("driver_rules6", iptables.ensure, want, saved, 6)
+        p.undo("driver_rules6", iptables.remove, added, 6)
 
     # -- networks ------------------------------------------------------------------
     def create_network(self, ctx: "Context", nw: "NetworkInfo", p: "Pipeline") -> None:
@@ -116,21 +136,33 @@ class BridgeDriver:
             created = p.step("create_bridge", setup.ensure_bridge, nl, conf["bridge"], conf["mtu"])
             if created:
                 p.undo("create_bridge", setup.nl_del_link, conf["bridge"])
-            p.step("bridge_sysctls", setup.bridge_sysctls, conf["bridge"])
+            p.step("bridge_sysctls", ipv6.bridge_sysctls, conf["bridge"], nw.enable_ipv6)
             p.done("bridge_sysctls")
-            p.step("bridge_address", setup.ensure_address, nl, conf["bridge"], gateway,
+            p.step("setup_ipv4", setup.ensure_address, nl, conf["bridge"], gateway,
                    subnet.prefixlen)
-            p.done("bridge_address")
-            if not cfg.userland_proxy:
-                p.step("route_localnet", write_sysctl,
-                       f"{PROC_NET}/ipv4/conf/{conf['bridge']}/route_localnet", "1")
-            if cfg.iptables:
-                p.step("bridge_netfilter", setup.ensure_bridge_netfilter)
+            p.done("setup_ipv4")
+            p.step("setup_ipv6", ipv6.setup_ipv6, nl, conf["bridge"], nw)
+            p.done("setup_ipv6")
+            p.step("setup_ipv6_forwarding", ipv6.setup_ipv6_forwarding, nw, cfg)
+            p.done("setup_ipv6_forwarding")
+            p.step("setup_loopback_addressing", setup.setup_loopback_addressing,
+                   conf["bridge"], cfg.userland_proxy)
             applied = self._setup_iptables(ctx, nw, conf, p)
+            v6 = ipv6.v6(nw)
+            p.step("setup_gateway_ipv4", ipv6.check_gateway,
+                   ipv6.default_gateway(nw.ipv4_data, "DefaultGatewayIPv4"), subnet)
+            p.step("setup_gateway_ipv6", ipv6.check_gateway,
+                   ipv6.default_gateway(nw.ipv6_data, "DefaultGatewayIPv6"),
+                   v6[0] if v6 else None)
+            applied += self._setup_isolation(ctx, nw, conf, p)
+            if cfg.iptables:
+                p.step("setup_bridge_netfiltering", setup.ensure_bridge_netfilter,
+                       nw.enable_ipv6)
             p.step("link_up", setup.link_up, nl, conf["bridge"])
             p.done("link_up")
         from minidock.net.firewall.iptables import to_data
-        nw.state = dict(conf, rules=to_data(applied))
+        nw.state = dict(conf, rules=to_data(applied),
+                        rules6=to_data(ipv6.rules6(nw, conf, cfg)))
 
     def _drop_stale(self, ctx: "Context", nw: "NetworkInfo", conf: dict[str, Any]) -> None:
         old = nw.state
@@ -141,6 +173,9 @@ class BridgeDriver:
         if old.get("rules") and ctx.config.iptables and \
                 iptables.from_data(old["rules"]) != wanted:
             iptables.remove(iptables.from_data(old["rules"]))
+        old6 = iptables.from_data(old.get("rules6") or [])
+        if old6 and old6 != ipv6.rules6(nw, conf, ctx.config):
+            iptables.remove(old6, 6)
         if old.get("bridge") and old["bridge"] != conf["bridge"] and \
                 nw.options.get(OPT_DEFAULT) == "true" and not ctx.config.bridge:
             setup.nl_del_link(old["bridge"])
@@ -161,12 +196,30 @@ class BridgeDriver:
 
     def _setup_iptables(self, ctx: "Context", nw: "NetworkInfo", conf: dict[str, Any],
                         p: "Pipeline") -> list[Any]:
+        """The network's FORWARD/NAT rules, both families (setup_iptables)."""
+        return self._apply_rules(ctx, nw, conf, p, "setup_iptables", isolation=False)
+
+    def _setup_isolation(self, ctx: "Context", nw: "NetworkInfo", conf: dict[str, Any],
+                         p: "Pipeline") -> list[Any]:
+        """The network's isolation rules, both families (setup_isolation)."""
+        return self._apply_rules(ctx, nw, conf, p, "setup_isolation", isolation=True)
+
+    def _apply_rules(self, ctx: "Context", nw: "NetworkInfo", conf: dict[str, Any],
+                     p: "Pipeline", step: str, isolation: bool) -> list[Any]:
+        """One queue step (traced even with nothing to add) for the IPv4 rules, and its
+        ip6tables twin (`<step>6`) when there are IPv6 rules."""
         from minidock.net.firewall import iptables
-        wanted = self._planned_rules(ctx, nw, conf)
-        if not wanted:
-            return []
-        added = p.step("setup_iptables", iptables.ensure, wanted)
-        p.undo("setup_iptables", iptables.remove, added)
+        from minidock.net.firewall.rules import ISOLATION_1, ISOLATION_2
+
+        def pick(r: Any) -> bool:
+            return (r.chain in (ISOLATION_1, ISOLATION_2)) == isolation
+        wanted = [r for r in self._planned_rules(ctx, nw, conf) if pick(r)]
+        wanted6 = [r for r in ipv6.rules6(nw, conf, ctx.config) if pick(r)]
+        added = p.step(step, iptables.ensure, wanted)
+        p.undo(step, iptables.remove, added)
+        if wanted6:
+            added6 = p.step(step + "6", iptables.ensure, wanted6, None, 6)
+            p.undo(step + "6", iptables.remove, added6, 6)
         return wanted
 
     def delete_network(self, ctx: "Context", nw: "NetworkInfo") -> None:
@@ -178,6 +231,10 @@ class BridgeDriver:
             self._planned_rules(ctx, nw, conf)
         if rules and ctx.config.iptables:
             iptables.remove(rules)
+        rules6 = iptables.from_data(nw.state.get("rules6") or []) or \
+            ipv6.rules6(nw, conf, ctx.config)
+        if rules6:
+            iptables.remove(rules6, 6)
         setup.nl_del_link(conf["bridge"])
 
     def _conf_lenient(self, nw: "NetworkInfo") -> dict[str, Any]:
@@ -213,12 +270,12 @@ class BridgeDriver:
                 watch.wait([veth])
             finally:
                 watch.close()
-        ip, mac = ep.ip, ep.mac
+        ip, mac, ip6 = ep.ip, ep.mac, ep.address_v6.split("/", 1)[0]
         if later_wait(wait):        # rm: the wait overlaps the rest of the removal
-            later(lambda: antispoof.unguard(veth, ip, mac))
+            later(lambda: antispoof.unguard(veth, ip, mac, ip6))
             return
         wait()
-        later(lambda: antispoof.unguard(veth, ip, mac))
+        later(lambda: antispoof.unguard(veth, ip, mac, ip6))
 
     def preload(self) -> None:
         """Import what join and delete_endpoint import (net.api.preload)."""
@@ -236,14 +293,21 @@ class BridgeDriver:
             br = nl.link_get(conf["bridge"])
             if br is None:
                 raise Internal(f"bridge {conf['bridge']} of network {nw.name} does not exist")
-            antispoof.guard(veth, ep.ip, ep.mac)   # before the port exists: no window
+            ip6 = ep.address_v6.split("/", 1)[0]
+            antispoof.guard(veth, ep.ip, ep.mac, ip6)   # before the port exists: no window
             try:
                 nl.veth_add(veth, ep.ifname, mtu=conf["mtu"], master=br.index, up=True,
                             peer_netns_fd=sb.fd, peer_mac=ep.mac)
             except BaseException:
-                antispoof.unguard(veth, ep.ip, ep.mac)
+                antispoof.unguard(veth, ep.ip, ep.mac, ip6)
                 raise
-        return JoinInfo(ep.ifname, in_sandbox=True, gateway=_v4(nw)[1])
+        ipv6.port_sysctls(veth)
+        v6 = ipv6.v6(nw)
+        gw6 = (ipv6.default_gateway(nw.ipv6_data, "DefaultGatewayIPv6") or v6[1]) \
+            if v6 and ip6 else ""
+        return JoinInfo(ep.ifname, in_sandbox=True, gateway_v6=gw6,
+                        gateway=ipv6.default_gateway(nw.ipv4_data, "DefaultGatewayIPv4")
+                        or _v4(nw)[1])
 
     def leave(self, ctx: "Context", nw: "NetworkInfo", ep: "EndpointInfo") -> None:
         """Remove the endpoint's veth (the sandbox outlives the endpoint)."""
@@ -253,18 +317,22 @@ class BridgeDriver:
     def program_external_connectivity(self, ctx: "Context", nw: "NetworkInfo",
                                       ep: "EndpointInfo", p: "Pipeline") -> None:
         """Port rules in one batch, then the userland proxy; the rules go in ep.state."""
-        from minidock.net.firewall import iptables
         if not ep.ports:
             return
+        from minidock.net.firewall import iptables      # subprocess: only with ports
         wanted = self._port_rules(ctx, nw, ep)
+        wanted6 = ipv6.port_rules6(self._conf_lenient(nw)["bridge"], ep, ctx.config)
         if wanted:
             iptables.apply(wanted)
         try:
+            iptables.apply(wanted6, 6)
             _publish(ctx, ep, serve=ctx.config.userland_proxy)
         except BaseException:
             iptables.remove(wanted)
+            iptables.remove(wanted6, 6)
             raise
-        ep.state = dict(ep.state, rules=iptables.to_data(wanted))
+        ep.state = dict(ep.state, rules=iptables.to_data(wanted),
+                        rules6=iptables.to_data(wanted6))
 
     def _port_rules(self, ctx: "Context", nw: "NetworkInfo", ep: "EndpointInfo") -> list[Any]:
         from minidock.net.drivers.bridge import rules
@@ -274,6 +342,8 @@ class BridgeDriver:
         bridge = self._conf_lenient(nw)["bridge"]
         out: list[Any] = []
         for b in ep.ports:
+            if ":" in b["host_ip"]:
+                continue            # an IPv6 host address: ip6tables only
             out += rules.port_rules(bridge, IPv4Address(ep.ip), b["proto"], b["host_ip"],
                                     b["host_port"], b["container_port"], cfg.userland_proxy)
         return out
@@ -286,12 +356,16 @@ class BridgeDriver:
             return
         from minidock.net.ports import proxy
         proxy.unpublish(ctx, ep.id)
+        from minidock.net.firewall import iptables
         if ctx.config.iptables:
-            from minidock.net.firewall import iptables
             if "rules" in ep.state:
                 iptables.remove(iptables.from_data(ep.state["rules"]))
             else:
                 iptables.remove(self._port_rules(ctx, nw, ep))
+        bridge = self._conf_lenient(nw)["bridge"]
+        rules6 = iptables.from_data(ep.state["rules6"]) if "rules6" in ep.state else \
+            ipv6.port_rules6(bridge, ep, ctx.config)
+        iptables.remove(rules6, 6)
 
     # -- repair --------------------------------------------------------------------
     def expected_rules(self, ctx: "Context", nw: "NetworkInfo | None",

@@ -1,8 +1,9 @@
 """The bridge driver's kernel steps (libnetwork's drivers/bridge/setup_*.go), each
 idempotent and each a named step of the caller's Pipeline (the article's setup queue):
 
-    create_bridge -> bridge_sysctls (accept_ra=0, disable_ipv6) -> bridge_address
-    -> route_localnet (no userland proxy) -> bridge_netfilter -> (rules) -> link_up
+    create_bridge -> bridge_sysctls (accept_ra=0, IPv6 on/off) -> setup_ipv4
+    -> (IPv6: ipv6.py) -> setup_loopback_addressing (route_localnet without the userland
+    proxy) -> (rules) -> setup_bridge_netfiltering -> link_up
 
 Sysctls are written through /proc/sys, which follows the calling thread's netns.
 """
@@ -44,15 +45,18 @@ def ensure_address(nl: Any, name: str, gateway: str, prefixlen: int) -> None:
         nl.addr_add(link.index, gateway, prefixlen)
 
 
-def bridge_sysctls(name: str) -> None:
-    """IPv4-only bridge: no router advertisements, no IPv6 (if the kernel has IPv6)."""
-    base = f"{PROC_NET}/ipv6/conf/{name}"
-    write_sysctl(f"{base}/accept_ra", "0")
-    write_sysctl(f"{base}/disable_ipv6", "1")
+def setup_loopback_addressing(bridge: str, userland_proxy: bool) -> None:
+    """Without the userland proxy, loopback clients reach published ports through NAT:
+    the bridge must route 127/8 sources (route_localnet)."""
+    if not userland_proxy:
+        write_sysctl(f"{PROC_NET}/ipv4/conf/{bridge}/route_localnet", "1")
 
 
-def ensure_bridge_netfilter() -> None:
-    """Bridged traffic must traverse iptables (per-netns knob on this kernel)."""
+def ensure_bridge_netfilter(ipv6: bool = False) -> None:
+    """Bridged traffic must traverse iptables (per-netns knob on this kernel), and
+    ip6tables for a network with IPv6."""
+    if ipv6:
+        write_sysctl(f"{PROC_NET}/bridge/bridge-nf-call-ip6tables", "1")
     path = f"{PROC_NET}/bridge/bridge-nf-call-iptables"
     ok = False
     try:
