@@ -46,6 +46,7 @@ _FIELDS: tuple[tuple[str, Any], ...] = (
     ("default_gateway", ""),   # containers' IPv4 default route on the default bridge
     ("default_gateway_v6", ""),
     ("experimental", False),   # accepted for dockerd compatibility; changes nothing
+    ("cluster_store_opts", ()),  # ((key, value), ...), e.g. (("discovery.ttl", "20"),)
 )
 
 
@@ -104,6 +105,7 @@ _KEYS: dict[str, tuple[str, str]] = {
     "default-gateway": ("default_gateway", "str"),
     "default-gateway-v6": ("default_gateway_v6", "str"),
     "experimental": ("experimental", "bool"),
+    "cluster-store-opts": ("cluster_store_opts", "strmap"),
 }
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
@@ -134,17 +136,17 @@ def parse_config(data: dict) -> DaemonConfig:
 def load_config(path: str) -> DaemonConfig:
     """Load daemon.json at `path`; a missing file means all defaults."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
+        with open(path, "rb") as fh:
+            raw = fh.read()
     except FileNotFoundError:
         return DaemonConfig()
     except OSError as err:
         raise InvalidArgument(f"unable to read configuration file {path}: {err.strerror}") from err
-    if not text.strip():
+    if not raw.strip():
         return DaemonConfig()
     try:
-        data = json.loads(text)
-    except ValueError as err:
+        data = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError) as err:   # not UTF-8, not JSON, nested too deep
         raise InvalidArgument(
             f"unable to configure minidock with file {path}: invalid JSON: {err}"
         ) from err
@@ -307,6 +309,10 @@ def _convert(key: str, kind: str, raw: Any) -> Any:
         if isinstance(raw, bool) or not isinstance(raw, int):
             raise InvalidArgument(f"invalid value for {key}: must be an integer")
         return raw
+    if kind == "strmap":
+        if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
+            raise InvalidArgument(f"invalid value for {key}: must be an object of strings")
+        return tuple(sorted(raw.items()))
     if kind == "strlist":
         if not isinstance(raw, list) or not all(isinstance(v, str) for v in raw):
             raise InvalidArgument(f"invalid value for {key}: must be a list of strings")

@@ -74,6 +74,11 @@ def _run_parser(prog: str) -> Any:
     p.add_argument("--network-alias", "--net-alias", dest="network_alias", **_REPEAT)
     p.add_argument("--mac-address", default="")
     p.add_argument("--security-opt", **_REPEAT)
+    p.add_argument("--cap-add", **_REPEAT)
+    p.add_argument("--cap-drop", **_REPEAT)
+    p.add_argument("--privileged", action="store_true")
+    p.add_argument("--sysctl", **_REPEAT)
+    p.add_argument("--read-only", action="store_true")
     p.add_argument("--help", action="help")
     p.add_argument("image")
     return p
@@ -103,6 +108,7 @@ def split_at_image(p: Any, argv: list[str]) -> tuple[list[str], list[str]]:
 
 
 def _options(prog: str, argv: list[str]) -> Any:
+    from minidock.runtime.seccomp import read_profile_file
     from minidock.runtime.spec import RunOptions, expand_env, parse_env_file
 
     p = _run_parser(prog)
@@ -127,7 +133,9 @@ def _options(prog: str, argv: list[str]) -> Any:
         dns=tuple(ns.dns), dns_search=tuple(ns.dns_search),
         dns_options=tuple(ns.dns_option), add_hosts=tuple(ns.add_host), ip=ns.ip,
         aliases=tuple(ns.network_alias), mac_address=ns.mac_address, labels=labels,
-        security_opt=tuple(ns.security_opt))
+        security_opt=tuple(read_profile_file(v) for v in ns.security_opt),
+        cap_add=tuple(ns.cap_add), cap_drop=tuple(ns.cap_drop), privileged=ns.privileged,
+        sysctls=tuple(ns.sysctl), read_only=ns.read_only)
     return opts, env
 
 

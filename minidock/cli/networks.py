@@ -96,7 +96,9 @@ def _matches(doc: dict[str, Any], filters: list[str]) -> bool:
 def _create(ctx: Context, argv: list[str]) -> int:
     from minidock.net import controller
     ap = parser("network create", "Create a network")
-    ap.add_argument("-d", "--driver", default="bridge")
+    ap.add_argument("-d", "--driver", default="bridge",
+                    help='Driver to manage the Network (default "bridge"; "overlay" spans hosts, '
+                         'with "cluster-store" and "cluster-advertise" in daemon.json)')
     ap.add_argument("--subnet", action="append", default=[])
     ap.add_argument("--gateway", action="append", default=[])
     ap.add_argument("--ip-range", action="append", default=[])

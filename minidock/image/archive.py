@@ -77,7 +77,7 @@ class Archive:
     def json(self, ref: Any, what: str) -> Any:
         try:
             return json.loads(self.read(ref, what))
-        except ValueError as err:
+        except (ValueError, RecursionError) as err:   # RecursionError: nested too deep
             raise InvalidArgument(f"invalid archive: {what} {ref!r} is not valid JSON") from err
 
     def opener(self, ref: Any, what: str) -> Callable[[], IO[bytes]]:
@@ -148,7 +148,7 @@ def _oci(arc: Archive, index_bytes: bytes | None = None, depth: int = 0) -> list
     else:
         try:
             index = json.loads(index_bytes)
-        except ValueError as err:
+        except (ValueError, RecursionError) as err:
             raise InvalidArgument("invalid archive: nested index is not valid JSON") from err
     manifests = index.get("manifests") if isinstance(index, dict) else None
     if not isinstance(manifests, list):
@@ -165,7 +165,7 @@ def _oci(arc: Archive, index_bytes: bytes | None = None, depth: int = 0) -> list
             continue
         try:
             manifest = json.loads(data)
-        except ValueError as err:
+        except (ValueError, RecursionError) as err:
             raise InvalidArgument("invalid archive: manifest is not valid JSON") from err
         if not isinstance(manifest, dict) or not isinstance(manifest.get("layers"), list):
             raise InvalidArgument("invalid archive: manifest has no layers list")

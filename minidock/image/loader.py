@@ -97,7 +97,7 @@ def load_sources(ctx: Context, sources: list[ImageSource]) -> list[str]:
 def _parse_config(raw: bytes) -> dict[str, Any]:
     try:
         doc = json.loads(raw)
-    except ValueError as err:
+    except (ValueError, RecursionError) as err:   # RecursionError: nested too deep
         raise InvalidArgument("invalid archive: image config is not valid JSON") from err
     if not isinstance(doc, dict):
         raise InvalidArgument("invalid archive: image config is not an object")

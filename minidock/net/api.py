@@ -161,7 +161,7 @@ def _sandbox(ctx: Context, ctr: Container) -> Any:
 def _set_builtin_entry(ctx: Context, ctr: Container, name: str) -> None:
     from minidock.net import attach
     from minidock.net import network as nw
-    _nid, doc = nw.lookup(ctx.store, name)
+    _nid, doc = nw.lookup_ctx(ctx, name)
     wish = (ctr["NetworkSettings"].get("Networks") or {}).get(name)
     entry = attach.settings_entry(nw.from_doc(doc), None, wish, ctr["Id"], "")
     ctr["NetworkSettings"]["Networks"] = {name: entry}
@@ -190,6 +190,12 @@ def _allocate_network(ctx: Context, ctr: Container, p: Pipeline) -> list[str]:
     from minidock.net import network as nw
     wishes = _wishes(ctr)
     nets = [nw.from_doc(nw.lookup(ctx.store, name)[1]) for name in wishes]
+    if any(n.driver not in ("bridge", "host", "null") for n in nets):
+        from minidock.net import gwbridge
+        if gwbridge.wanted(nets):       # e.g. the overlay's way out (docker_gwbridge)
+            gwnet = gwbridge.ensure(ctx)
+            wishes[gwnet.name] = {}
+            nets.append(gwnet)
     gw = attach.gateway_network(nets)
     out, ips, bindings = {}, [], []
     for i, (name, net) in enumerate(zip(wishes, nets)):

@@ -366,7 +366,7 @@ def settings_entry(net: nw.Net, ep: eps.Endpoint | None, wish: dict[str, Any] | 
 
 
 def _dns_set(ctx: Context, net: nw.Net, ep: eps.Endpoint) -> None:
-    if not net.user_defined:
+    if not net.user_defined or net.name == "minidock_gwbridge":   # net/gwbridge.py
         return
     from minidock.net.dns import dnsrecords
     ctr = ctx.store.get("container", ep.container_id) or {}

@@ -48,6 +48,9 @@ def write_marker(ctx: Context, value: str) -> None:
 
 def ensure_initialized(ctx: Context) -> None:
     """Initialise networking unless this boot already did with these options."""
+    if ctx.config.cluster_store:    # a killed overlay agent is restarted (it re-syncs)
+        from minidock.cluster import agent
+        agent.ensure(ctx)
     if read_marker(ctx) == fingerprint(ctx.config):
         check_firewall(ctx)         # a flushed firewall is rebuilt (one netlink query)
         return

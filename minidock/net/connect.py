@@ -58,7 +58,7 @@ def connect(ctx: Context, net_ref: str, ctr_ref: str, alias: list[str], ip: str 
     from minidock.net.controller import ensure_initialized
     from minidock.pipeline import Pipeline
     ensure_initialized(ctx)
-    _nid, ndoc = nw.lookup(ctx.store, net_ref)
+    _nid, ndoc = nw.lookup_ctx(ctx, net_ref)
     net = nw.from_doc(ndoc)
     _cid, ctr = _container(ctx, ctr_ref)
     _check_connect(ctr, net, alias, ip)
@@ -98,7 +98,7 @@ def _join_running(ctx: Context, ctr: Container, net: nw.Net, ep: eps.Endpoint, p
 def disconnect(ctx: Context, net_ref: str, ctr_ref: str, force: bool = False) -> None:
     from minidock.net.controller import ensure_initialized
     ensure_initialized(ctx)
-    nid, ndoc = nw.lookup(ctx.store, net_ref)
+    nid, ndoc = nw.lookup_ctx(ctx, net_ref)
     net = nw.from_doc(ndoc)
     try:
         _cid, ctr = _container(ctx, ctr_ref)

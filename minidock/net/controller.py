@@ -45,6 +45,9 @@ INIT_LOCK = "network.lock"
 def ensure_initialized(ctx: Context) -> None:
     """Initialise networking for this boot if not done yet (idempotent, cheap when done)."""
     want = boot.fingerprint(ctx.config)
+    if ctx.config.cluster_store:    # a killed overlay agent is restarted (it re-syncs)
+        from minidock.cluster import agent
+        agent.ensure(ctx)
     if boot.read_marker(ctx) == want:
         boot.check_firewall(ctx)
         return
@@ -237,6 +240,10 @@ def create_network(ctx: Context, name: str, driver: str = "bridge", subnet: str 
     gateway and the aux addresses, then the network driver creates the network.
     """
     ensure_initialized(ctx)
+    if get_driver(driver).capability.data_scope == "global":   # the cluster store
+        from minidock.net import globalnet
+        return globalnet.create_network(ctx, name, driver, subnet, gateway, ip_range,
+                                        internal, options or {}, labels)
     ipam_req = pools.IpamRequest(subnet, gateway, ip_range, dict(ipam_options or {}),
                            dict(aux_addresses or {}))
     args = (ctx, name, driver, internal, options or {}, labels, ipam_driver, ipam_req,
@@ -319,12 +326,15 @@ def remove_network(ctx: Context, ref: str) -> str:
     """`network rm`: refused for predefined networks and while endpoints exist
     (endpoints whose container is gone or not running are released first)."""
     ensure_initialized(ctx)
-    nid, doc = nw.lookup(ctx.store, ref)
+    nid, doc = nw.lookup_ctx(ctx, ref)
     if doc["Name"] in nw.PREDEFINED:
         raise Forbidden(f"{doc['Name']} is a pre-defined network and cannot be removed")
     if eps.of_network(ctx.store, nid) and _release_stale(ctx, nid):
         raise Forbidden(f"error while removing network: network {doc['Name']} id {nid} "
                         "has active endpoints")
+    if doc.get("Scope") == "global":
+        from minidock.net import globalnet
+        globalnet.remove_network(ctx, doc)
     if delete_network(ctx, nid, doc):
         from minidock.errors import Internal
         raise Internal(f"network {doc['Name']} removed, but its teardown was incomplete")
@@ -387,6 +397,8 @@ def prune_networks(ctx: Context) -> list[str]:
     for nid, doc in sorted(ctx.store.list("network"), key=lambda x: x[1]["Name"]):
         if doc["Name"] in nw.PREDEFINED or mark_alive(doc.get("_Starter")):
             continue
+        if doc.get("Scope") == "global":
+            continue    # other hosts may be about to use it: `network rm` removes it
         if eps.of_network(ctx.store, nid) and _release_stale(ctx, nid):
             continue
         delete_network(ctx, nid, doc)
@@ -394,15 +406,31 @@ def prune_networks(ctx: Context) -> list[str]:
     return removed
 
 
+def _sync_global(ctx: Context) -> None:
+    """Refresh the copies of global networks; an unreachable store leaves them as last
+    seen, with a warning (listing and inspecting still work on one host)."""
+    if not ctx.config.cluster_store:
+        return
+    from minidock.cluster import gstore
+    from minidock.cluster.etcd import StoreUnavailable
+    try:
+        gstore.sync_networks(ctx)
+    except StoreUnavailable as err:
+        import sys
+        print(f"minidock: warning: {err}; global networks as last seen", file=sys.stderr)
+
+
 def list_networks(ctx: Context) -> list[dict[str, Any]]:
     ensure_initialized(ctx)
+    _sync_global(ctx)
     return sorted((d for _i, d in ctx.store.list("network")), key=lambda d: d["Name"])
 
 
 def inspect_network(ctx: Context, ref: str) -> dict[str, Any]:
     """Docker's `network inspect` document, Containers from the live endpoints."""
     ensure_initialized(ctx)
-    nid, doc = nw.lookup(ctx.store, ref)
+    _sync_global(ctx)
+    nid, doc = nw.lookup_ctx(ctx, ref)
     containers = {}
     for ep in sorted(eps.of_network(ctx.store, nid), key=lambda e: e.container_id):
         containers[ep.container_id] = {
@@ -415,4 +443,4 @@ def inspect_network(ctx: Context, ref: str) -> dict[str, Any]:
 def lookup_network(ctx: Context, ref: str) -> nw.Net:
     """A network by name, id or id prefix (Docker's `network <x> not found`)."""
     ensure_initialized(ctx)
-    return nw.from_doc(nw.lookup(ctx.store, ref)[1])
+    return nw.from_doc(nw.lookup_ctx(ctx, ref)[1])

@@ -322,8 +322,8 @@ class IPAM(Protocol):
 
 # -- registry -------------------------------------------------------------------------
 DRIVERS = {"bridge": "minidock.net.drivers.bridge.driver", "host": "minidock.net.drivers.host",
-           "null": "minidock.net.drivers.null"}
-IPAMS = {"default": "minidock.net.ipams.default"}
+           "null": "minidock.net.drivers.null", "overlay": "minidock.net.drivers.overlay"}
+IPAMS = {"default": "minidock.net.ipams.default", "cluster": "minidock.net.ipams.cluster"}
 # modules with lookup(kind, name) -> driver | None: Docker's plugins
 LOOKUPS: list[str] = ["minidock.net.drivers.remote", "minidock.net.ipams.remote"]
 

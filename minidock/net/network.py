@@ -156,6 +156,19 @@ def lookup(store: Any, ref: str) -> tuple[str, dict[str, Any]]:
     raise NotFound(f"network {ref} not found")
 
 
+def lookup_ctx(ctx: Any, ref: str) -> tuple[str, dict[str, Any]]:
+    """`lookup`, and with a cluster store a second try after copying the global
+    networks from it (a network created on another host)."""
+    try:
+        return lookup(ctx.store, ref)
+    except NotFound:
+        if not ctx.config.cluster_store:
+            raise
+    from minidock.cluster import gstore
+    gstore.sync_networks(ctx)
+    return lookup(ctx.store, ref)
+
+
 def now_rfc3339() -> str:
     t = time.time()
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"

@@ -72,7 +72,7 @@ def _validate_wish(ctx: Context, name: str, wish: dict[str, Any]) -> None:
             raise InvalidArgument("user specified IP address is supported on user defined "
                                   "networks only")
         return
-    _nid, doc = nw.lookup(ctx.store, name)
+    _nid, doc = nw.lookup_ctx(ctx, name)
     net = nw.from_doc(doc)
     if requested:
         if not net.user_subnet:

@@ -20,8 +20,9 @@ from typing import Any
 from minidock.context import Container, Context
 from minidock.errors import Conflict
 from minidock.runtime.spec import (
-    DEFAULT_PATH, MASKED_PATHS, READONLY_PATHS, ZERO_TIME, RunOptions, exposed_ports,
-    merge_env, parse_publish_raw, resolve_command, validate_workdir)
+    DEFAULT_PATH, MASKED_PATHS, READONLY_PATHS, ZERO_TIME, RunOptions, cap_add_drop,
+    exposed_ports, merge_env, parse_publish_raw, resolve_command, validate_sysctls,
+    validate_workdir)
 
 KIND = "container"
 
@@ -107,22 +108,40 @@ def _host_config(opts: RunOptions, bindings: dict[str, Any]) -> dict[str, Any]:
         "NetworkMode": opts.network, "PortBindings": bindings,
         "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
         "AutoRemove": opts.rm, "VolumeDriver": "", "VolumesFrom": None,
-        "CapAdd": None, "CapDrop": None, "CgroupnsMode": "host",
+        **_caps(opts), "CgroupnsMode": "host",
         "Dns": list(opts.dns), "DnsOptions": list(opts.dns_options),
         "DnsSearch": list(opts.dns_search), "ExtraHosts": list(opts.add_hosts) or None,
         "GroupAdd": None, "IpcMode": "private", "Cgroup": "",
         "Links": list(opts.links) or None, "OomScoreAdj": 0, "PidMode": "",
-        "Privileged": False, "PublishAllPorts": opts.publish_all,
-        "ReadonlyRootfs": False, "SecurityOpt": _security_opt(opts), "UTSMode": "", "UsernsMode": "",
-        "ShmSize": 67108864, "Runtime": "runc", "ConsoleSize": [0, 0], "Isolation": "",
+        "Privileged": opts.privileged, "PublishAllPorts": opts.publish_all,
+        "ReadonlyRootfs": opts.read_only, "SecurityOpt": _security_opt(opts), "UTSMode": "",
+        "UsernsMode": "",
+        "ShmSize": 67108864, **_sysctls(opts), "Runtime": "runc", "ConsoleSize": [0, 0],
+        "Isolation": "",
         **_RESOURCES,  # no cgroup limits are set: Docker's zero values, for scripts
-        "MaskedPaths": list(MASKED_PATHS), "ReadonlyPaths": list(READONLY_PATHS),
+        # a privileged container has neither (Docker: null)
+        "MaskedPaths": None if opts.privileged else list(MASKED_PATHS),
+        "ReadonlyPaths": None if opts.privileged else list(READONLY_PATHS),
     }
 
 
+def _caps(opts: RunOptions) -> dict[str, Any]:
+    add, drop = cap_add_drop(opts.cap_add, opts.cap_drop)
+    return {"CapAdd": add, "CapDrop": drop}
+
+
+def _sysctls(opts: RunOptions) -> dict[str, Any]:
+    """HostConfig.Sysctls, left out when empty (Docker: omitempty)."""
+    sysctls = validate_sysctls(opts.sysctls, opts.network)
+    return {"Sysctls": sysctls} if sysctls else {}
+
+
 def _security_opt(opts: RunOptions) -> list[str] | None:
+    """HostConfig.SecurityOpt; Docker's daemon fills ["label=disable"] in for a
+    privileged container created without any."""
     from minidock.runtime.seccomp import validate_security_opts
-    return validate_security_opts(opts.security_opt)
+    given = validate_security_opts(opts.security_opt)
+    return ["label=disable"] if opts.privileged and given is None else given
 
 
 def _endpoint_wishes(opts: RunOptions) -> dict[str, Any]:

@@ -5,7 +5,7 @@ opens its namespace files, and forks a helper that joins ipc, uts, net, pid and
 finally mnt (which also moves root and cwd to the container's root). Joining a pid
 namespace only affects children, so the helper forks the exec'd process, waits for it
 and exits with its code. The process gets the same privileges as the container's init
-(Docker's 14 capabilities, no_new_privs, seccomp, only fds 0 1 2), its user resolved in the
+(its capability set and seccomp program, no_new_privs, only fds 0 1 2), its user resolved in the
 container's /etc/passwd. Errors before exec come back on a close-on-exec pipe.
 """
 
@@ -45,13 +45,14 @@ def exec_in(ctx: Context, ctr: Container, opts: ExecOptions) -> int:
                                   seccomp, spec, users)
     from minidock.runtime import syscalls  # noqa: F401
     from minidock.runtime.lifecycle import pidfd_checked, refresh
-    from minidock.runtime.start import error_for
+    from minidock.runtime.start import error_for, privileges
 
     ctr = refresh(ctx, ctr)
     pidfd = pidfd_checked(ctr["State"].get("Pid", 0), ctr.get("_PidStart"))
     if not ctr["State"].get("Running") or pidfd is None:
         raise Conflict(f"Container {ctr['Id']} is not running")
     pid = ctr["State"]["Pid"]
+    privs = privileges(ctx, ctr)
     from minidock.libc import lib
     lib()                       # ctypes loaded before the namespaces are entered
     nsfds = [os.open(f"/proc/{pid}/ns/{ns}", os.O_RDONLY | os.O_CLOEXEC) for ns in NAMESPACES]
@@ -63,7 +64,7 @@ def exec_in(ctx: Context, ctr: Container, opts: ExecOptions) -> int:
     helper = os.fork()
     if helper == 0:
         os.close(err_r)
-        _helper(ctr, opts, nsfds, err_w, slave, master)
+        _helper(ctr, opts, nsfds, err_w, slave, master, privs)
     for fd in [*nsfds, err_w, *([slave] if slave is not None else [])]:
         os.close(fd)
     msg = _read_all(err_r)
@@ -88,7 +89,7 @@ def _read_all(fd: int) -> bytes:
 
 
 def _helper(ctr: Container, opts: ExecOptions, nsfds: list[int], err_w: int,
-            slave: int | None, master: int | None) -> None:
+            slave: int | None, master: int | None, privs: Any) -> None:
     """The forked helper: join, fork the process, wait, exit with its code."""
     code = 125
     try:
@@ -106,7 +107,7 @@ def _helper(ctr: Container, opts: ExecOptions, nsfds: list[int], err_w: int,
             os.close(fd)
         child = os.fork()
         if child == 0:
-            _exec_child(ctr, opts, err_w, slave)
+            _exec_child(ctr, opts, err_w, slave, privs)
         os.close(err_w)
         if opts.detach:
             os._exit(0)
@@ -116,7 +117,8 @@ def _helper(ctr: Container, opts: ExecOptions, nsfds: list[int], err_w: int,
         os._exit(code)
 
 
-def _exec_child(ctr: Container, opts: ExecOptions, err_w: int, slave: int | None) -> None:
+def _exec_child(ctr: Container, opts: ExecOptions, err_w: int, slave: int | None,
+                privs: Any) -> None:
     from minidock.runtime import seccomp
     from minidock.runtime import syscalls as sc
     from minidock.runtime.caps import drop_privileges
@@ -143,14 +145,14 @@ def _exec_child(ctr: Container, opts: ExecOptions, err_w: int, slave: int | None
         user = resolve_user(opts.user if opts.user is not None else cfg.get("User") or "",
                             read_or_none("/etc/passwd"), read_or_none("/etc/group"))
         env = merge_env(runtime_env(ctr, user.home), list(opts.env))
-        drop_privileges(user.uid, user.gid, user.groups)
+        drop_privileges(user.uid, user.gid, user.groups, privs.caps)
         workdir = opts.workdir or cfg.get("WorkingDir") or "/"
         fd = workdir_fd(workdir, create=False)
         enter_workdir(fd, workdir)
         os.close(fd)
         reset_signals()
         sc.cloexec_from(3)
-        seccomp.install(ctr["HostConfig"])
+        seccomp.install(privs.seccomp)
         exec_command(list(opts.args), env)
     except MinidockError as err:
         code, msg = err.exit_code, str(err)

@@ -16,6 +16,7 @@ sync pipe is close-on-exec, so a successful exec is seen by the CLI as EOF.
          monitor (SCM_RIGHTS), take the slave (/dev/pts/0) as controlling terminal
     sethostname, workdir, user (from the container's own /etc/passwd)
     capabilities, no_new_privs, every fd >= 3 close-on-exec, seccomp filter
+                                 (sysctls: right after "G", see write_sysctls)
     execve  -> EOF on the sync pipe (success) | "E<code> <message>" (failure)
 """
 
@@ -46,8 +47,16 @@ class InitFds(Values):
     winsize: bytes | None = None
 
 
+class Privileges(Values):
+    """What the CLI decided the process may do (caps.py, seccomp/): the capability
+    mask and the seccomp program (None: unconfined)."""
+
+    caps: int
+    seccomp: bytes | None = None
+
+
 def container_init(ctr: dict[str, Any], cdir: str, netns: tuple[str, str | None],
-                   fds: InitFds) -> None:
+                   fds: InitFds, privs: Privileges) -> None:
     """Never returns: exec the command or report and _exit."""
     code = 125
     try:
@@ -65,14 +74,15 @@ def container_init(ctr: dict[str, Any], cdir: str, netns: tuple[str, str | None]
         if os.read(fds.go_r, 1) != b"G":
             os._exit(1)
         os.close(fds.go_r)
+        write_sysctls(ctr["HostConfig"].get("Sysctls") or {})
         _enter_rootfs(ctr, cdir)
         seal_imports()
         if fds.console is not None:
             _console(fds.console, fds.winsize)
-        argv, env = _command(ctr)
+        argv, env = _command(ctr, privs.caps)
         reset_signals()
         sc.cloexec_from(3)
-        seccomp.install(ctr["HostConfig"])
+        seccomp.install(privs.seccomp)
         if ctr.get("_InitReaper"):                 # --init without a binary (reaper.py)
             from minidock.runtime import reaper
             reaper.fork_command(fds.sync_w)
@@ -127,13 +137,31 @@ def _namespaces(netns: tuple[str, str | None]) -> None:
     sc.unshare(flags)
 
 
+def write_sysctls(sysctls: dict[str, str]) -> None:
+    """`--sysctl`, written before pivot_root through the host's /proc/sys: a sysctl
+    file shows the namespace of the process that opens it (as under `ip netns exec`),
+    and this process is already in the container's net and ipc namespaces, with its
+    interfaces moved in. Keys were checked at create (no "/", no empty part)."""
+    for key, value in sysctls.items():
+        path = "/proc/sys/" + key.replace(".", "/")
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                os.write(fd, value.encode())
+            finally:
+                os.close(fd)
+        except OSError as err:
+            raise OSError(err.errno, f"write sysctl key {key}: "
+                          f"{(err.strerror or str(err)).lower()}") from None
+
+
 def _enter_rootfs(ctr: dict[str, Any], cdir: str) -> None:
     from minidock.runtime import rootfs
     rootfs.setup(ctr, cdir)
     sc.sethostname(ctr["Config"]["Hostname"])
 
 
-def _command(ctr: dict[str, Any]) -> tuple[list[str], list[str]]:
+def _command(ctr: dict[str, Any], caps: int) -> tuple[list[str], list[str]]:
     """Inside the rootfs: workdir, user, privileges; returns argv and env."""
     from minidock.runtime.caps import drop_privileges
     from minidock.runtime.container import runtime_env
@@ -145,7 +173,7 @@ def _command(ctr: dict[str, Any]) -> tuple[list[str], list[str]]:
     workdir = cfg.get("WorkingDir") or "/"
     fd = workdir_fd(workdir, create=True)
     try:
-        drop_privileges(user.uid, user.gid, user.groups)
+        drop_privileges(user.uid, user.gid, user.groups, caps)
         enter_workdir(fd, workdir)
     finally:
         os.close(fd)

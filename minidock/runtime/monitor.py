@@ -38,7 +38,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from minidock.runtime import syscalls as sc
-from minidock.runtime.init import InitFds, container_init
+from minidock.runtime.init import InitFds, Privileges, container_init
 from minidock.runtime.monitor_main import exit_code  # noqa: F401  (execute.py, tests)
 from minidock.runtime.values import Values
 
@@ -62,6 +62,7 @@ class MonitorFds(Values):
     tty: bool = False                  # -t: the init makes a pty and sends the master
     winsize: bytes | None = None       # -t: the CLI terminal's size
     close: list[int] = []  # the CLI's ends, closed here
+    privs: Privileges | None = None    # capabilities and seccomp program of the init
 
 
 def spawn(ctx: Context, ctr: dict[str, Any], netns: tuple[str, str | None],
@@ -126,7 +127,7 @@ def _prepare(ctx: Context, ctr: dict[str, Any], netns: tuple[str, str | None],
         outputs = {out_r: "stdout", err_r: "stderr"}
     pid = os.fork()
     if pid == 0:
-        container_init(ctr, ctx.container_dir(ctr["Id"]), netns, child_fds)
+        container_init(ctr, ctx.container_dir(ctr["Id"]), netns, child_fds, fds.privs)
     for fd in {child_fds.stdout, child_fds.stderr, fds.go_r, child_fds.console, null}:
         if fd is not None:
             _close_quietly(fd)

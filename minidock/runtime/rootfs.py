@@ -9,6 +9,9 @@ here vanishes with the container: nothing to unmount on the host). Order, as run
     /etc/hostname /etc/hosts /etc/resolv.conf bind-mounted from the container's files
     pivot_root(".", ".") + lazy unmount of the old root   (no chroot)
     masked paths and read-only paths (Docker's lists)
+    --read-only: / and the /etc files remounted read-only (/dev, /proc... stay as they are)
+    --privileged: no masks, /sys writable, the host's devices in /dev (as runc's
+                  HostDevices: every char/block node outside pts, shm, mqueue)
 
 Every path inside the rootfs is resolved with openat2(RESOLVE_IN_ROOT), and mounts
 target the resolved fd through /proc/self/fd/N: a symlink in the image (say
@@ -125,9 +128,11 @@ def setup(ctr: dict, cdir: str) -> None:
     dirs = layout(cdir)
     sc.mount("overlay", dirs["merged"], "overlay", 0,
              overlay_options(ctr["_Layers"], dirs["upper"], dirs["work"]))
+    hc = ctr["HostConfig"]
+    readonly = bool(hc.get("ReadonlyRootfs"))
     root_fd = os.open(dirs["merged"], O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        _mount_kernel_fs(root_fd)
+        _mount_kernel_fs(root_fd, bool(hc.get("Privileged")))
         for key, target in ETC_FILES:
             if ctr.get(key):
                 fd = ensure_file(root_fd, target)
@@ -135,6 +140,8 @@ def setup(ctr: dict, cdir: str) -> None:
                     sc.mount(ctr[key], _fdpath(fd), None, sc.MS_BIND)
                 finally:
                     os.close(fd)
+                if readonly:
+                    _remount_ro(root_fd, target)
         os.fchdir(root_fd)
         if ctr.get("_Mounts"):           # the user's mounts, after (over) the /etc files
             from minidock.runtime import usermounts
@@ -144,11 +151,22 @@ def setup(ctr: dict, cdir: str) -> None:
     sc.pivot_root(".", ".")
     sc.umount2(".", sc.MNT_DETACH)
     os.chdir("/")
-    mask_paths(ctr["HostConfig"].get("MaskedPaths") or [],
-               ctr["HostConfig"].get("ReadonlyPaths") or [])
+    mask_paths(hc.get("MaskedPaths") or [], hc.get("ReadonlyPaths") or [])
+    if readonly:
+        sc.mount(None, "/", None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY)
 
 
-def _mount_kernel_fs(root_fd: int) -> None:
+def _remount_ro(root_fd: int, path: str) -> None:
+    """Make the bind mount at `path` read-only (reopened: an fd taken before the bind
+    names the file under it, not the mount)."""
+    fd = resolve(root_fd, path)
+    try:
+        sc.mount(None, _fdpath(fd), None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY)
+    finally:
+        os.close(fd)
+
+
+def _mount_kernel_fs(root_fd: int, privileged: bool = False) -> None:
     _mount_at(root_fd, "/proc", "proc", "proc", _NOSUID_NOEXEC_NODEV)
     _mount_at(root_fd, "/dev", "tmpfs", "tmpfs", sc.MS_NOSUID, "mode=755,size=65536k")
     dev_fd = resolve(root_fd, "/dev", O_PATH | os.O_DIRECTORY)
@@ -160,6 +178,8 @@ def _mount_kernel_fs(root_fd: int) -> None:
             os.symlink(target, name, dir_fd=dev_fd)
         for name in ("pts", "shm", "mqueue"):
             os.mkdir(name, 0o755, dir_fd=dev_fd)
+        if privileged:
+            _host_devices(dev_fd)
     finally:
         os.close(dev_fd)
     _mount_at(root_fd, "/dev/pts", "devpts", "devpts", sc.MS_NOSUID | sc.MS_NOEXEC,
@@ -169,7 +189,43 @@ def _mount_kernel_fs(root_fd: int) -> None:
     _mount_at(root_fd, "/dev/mqueue", "mqueue", "mqueue", _NOSUID_NOEXEC_NODEV)
     # a new sysfs shows the netns of the mounter: the container's own, or in host
     # mode the host's (a bind of the CLI's /sys could show another netns's devices)
-    _mount_at(root_fd, "/sys", "sysfs", "sysfs", _NOSUID_NOEXEC_NODEV | sc.MS_RDONLY)
+    _mount_at(root_fd, "/sys", "sysfs", "sysfs",
+              _NOSUID_NOEXEC_NODEV | (0 if privileged else sc.MS_RDONLY))
+
+
+_SKIP_DEV = {"pts", "shm", "mqueue", "fd", "console", "ptmx", ".lxc", ".lxd-mounts",
+             *(name for _, _, name in DEVICES)}
+
+
+def _host_devices(dev_fd: int, top: str = "/dev", rel: str = "") -> None:
+    """Copy the host's device nodes (mode, owner, numbers) into the container's /dev:
+    what a privileged container sees. Runs before pivot_root (the host's /dev)."""
+    try:
+        entries = list(os.scandir(os.path.join(top, rel)))
+    except OSError:
+        return
+    for entry in entries:
+        name = os.path.join(rel, entry.name)
+        if not rel and entry.name in _SKIP_DEV:
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            _host_devices(dev_fd, top, name)
+        elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+            parent = os.path.dirname(name)
+            if parent:
+                os.makedirs(os.path.join(f"/proc/self/fd/{dev_fd}", parent), 0o755,
+                            exist_ok=True)
+            try:
+                os.mknod(name, stat.S_IMODE(st.st_mode) | stat.S_IFMT(st.st_mode),
+                         st.st_rdev, dir_fd=dev_fd)
+                os.chmod(name, stat.S_IMODE(st.st_mode), dir_fd=dev_fd)
+                os.chown(name, st.st_uid, st.st_gid, dir_fd=dev_fd, follow_symlinks=False)
+            except FileExistsError:
+                pass
 
 
 def mask_paths(masked: list[str], readonly: list[str]) -> None:

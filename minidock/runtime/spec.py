@@ -63,6 +63,11 @@ class RunOptions(Values):
     mac_address: str = ""
     labels: dict[str, str] = {}
     security_opt: tuple[str, ...] = ()
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    privileged: bool = False
+    sysctls: tuple[str, ...] = ()
+    read_only: bool = False
 
 
 def validate_name(name: str) -> str:
@@ -202,4 +207,46 @@ def exposed_ports(image_cfg: dict[str, Any], expose: tuple[str, ...],
             out[f"{p}/{proto or 'tcp'}"] = {}
     for key in bindings:
         out[key] = {}
+    return out
+
+
+# -- capabilities and sysctls -------------------------------------------------------------
+IPC_SYSCTLS = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
+               "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced")
+SYSCTL_PREFIXES = ("net.", "fs.mqueue.")
+
+
+def cap_add_drop(add: tuple[str, ...],
+                 drop: tuple[str, ...]) -> tuple[list[str] | None, list[str] | None]:
+    """HostConfig.CapAdd / CapDrop as Docker's CLI stores them: CAP_ names, sorted, ALL
+    trumping the rest of its list, a name both added and dropped in neither."""
+    from minidock.runtime.caps import normalize
+    try:
+        adds = set(normalize(add))
+    except InvalidArgument as err:
+        raise InvalidArgument(f"invalid CapAdd: {err}") from None
+    try:
+        drops = set(normalize(drop))
+    except InvalidArgument as err:
+        raise InvalidArgument(f"invalid CapDrop: {err}") from None
+    adds = {"ALL"} if "ALL" in adds else adds
+    drops = {"ALL"} if "ALL" in drops else drops
+    both = adds & drops
+    return sorted(adds - both) or None, sorted(drops - both) or None
+
+
+def validate_sysctls(items: tuple[str, ...], network: str) -> dict[str, str]:
+    """`--sysctl K=V` -> HostConfig.Sysctls; Docker's allow-list (the namespaced ones)
+    and runc's rule that net.* needs the container's own network namespace."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        parts = key.split(".")
+        if not sep or not all(p and "/" not in p and "\0" not in p for p in parts) or \
+                not (key in IPC_SYSCTLS or key.startswith(SYSCTL_PREFIXES)) or "\0" in value:
+            raise InvalidArgument(f'invalid argument "{item}" for "--sysctl" flag: '
+                                  f"sysctl '{item}' is not whitelisted")
+        if key.startswith("net.") and network == "host":
+            raise InvalidArgument(f'sysctl "{key}" is not allowed in the hosts network namespace')
+        out[key] = value
     return out

@@ -82,6 +82,7 @@ def create(ctx: Context, opts: Any, env: list[str], op: str = "create") -> Conta
     if op == "run":
         ctr["_Starter"] = starter_mark()
     api.validate(ctx, ctr)
+    privileges(ctx, ctr)      # a profile libseccomp refuses fails here; fills the cache
     with busy(ctx), Pipeline("create") as p:
         p.step("prepare_rootfs", rootfs.prepare, cdir)
         p.undo("prepare_rootfs", _rmtree, cdir)
@@ -93,11 +94,28 @@ def create(ctx: Context, opts: Any, env: list[str], op: str = "create") -> Conta
     return ctr
 
 
+def privileges(ctx: Context, ctr: Container) -> Any:
+    """The capability mask and seccomp program (cached in the exec-root) of `ctr`."""
+    from minidock.runtime import caps, seccomp
+    from minidock.runtime.init import Privileges
+    hc = ctr["HostConfig"]
+    have = caps.effective_caps(hc)
+    return Privileges(caps.mask(have), seccomp.program(ctx.exec_root, hc, have))
+
+
+def check_sysctls(ctr: Container, netns: tuple[str, str | None]) -> None:
+    """net.* sysctls need the container's own netns; a container:X network whose X
+    runs in the host's namespace has none (runc's message)."""
+    for key in ctr["HostConfig"].get("Sysctls") or {}:
+        if key.startswith("net.") and netns[0] == "host":
+            from minidock.errors import InvalidArgument
+            raise InvalidArgument(f'sysctl "{key}" is not allowed in the hosts network namespace')
+
+
 def _insert(ctx: Context, ctr: Container, random_name: bool) -> None:
     """Insert the record; a random name is redrawn on a clash, a given name whose
-    holder is a dead run is reclaimed once (reconcile), else Docker's conflict."""
+    holder is a dead run is reclaimed once (runtime/repair.py), else Docker's conflict."""
     from minidock import ids
-    from minidock.runtime.repair import reap_container_name
     for retry in range(1, 4):
         try:
             records.insert(ctx, ctr)
@@ -105,7 +123,9 @@ def _insert(ctx: Context, ctr: Container, random_name: bool) -> None:
         except MinidockError:
             if random_name and retry < 3:
                 ctr["Name"] = "/" + ids.random_name(retry)
-            elif random_name or retry > 1 or \
+                continue
+            from minidock.runtime.repair import reap_container_name
+            if random_name or retry > 1 or \
                     not reap_container_name(ctx, ctr["Name"].lstrip("/")):
                 raise
 
@@ -145,6 +165,7 @@ def start(ctx: Context, ctr: Container, attach: bool = False, stdin: bool = Fals
     tty = bool(ctr["Config"].get("Tty"))
     with busy(ctx), Pipeline("start") as p:
         netns = api.netns_mode(ctx, ctr)
+        check_sysctls(ctr, netns)
         api.initialize_networking(ctx, ctr, p)
         os.makedirs(ctx.run_dir(ctr["Id"]), exist_ok=True)
         cgroup = p.step("create_cgroup", _create_cgroup, ctx, ctr)
@@ -299,7 +320,8 @@ def _spawn(ctx: Context, ctr: Container, netns: tuple[str, str | None], attach: 
         sync_w=proto.sync_w, go_r=proto.go_r, verdict_r=proto.verdict_r,
         exit_w=proto.exit_w, attach=attach, stdin=0 if stdin else None,
         tty=tty, winsize=_winsize() if tty else None,
-        close=[proto.sync_r, proto.go_w, proto.verdict_w, proto.exit_r])
+        close=[proto.sync_r, proto.go_w, proto.verdict_w, proto.exit_r],
+        privs=privileges(ctx, ctr))
     try:
         proto.monitor_pid = monitor.spawn(ctx, ctr, netns, fds)
     finally:

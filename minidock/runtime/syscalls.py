@@ -125,3 +125,34 @@ def openat2(dirfd: int, path: str, flags: int, resolve: int, mode: int = 0) -> i
 
 def prctl(option: int, arg2: int = 0) -> None:
     check(_lib().prctl(option, arg2, 0, 0, 0), f"prctl {option}")
+
+
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+
+def capset(effective: int, permitted: int, inheritable: int) -> None:
+    """Set this thread's three capability sets (64-bit masks) at once."""
+    import ctypes
+    header = (ctypes.c_uint32 * 2)(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (ctypes.c_uint32 * 6)(effective & 0xFFFFFFFF, permitted & 0xFFFFFFFF,
+                                 inheritable & 0xFFFFFFFF, effective >> 32,
+                                 permitted >> 32, inheritable >> 32)
+    check(_lib().capset(header, data), "capset")
+
+
+_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 22, 2
+
+
+def seccomp_filter(code: bytes) -> None:
+    """Install a classic BPF program (struct sock_filter bytes) as this thread's
+    seccomp filter; needs no_new_privs or CAP_SYS_ADMIN."""
+    import ctypes
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    buf = ctypes.create_string_buffer(code, len(code))
+    prog = SockFprog(len(code) // 8, ctypes.addressof(buf))
+    check(_lib().prctl(ctypes.c_ulong(_PR_SET_SECCOMP), ctypes.c_ulong(_SECCOMP_MODE_FILTER),
+                        ctypes.c_void_p(ctypes.addressof(prog)), ctypes.c_ulong(0),
+                        ctypes.c_ulong(0)), "seccomp")

@@ -62,6 +62,27 @@ CASES = [
     ("image_uppercase", ["run", "--rm", "BusyBox", "true"], "BusyBox"),
     ("cmd_missing", ["run", "--rm", "busybox", "/no/such/cmd"], "/no/such/cmd"),
     ("security_opt", ["run", "--rm", "--security-opt", "bogus", "busybox", "true"], "bogus"),
+    # -- run: seccomp, capabilities, sysctls (issue 14) ------------------------------------
+    ("seccomp_missing", ["run", "--rm", "--security-opt", "seccomp=/nonexistent/p.json",
+                         "busybox", "true"], "/nonexistent/p.json"),
+    ("seccomp_junk", ["run", "--rm", "--security-opt", "seccomp={junk}", "busybox", "true"],
+     "Decoding seccomp profile failed"),
+    ("seccomp_action", ["run", "--rm", "--security-opt", "seccomp={badprofile}", "busybox",
+                        "true"], "SCMP_ACT_SOMETIMES"),
+    ("seccomp_arch", ["run", "--rm", "--security-opt", "seccomp={badarch}", "busybox",
+                      "true"], "SCMP_ARCH_VAX"),
+    ("cap_add_unknown", ["run", "--rm", "--cap-add", "nope", "busybox", "true"], "CAP_NOPE"),
+    ("cap_drop_unknown", ["run", "--rm", "--cap-drop", "CAP_X", "busybox", "true"], "CAP_X"),
+    ("sysctl_not_allowed", ["run", "--rm", "--sysctl", "kernel.hostname=x", "busybox", "true"],
+     "kernel.hostname=x"),
+    ("sysctl_no_value", ["run", "--rm", "--sysctl", "net.ipv4.ip_forward", "busybox", "true"],
+     "net.ipv4.ip_forward"),
+    ("sysctl_path", ["run", "--rm", "--sysctl", "net./../kernel/core_pattern=|/x", "busybox",
+                     "true"], "core_pattern"),
+    ("sysctl_host_net", ["run", "--rm", "--network", "host", "--sysctl",
+                         "net.ipv4.ip_forward=1", "busybox", "true"], "hosts network namespace"),
+    ("sysctl_unknown_key", ["run", "--rm", "--sysctl", "net.ipv4.no_such_key=1", "busybox",
+                            "true"], "net.ipv4.no_such_key"),
     # -- run: network flags --------------------------------------------------------------
     ("net_missing", ["run", "--rm", "--network", "nosuchnet", "busybox", "true"], "nosuchnet"),
     ("net_container_missing", ["run", "--rm", "--network", "container:nosuch", "busybox",
@@ -222,8 +243,12 @@ def world():
         (files / "nul.env").write_bytes(b"NULVAR=a\0b\n")
         (files / "big.env").write_text("BIGVAR=" + "x" * (3 << 20) + "\n")
         (files / "junk").write_bytes(os.urandom(5000))
+        (files / "bad.json").write_text('{"defaultAction": "SCMP_ACT_SOMETIMES"}')
+        (files / "arch.json").write_text('{"defaultAction": "SCMP_ACT_ERRNO", '
+                                         '"architectures": ["SCMP_ARCH_VAX"]}')
         h.inputs = {"envfile_nul": str(files / "nul.env"), "envfile_big": str(files / "big.env"),
-                    "junk": str(files / "junk")}
+                    "junk": str(files / "junk"), "badprofile": str(files / "bad.json"),
+                    "badarch": str(files / "arch.json")}
         yield h
     finally:
         if listener is not None:
@@ -266,7 +291,7 @@ def snapshot(h: TestHost) -> dict[str, object]:
 
 def check_refusal(h: TestHost, argv: list[str], needle: str) -> None:
     before = snapshot(h)
-    argv = [a.format(**h.inputs) if "{" in a and "}" in a and a[1:-1] in h.inputs else a
+    argv = [re.sub(r"\{(\w+)\}", lambda m: h.inputs.get(m.group(1), m.group(0)), a)
             for a in argv]
     proc = h.md(*argv, check=False, timeout=30)
     err = proc.stderr.strip()

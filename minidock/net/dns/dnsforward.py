@@ -102,7 +102,7 @@ class UpstreamConfig:
         try:
             with open(path) as fh:
                 value = parse(fh.read())
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             value = []
         self._cache[path] = (mtime, value)
         return value

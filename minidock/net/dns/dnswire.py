@@ -76,6 +76,27 @@ class Query(NamedTuple):
 
 
 # -- parsing -------------------------------------------------------------------------
+_PLAIN = bytes(c for c in range(0x21, 0x7F) if chr(c) not in '"().;\\@$')
+
+
+def _label_text(raw: bytes) -> str:
+    """One label as text, in the presentation form dnspython and dig print: ASCII
+    lower-cased (DNS names compare case-insensitively, in ASCII only), a dot, quote,
+    backslash... inside a label escaped (`a\\.b` is one label, never the name a.b), any
+    other byte as \\DDD."""
+    if not raw.translate(None, _PLAIN):
+        return raw.lower().decode("ascii")
+    out = []
+    for c in raw.lower():
+        if c in _PLAIN:
+            out.append(chr(c))
+        elif 0x20 < c < 0x7F:
+            out.append("\\" + chr(c))
+        else:
+            out.append(f"\\{c:03d}")
+    return "".join(out)
+
+
 def read_name(data: bytes, offset: int) -> tuple[str, int]:
     """Decode the name at `offset`; return (name, offset just past it in the stream).
 
@@ -113,7 +134,7 @@ def read_name(data: bytes, offset: int) -> tuple[str, int]:
         total += length + 1
         if total > MAX_NAME:
             raise WireError("name too long")
-        labels.append(data[pos:pos + length].decode("latin-1").lower())
+        labels.append(_label_text(data[pos:pos + length]))
         pos += length
     return ".".join(labels), (end if end >= 0 else pos)
 

@@ -31,8 +31,8 @@ from typing import NamedTuple
 
 from minidock.net.kernel.nlmsg import (
     NLA_F_NESTED, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_MULTI, NLM_F_REQUEST,
-    NLMSG_DONE, NLMSG_ERROR, attr, attr_nested, attr_str, attr_u32, nlmsg, parse_attrs,
-    split_messages)
+    NLMSG_DONE, NLMSG_ERROR, BadReply, attr, attr_nested, attr_str, attr_u32, error_code,
+    nlmsg, parse_attrs, split_messages)
 
 # -- constants (linux/rtnetlink.h, linux/if_link.h); the codec: nlmsg.py ------------
 NETLINK_ROUTE = 0
@@ -81,7 +81,23 @@ def mac_bytes(mac: str) -> bytes:
 
 
 def _cstr(raw: bytes) -> str:
-    return raw.split(b"\0", 1)[0].decode()
+    """A kernel string; an interface name is any bytes, kept as the os module does."""
+    return raw.split(b"\0", 1)[0].decode(errors="surrogateescape")
+
+
+def _u32(at: dict[int, bytes], kind: int, default: int = 0) -> int:
+    raw = at.get(kind)
+    if raw is None:
+        return default
+    if len(raw) < 4:
+        raise BadReply(f"attribute {kind} is {len(raw)} bytes")
+    return struct.unpack_from("=I", raw)[0]
+
+
+def _ipv4(raw: bytes, what: str) -> str:
+    if len(raw) != 4:
+        raise BadReply(f"{what} is {len(raw)} bytes")
+    return socket.inet_ntoa(raw)
 
 
 # -- decoded records ----------------------------------------------------------------
@@ -112,39 +128,45 @@ class Route(NamedTuple):
     table: int
 
 
+def _header(fmt: struct.Struct, payload: bytes, what: str) -> tuple:
+    if len(payload) < fmt.size:
+        raise BadReply(f"truncated {what}")
+    return fmt.unpack_from(payload, 0)
+
+
 def decode_link(payload: bytes) -> Link:
-    _fam, _type, index, flags, _chg = _IFI.unpack_from(payload, 0)
+    """A link from an RTM_NEWLINK payload; BadReply when it is malformed."""
+    _fam, _type, index, flags, _chg = _header(_IFI, payload, "ifinfomsg")
     at = parse_attrs(payload, _IFI.size)
     kind = ""
     if IFLA_LINKINFO in at:
         kind = _cstr(parse_attrs(at[IFLA_LINKINFO]).get(IFLA_INFO_KIND, b""))
     return Link(
         index=index, name=_cstr(at.get(IFLA_IFNAME, b"")), flags=flags,
-        mtu=struct.unpack("=I", at[IFLA_MTU])[0] if IFLA_MTU in at else 0,
-        master=struct.unpack("=I", at[IFLA_MASTER])[0] if IFLA_MASTER in at else 0,
+        mtu=_u32(at, IFLA_MTU), master=_u32(at, IFLA_MASTER),
         mac=":".join(f"{b:02x}" for b in at.get(IFLA_ADDRESS, b"")), kind=kind)
 
 
 def decode_addr(payload: bytes) -> Addr | None:
-    family, plen, _fl, _scope, index = _IFA.unpack_from(payload, 0)
+    """An IPv4 address from an RTM_NEWADDR payload (None for other families)."""
+    family, plen, _fl, _scope, index = _header(_IFA, payload, "ifaddrmsg")
     if family != AF_INET:
         return None
     at = parse_attrs(payload, _IFA.size)
     raw = at.get(IFA_LOCAL) or at.get(IFA_ADDRESS) or b""
-    return Addr(index, socket.inet_ntoa(raw), plen)
+    return Addr(index, _ipv4(raw, "address"), plen)
 
 
 def decode_route(payload: bytes) -> Route | None:
-    family, dst_len, _s, _t, table, _p, _sc, rtype, _f = _RTM.unpack_from(payload, 0)
+    """An IPv4 unicast route from an RTM_NEWROUTE payload (None for others)."""
+    family, dst_len, _s, _t, table, _p, _sc, rtype, _f = _header(_RTM, payload, "rtmsg")
     if family != AF_INET or rtype != RTN_UNICAST:
         return None
     at = parse_attrs(payload, _RTM.size)
-    if RTA_TABLE in at:
-        table = struct.unpack("=I", at[RTA_TABLE])[0]
-    dst = socket.inet_ntoa(at[RTA_DST]) if RTA_DST in at else "0.0.0.0"
-    gw = socket.inet_ntoa(at[RTA_GATEWAY]) if RTA_GATEWAY in at else ""
-    oif = struct.unpack("=I", at[RTA_OIF])[0] if RTA_OIF in at else 0
-    return Route(f"{dst}/{dst_len}", gw, oif, table)
+    table = _u32(at, RTA_TABLE, table)
+    dst = _ipv4(at[RTA_DST], "destination") if RTA_DST in at else "0.0.0.0"
+    gw = _ipv4(at[RTA_GATEWAY], "gateway") if RTA_GATEWAY in at else ""
+    return Route(f"{dst}/{dst_len}", gw, _u32(at, RTA_OIF), table)
 
 
 # -- message builders (pure: what each operation sends) ------------------------------
@@ -288,9 +310,9 @@ class Netlink:
                 if mseq != seq:
                     continue
                 if mtype == NLMSG_ERROR:
-                    code = struct.unpack_from("=i", body, 0)[0]
+                    code = error_code(body)
                     if code:
-                        raise OSError(-code, os.strerror(-code))
+                        raise OSError(code, os.strerror(code))
                     return out
                 if mtype == NLMSG_DONE:
                     return out

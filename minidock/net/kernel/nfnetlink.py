@@ -86,6 +86,6 @@ def parse_rule_dump(data: bytes, counts: dict[str, int]) -> bool:
         if mtype == NFT_NEWRULE:
             chain = parse_attrs(payload, _NFGEN.size).get(NFTA_RULE_CHAIN)
             if chain is not None:
-                name = chain.split(b"\0")[0].decode()
+                name = chain.split(b"\0")[0].decode(errors="surrogateescape")
                 counts[name] = counts.get(name, 0) + 1
     return bool(data) and not seen

@@ -22,7 +22,8 @@ import os
 import _socket as socket  # not `socket`: its import builds enums (~3 ms per run)
 import struct
 
-from minidock.net.kernel.nlmsg import attr, attr_nested, attr_str, nlmsg, split_messages
+from minidock.net.kernel.nlmsg import (attr, attr_nested, attr_str, error_code, nlmsg,
+                                       split_messages)
 
 NETLINK_NETFILTER = 12
 NFNL_SUBSYS_NFTABLES = 10
@@ -104,7 +105,7 @@ def apply(changes: list[tuple[bool, str, str, list[bytes]]], family: int = NFPRO
             for msg_type, _flags, seq, payload in split_messages(sock.recv(65536)):
                 if msg_type != NLMSG_ERROR:
                     continue
-                code = -struct.unpack_from("=i", payload)[0]
+                code = error_code(payload)
                 pending.discard(seq)
                 if code and not first_error:
                     first_error = code

@@ -6,6 +6,7 @@ whose import costs ~7 ms on paths that need neither), unit-tested byte for byte.
 
 from __future__ import annotations
 
+import errno
 import struct
 from typing import Iterator
 
@@ -67,3 +68,18 @@ def split_messages(data: bytes) -> Iterator[tuple[int, int, int, bytes]]:
             break
         yield mtype, flags, seq, data[offset + HDR.size: offset + length]
         offset += pad(length)
+
+
+class BadReply(OSError):
+    """A netlink reply too short or malformed for what its type promises (the kernel's
+    replies are parsed defensively: a bad one is an OSError, never a traceback)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(errno.EBADMSG, f"malformed netlink reply: {what}")
+
+
+def error_code(body: bytes) -> int:
+    """The errno (positive, 0 for an ACK) of an NLMSG_ERROR payload."""
+    if len(body) < 4:
+        raise BadReply("truncated error message")
+    return -struct.unpack_from("=i", body, 0)[0]

@@ -156,7 +156,7 @@ class Client:
             raise self.error(method, _status_detail(raw), status)
         try:
             answer = json.loads(raw) if raw.strip() else {}
-        except ValueError as err:
+        except (ValueError, RecursionError) as err:   # RecursionError: nested too deep
             raise self.error(method, f"error reading plugin resp: {err}", status) from None
         if not isinstance(answer, dict):
             raise self.error(method, "error reading plugin resp: not a JSON object", status)
@@ -188,7 +188,7 @@ def _status_detail(raw: bytes) -> str:
         doc = json.loads(raw)
         if isinstance(doc, dict) and doc.get("Err"):
             return str(doc["Err"])
-    except ValueError:
+    except (ValueError, RecursionError):
         pass
     return raw.decode("utf-8", "replace").strip()
 
@@ -222,7 +222,7 @@ def _read_cache(path: str) -> dict[str, Any]:
         with open(path) as fh:
             doc = json.load(fh)
         return doc if isinstance(doc, dict) else {}
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
 
 

@@ -206,6 +206,6 @@ def decode_table(text: str) -> Table:
         for owner, entries in doc["owners"].items():
             table[check_owner(owner)] = [
                 (check_forward([e[k] for k in _KEYS]), e["serve"] is True) for e in entries]
-    except (ValueError, KeyError, TypeError, AttributeError) as err:
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as err:
         raise WireError(f"malformed proxy table: {err}") from err
     return table

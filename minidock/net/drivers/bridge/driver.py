@@ -26,8 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from minidock.errors import Internal, InvalidArgument
 from minidock.net.driverapi import Capability, JoinInfo
-from minidock.net.drivers.bridge import ipv6, setup
-from minidock.net.kernel.sysctl import PROC_NET, read as read_sysctl, write as write_sysctl
+from minidock.net.drivers.bridge import ipv6
 
 if TYPE_CHECKING:
     from minidock.context import Context
@@ -86,6 +85,8 @@ class BridgeDriver:
         from minidock.net.drivers.bridge import rules
         from minidock.net.firewall import iptables
         from minidock.net.firewall.rules import CHAINS
+        from minidock.net.kernel.sysctl import PROC_NET, read as read_sysctl
+        from minidock.net.kernel.sysctl import write as write_sysctl
         cfg = ctx.config
         policies = {}
         fwd_path = f"{PROC_NET}/ipv4/ip_forward"
@@ -127,6 +128,7 @@ class BridgeDriver:
         """Make (or verify) the bridge and its rules. Given the state of an earlier
         create (a reboot, changed daemon options), what it recorded and no longer
         wants is removed first."""
+        from minidock.net.drivers.bridge import setup
         from minidock.net.kernel.netlink import Netlink
         cfg = ctx.config
         conf = network_config(nw)
@@ -168,6 +170,7 @@ class BridgeDriver:
         old = nw.state
         if not old:
             return
+        from minidock.net.drivers.bridge import setup
         from minidock.net.firewall import iptables
         wanted = self._planned_rules(ctx, nw, conf)
         if old.get("rules") and ctx.config.iptables and \
@@ -225,6 +228,7 @@ class BridgeDriver:
     def delete_network(self, ctx: "Context", nw: "NetworkInfo") -> None:
         """Remove the rules, then the bridge (idempotent; a network whose create died
         has no recorded rules: the ones it would have made are removed)."""
+        from minidock.net.drivers.bridge import setup
         from minidock.net.firewall import iptables
         conf = self._conf_lenient(nw)
         rules = iptables.from_data(nw.state.get("rules") or []) or \
@@ -260,7 +264,6 @@ class BridgeDriver:
         veth = ep.state.get("host_veth")
         if not veth:
             return
-        from minidock.net.drivers.bridge import antispoof
         from minidock.net.kernel.netlink import LinkWatch
         from minidock.pipeline import later, later_wait
         watch = LinkWatch()
@@ -272,10 +275,10 @@ class BridgeDriver:
                 watch.close()
         ip, mac, ip6 = ep.ip, ep.mac, ep.address_v6.split("/", 1)[0]
         if later_wait(wait):        # rm: the wait overlaps the rest of the removal
-            later(lambda: antispoof.unguard(veth, ip, mac, ip6))
+            later(lambda: _unguard(veth, ip, mac, ip6))
             return
         wait()
-        later(lambda: antispoof.unguard(veth, ip, mac, ip6))
+        later(lambda: _unguard(veth, ip, mac, ip6))
 
     def preload(self) -> None:
         """Import what join and delete_endpoint import (net.api.preload)."""
@@ -312,6 +315,7 @@ class BridgeDriver:
     def leave(self, ctx: "Context", nw: "NetworkInfo", ep: "EndpointInfo") -> None:
         """Remove the endpoint's veth (the sandbox outlives the endpoint)."""
         if ep.state.get("host_veth"):
+            from minidock.net.drivers.bridge import setup
             setup.nl_del_link(ep.state["host_veth"])
 
     def program_external_connectivity(self, ctx: "Context", nw: "NetworkInfo",
@@ -394,6 +398,12 @@ class BridgeDriver:
                     nl.link_del_name(ln.name)
                     out.append(f"veth {ln.name}: no endpoint")
         return out
+
+
+def _unguard(veth: str, ip: str, mac: str, ip6: str = "") -> None:
+    """The port's anti-spoofing elements out (its import too is off the waiting path)."""
+    from minidock.net.drivers.bridge import antispoof
+    antispoof.unguard(veth, ip, mac, ip6)
 
 
 def _publish(ctx: "Context", ep: "EndpointInfo", serve: bool) -> None:
