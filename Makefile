@@ -8,8 +8,11 @@ BUILD := build
 BUSYBOX_TAR := $(BUILD)/busybox.tar
 DB_TAR := $(BUILD)/training-postgres.tar
 PYTEST_ARGS ?=
+# the bench's peers and tools (Docker 20.10, Podman, dnsperf); not needed to run minidock
+BENCH_PKGS := docker.io podman dnsperf hyperfine
+BENCH_ARGS ?=
 
-.PHONY: setup apt image demo test test-unit test-integration test-long lint-imports bench clean
+.PHONY: setup apt bench-apt image demo test test-unit test-integration test-long lint-imports bench clean
 
 setup: apt $(VENV)/.stamp
 
@@ -24,6 +27,12 @@ $(VENV)/.stamp: pyproject.toml
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -e '.[test]' --config-settings editable_mode=compat
 	touch $@
+
+# The bench's peers and tools, only those missing.
+bench-apt:
+	@missing=""; for p in $(BENCH_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; fi
 
 # busybox:latest as a docker-save archive, built from the host's busybox-static.
 image: setup $(BUSYBOX_TAR) $(DB_TAR)
@@ -54,8 +63,8 @@ test-integration: setup image
 test-long: setup image
 	$(VENV)/bin/python -m pytest -q -m long $(PYTEST_ARGS) tests
 
-bench: setup image
-	$(VENV)/bin/python -m bench
+bench: setup image bench-apt
+	$(VENV)/bin/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD) $(VENV) *.egg-info

@@ -1,12 +1,14 @@
 """`python -m bench` (`make bench`): minidock against Docker and Podman, one table.
 
     python -m bench [--quick] [--only NAME[,NAME]] [--peers docker,podman] [--out FILE]
+                    [--fleet N] [--peer-fleet N]
 
-NAME: startup, rm, netls, fleet (scale, memory, CLI RSS), datapath, profile.
-Each engine runs in its own throwaway netns with its own roots (bench/hosts.py);
-everything is removed at the end, also after a failure, Ctrl-C or SIGTERM.
-A full run writes bench/RESULTS.md (quoted by the README); --quick or --only write
-build/bench-results.md unless --out says otherwise.
+NAME: startup, rm, netls, dns, datapath, overlay, fleet (scale, memory, ps, CLI RSS),
+profile. Each engine runs in its own throwaway netns with its own roots
+(bench/hosts.py); everything is removed at the end, also after a failure, Ctrl-C or
+SIGTERM. A full run writes bench/RESULTS.md (quoted by the README); --quick or --only
+write build/bench-results.md unless --out says otherwise. The table is rewritten after
+each benchmark, so an interrupted run leaves the rows it finished.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import sys
 import traceback
 from typing import Callable
 
-from bench import datapath, fleet, latency, profile
+from bench import datapath, dns, fleet, latency, profile
 from bench.engines import BUSYBOX_TAR, REPO
 from bench.hosts import destroy_all
 from bench.report import Figure, results_markdown, table
@@ -31,9 +33,23 @@ BENCHES: dict[str, Callable[[Session], list[Figure]]] = {
     "startup": latency.startup,
     "rm": latency.rm_running,
     "netls": latency.network_ls,
-    "fleet": fleet.fleet,
+    "dns": dns.dns,
     "datapath": datapath.datapath,
+    "overlay": lambda s: _overlay(s),
+    "fleet": fleet.fleet,
 }
+
+
+def _overlay(s: Session) -> list[Figure]:
+    """The overlay rows come from bench/overlay.py (the overlay driver's own bench)."""
+    try:
+        from bench import overlay  # type: ignore[attr-defined]
+    except ImportError:
+        why = "not measured: no overlay bench module (bench/overlay.py) on this branch"
+        return [Figure("overlay: run --rm on an overlay network", "ms", None, note=why),
+                Figure("overlay: container to container across two hosts", "Gbit/s",
+                       None, note=why)]
+    return overlay.figures(s)
 
 
 def machine() -> str:
@@ -71,7 +87,9 @@ def _prepare() -> None:
         signal.signal(sig, _on_signal)
 
 
-def run(names: list[str], session: Session) -> tuple[list[Figure], str]:
+def run(names: list[str], session: Session,
+        save: Callable[[list[Figure], str], None]) -> tuple[list[Figure], str]:
+    """Run the benchmarks in order; `save` gets the table so far after each one."""
     figures: list[Figure] = []
     extra = ""
     try:
@@ -87,6 +105,7 @@ def run(names: list[str], session: Session) -> tuple[list[Figure], str]:
             except Exception as err:
                 traceback.print_exc()
                 figures.append(Figure(name, "", None, note=f"failed: {str(err)[:160]}"))
+            save(figures, extra)
     finally:
         destroy_all()
     return figures, extra
@@ -99,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
         [*BENCHES, "profile"]))
     ap.add_argument("--peers", default="docker,podman", help="peers to run ('' for none)")
     ap.add_argument("--out", default="", help="where to write the results markdown")
+    ap.add_argument("--fleet", type=int, default=0,
+                    help="minidock containers in the fleet (default 3000, --quick 30)")
+    ap.add_argument("--peer-fleet", type=int, default=0,
+                    help="Docker containers in its fleet (default 300, --quick 30)")
     args = ap.parse_args(argv)
     names = [n for n in args.only.split(",") if n] or [*BENCHES, "profile"]
     unknown = [n for n in names if n not in BENCHES and n != "profile"]
@@ -107,15 +130,25 @@ def main(argv: list[str] | None = None) -> int:
     _prepare()
     when = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     mach = machine()
-    session = Session(quick=args.quick, peers=tuple(p for p in args.peers.split(",") if p))
-    figures, extra = run(names, session)
+    session = Session(quick=args.quick, peers=tuple(p for p in args.peers.split(",") if p),
+                      fleet=args.fleet, peer_fleet=args.peer_fleet)
     partial = args.quick or bool(args.only)
     mode = ("quick run" if args.quick else "full run") + (f", only {args.only}" if args.only else "")
-    text = results_markdown(figures, mach, when, mode, extra)
     out = args.out or str(REPO / ("build/bench-results.md" if partial else "bench/RESULTS.md"))
     os.makedirs(os.path.dirname(out), exist_ok=True)
-    with open(out, "w") as fh:
-        fh.write(text)
+
+    def save(figs: list[Figure], extra: str) -> None:
+        done = len({f.name for f in figs})
+        now = datetime.datetime.now().strftime("%H:%M")
+        text = results_markdown(figs, mach, when, f"{mode}; load average "
+                                f"{os.getloadavg()[0]:.2f} at {now} (last benchmark's end)",
+                                extra)
+        with open(out + ".tmp", "w") as fh:
+            fh.write(text)
+        os.replace(out + ".tmp", out)
+        print(f"bench: {done} rows so far written to {out}", flush=True)
+
+    figures, extra = run(names, session, save)
     print("\n" + table(figures) + ("\n\n" + extra if extra else ""))
     print(f"\nbench: written to {out}")
     return 0

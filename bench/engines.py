@@ -27,6 +27,8 @@ REPO = Path(__file__).resolve().parents[1]
 BUSYBOX_TAR = REPO / "build" / "busybox.tar"
 MINIDOCK = str(REPO / ".venv" / "bin" / "minidock")
 CGROUP_ROOT = "/sys/fs/cgroup"
+# Debian's docker.io CLI (20.10), not a newer `docker` earlier on PATH
+DOCKER_CLI = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else "docker"
 
 
 class Engine(BenchHost):
@@ -66,7 +68,7 @@ class Engine(BenchHost):
     def remove_all(self) -> None:
         ids = self.cli("ps", "-aq", check=False).stdout.split()
         if ids:
-            self.cli("rm", "-f", *ids, check=False, timeout=300)
+            self.cli("rm", "-f", *ids, check=False, timeout=3600)
 
     def helpers(self) -> dict[int, str]:
         """pid -> name of the engine's helper processes: those in the bench netns."""
@@ -118,11 +120,11 @@ class Docker(Engine):
         self.cgroup_parent = f"/{self.name}"
         self.created_outside: list[str] = []
         self.daemon_pid = 0
-        if not (shutil.which("dockerd") and shutil.which("docker")):
+        if not (shutil.which("dockerd") and shutil.which(DOCKER_CLI)):
             self.unavailable = "not installed"
 
     def argv(self) -> list[str]:
-        return ["docker", "-H", f"unix://{self.sock}"]
+        return [DOCKER_CLI, "-H", f"unix://{self.sock}"]
 
     def start(self) -> None:
         """Start dockerd and wait for its socket to answer (polling is fine in a bench)."""
@@ -206,7 +208,7 @@ class Podman(Engine):
                 "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
 
     def remove_all(self) -> None:
-        self.cli("rm", "-af", "-t", "0", check=False, timeout=300)
+        self.cli("rm", "-af", "-t", "0", check=False, timeout=3600)
 
     def destroy(self) -> None:
         if self not in LIVE:

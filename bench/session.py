@@ -17,6 +17,8 @@ from bench.engines import Docker, Engine, Minidock, Podman
 class Session:
     quick: bool = False
     peers: tuple[str, ...] = ("docker", "podman")
+    fleet: int = 0                  # minidock's fleet size (0: 3,000, --quick 30)
+    peer_fleet: int = 0             # Docker's fleet size (0: 300, --quick 30)
     engines: dict[str, Engine] = field(default_factory=dict)
 
     def n(self, full: int, quick: int) -> int:

@@ -27,3 +27,16 @@ def argv(entry: str, *args: str) -> list[str]:
     boot = (f"import sys; sys.path.insert(0, {PKG_PARENT!r}); "
             f"from {module} import {func}; {func}(sys.argv[1:])")
     return [sys.executable, "-I", "-S", "-c", boot, *args]
+
+
+def raise_fd_limit() -> None:
+    """Soft RLIMIT_NOFILE up to the hard limit: a per-host helper (proxyd, resolverd)
+    holds a few sockets per container, thousands at scale, and the 1,024 soft limit of
+    a login shell would cap it at a few hundred containers (dockerd raises its own)."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            pass

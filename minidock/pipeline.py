@@ -30,7 +30,7 @@ Two cross-cutting hooks cost nothing when off:
 from __future__ import annotations
 
 import os
-import signal
+import _signal as signal  # not `signal`: its import builds three enums
 import sys
 from typing import Any, Callable
 
@@ -266,6 +266,7 @@ def _traced_best_effort(steps: list[tuple[str, Callable[[], Any]]], pipeline: st
 
 
 _later: list[Callable[[], Any]] | None = None
+_waits: list[Callable[[], Any]] | None = None
 
 
 def later(fn: Callable[[], Any]) -> None:
@@ -276,6 +277,16 @@ def later(fn: Callable[[], Any]) -> None:
         _later.append(fn)
 
 
+def later_wait(fn: Callable[[], Any]) -> bool:
+    """Queue a wait for the kernel's asynchronous teardown (a netns's veths going) to
+    the end of the active `deferred_kernel_cleanup(waits=True)` block, after its other
+    cleanups; False (the caller waits now) outside one."""
+    if _waits is None:
+        return False
+    _waits.append(fn)
+    return True
+
+
 class deferred_kernel_cleanup:
     """Inside it, `later(fn)` queues `fn` instead of running it; the queue runs (best
     effort) on exit of the block.
@@ -284,14 +295,28 @@ class deferred_kernel_cleanup:
     one netlink batch whose commit waits for an RCU grace period (~15 ms). It touches
     no record and no name, address or port, so a monitor tearing down a `--rm`
     container can tell the waiting CLI first and run the queue right after.
+
+    `waits=True` (rm): the waits for the kernel's removal of a sandbox's veths
+    (another RCU-bound step, run by the kernel once the key is unmounted) are queued
+    too (`later_wait`), after the rest, so both grace periods and the rest of the
+    removal overlap instead of following each other; all is done when the block ends.
     """
 
+    def __init__(self, waits: bool = False) -> None:
+        self.waits = waits
+
     def __enter__(self) -> "deferred_kernel_cleanup":
-        global _later
+        global _later, _waits
         _later = []
+        if self.waits:
+            _waits = []
         return self
 
     def __exit__(self, *exc: object) -> None:
-        global _later
+        global _later, _waits
         queue, _later = _later or [], None
+        waits: list[Callable[[], Any]] = []
+        if self.waits:
+            waits, _waits = _waits or [], None
         report(best_effort([("kernel_cleanup", fn) for fn in queue], "teardown"), "teardown")
+        report(best_effort([("veths_gone", fn) for fn in waits], "teardown"), "teardown")

@@ -14,7 +14,7 @@ from minidock.cli import parser as _parser_mod
 from minidock.errors import InvalidArgument, MinidockError
 
 if TYPE_CHECKING:
-    from minidock.context import Context
+    from minidock.context import Container, Context
 
 _REPEAT = {"action": "append", "default": []}
 
@@ -317,9 +317,21 @@ def cmd_wait(ctx: Context, argv: list[str]) -> int:
     return _each(ctx, ns.containers, go, echo=False)
 
 
-def cmd_ps(ctx: Context, argv: list[str]) -> int:
+def _ps_documents(ctx: Context, all_: bool, filters: dict[str, list[str]]) -> list[Container]:
+    """Containers for a filtered or templated `ps`, newest first, as whole records."""
     from minidock.runtime.lifecycle import refresh_all
     from minidock.runtime import psformat
+    ctrs = refresh_all(ctx)
+    if not (all_ or "status" in filters or "exited" in filters):
+        ctrs = [c for c in ctrs if c["State"].get("Running") or c["State"].get("Restarting")]
+    if filters:
+        ctrs = psformat.filter_containers(ctrs, filters)
+    ctrs.sort(key=lambda c: c["Created"], reverse=True)
+    return ctrs
+
+
+def cmd_ps(ctx: Context, argv: list[str]) -> int:
+    from minidock.runtime import listing, psformat
     p = parser("ps", "List containers")
     p.add_argument("-a", "--all", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
@@ -332,15 +344,13 @@ def cmd_ps(ctx: Context, argv: list[str]) -> int:
     if ns.filter:
         from minidock.runtime.listformat import parse_filters
         filters = parse_filters(ns.filter, psformat.PS_FILTERS)
-    ctrs = refresh_all(ctx)
-    if not (ns.all or "status" in filters or "exited" in filters):
-        ctrs = [c for c in ctrs if c["State"].get("Running") or c["State"].get("Restarting")]
-    if filters:
-        ctrs = psformat.filter_containers(ctrs, filters)
-    ctrs.sort(key=lambda c: c["Created"], reverse=True)
+    if filters or ns.format:      # they may read any field: whole documents
+        ctrs = _ps_documents(ctx, ns.all, filters)
+    else:                         # the store's briefs: no document decoded
+        ctrs = listing.containers(ctx, ns.all)
     if ns.quiet:
-        for c in ctrs:
-            print(c["Id"] if ns.no_trunc else c["Id"][:12])
+        sys.stdout.write("".join((c["Id"] if ns.no_trunc else c["Id"][:12]) + "\n"
+                                 for c in ctrs))
         return 0
     if ns.format:
         import time
@@ -351,7 +361,7 @@ def cmd_ps(ctx: Context, argv: list[str]) -> int:
                       lambda _r: psformat.ps_table(ctrs, no_trunc=ns.no_trunc, now=now))
         sys.stdout.write(text)
         return 0
-    print(psformat.ps_table(ctrs, no_trunc=ns.no_trunc), end="")
+    sys.stdout.write(psformat.ps_table(ctrs, no_trunc=ns.no_trunc))
     return 0
 
 

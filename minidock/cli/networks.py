@@ -73,7 +73,9 @@ def _ls(ctx: Context, argv: list[str]) -> int:
     ap.add_argument("--format", default="", help="Go template, 'table TEMPLATE' or 'json'")
     args = ap.parse_args(argv)
     filters = parse_filters(args.filter, NET_FILTERS)
-    nets = [d for d in controller.list_networks(ctx) if _matches(d, filters)]
+    # filters and templates may read any field; the plain listing reads only briefs
+    full = bool(filters or args.format)
+    nets = [d for d in controller.list_networks(ctx, brief=not full) if _matches(d, filters)]
     ident = (lambda d: d["Id"]) if args.no_trunc else (lambda d: d["Id"][:12])
     if args.quiet:
         sys.stdout.write("".join(ident(d) + "\n" for d in nets))

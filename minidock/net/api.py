@@ -56,6 +56,24 @@ def mode_kind(mode: str) -> str:
     return "user"
 
 
+def preload(ctr: Container) -> None:
+    """Import now what the prestart hook will import for this container.
+
+    The runtime calls it before forking an attached run's monitor: the monitor then
+    inherits these modules instead of importing them again for its teardown while
+    `run --rm` waits for it. The CLI imports them anyway, only earlier."""
+    kind = mode_kind(_mode(ctr))
+    if kind not in ("bridge", "user", "none"):
+        return
+    from minidock.net import sandbox  # noqa: F401
+    from minidock.net.kernel import netlink, netns  # noqa: F401
+    if kind == "bridge":
+        from minidock.net.driverapi import get_driver
+        hook = getattr(get_driver("bridge"), "preload", None)   # optional for a driver
+        if hook is not None:
+            hook()
+
+
 def validate(ctx: Context, ctr: Container) -> None:
     """Every network flag of create, with Docker's messages; changes nothing."""
     from minidock.net import validate as v

@@ -381,6 +381,11 @@ def reap_networks(ctx: Context) -> bool:
     for nid, doc in ctx.store.list("network"):
         mark = doc.get("_Starter")
         if mark and not mark_alive(mark):
+            # read before the liveness check: its creator may have finished (and
+            # exited) in between; a dead creator writes no more, so read again
+            doc = ctx.store.get("network", nid)
+            if doc is None or doc.get("_Starter") != mark:
+                continue
             delete_network(ctx, nid, doc)
             found = True
     return found
@@ -417,10 +422,13 @@ def _sync_global(ctx: Context) -> None:
         print(f"minidock: warning: {err}; global networks as last seen", file=sys.stderr)
 
 
-def list_networks(ctx: Context) -> list[dict[str, Any]]:
+def list_networks(ctx: Context, brief: bool = False) -> list[dict[str, Any]]:
+    """Every network by name; with `brief`, the store's projections (Id, Name, Driver,
+    Scope) instead of whole documents: `network ls` decodes no document."""
     ensure_initialized(ctx)
     _sync_global(ctx)
-    return sorted((d for _i, d in ctx.store.list("network")), key=lambda d: d["Name"])
+    docs = ctx.store.briefs("network") if brief else (d for _i, d in ctx.store.list("network"))
+    return sorted(docs, key=lambda d: d["Name"])
 
 
 def inspect_network(ctx: Context, ref: str) -> dict[str, Any]:

@@ -11,7 +11,7 @@ container keeps running; the monitor still records its exit.
 from __future__ import annotations
 
 import os
-import signal
+import _signal as signal  # not `signal`: its import builds three enums
 from typing import TYPE_CHECKING, Any
 
 from minidock.runtime.container import Container

@@ -68,7 +68,8 @@ def container_init(ctr: dict[str, Any], cdir: str, netns: tuple[str, str | None]
         # everything used after pivot_root must be imported before it: the host's
         # filesystem (and minidock's source) is gone from view then. Done while the
         # CLI runs the prestart hook.
-        import fcntl, socket, struct, termios  # noqa: F401,E401
+        if fds.console is not None:     # the pty's modules (socket alone is ~5 ms)
+            import fcntl, socket, struct, termios  # noqa: F401,E401
         from minidock.runtime import caps, container, rootfs, seccomp, users  # noqa: F401
         if os.read(fds.go_r, 1) != b"G":
             os._exit(1)
@@ -229,7 +230,7 @@ def reset_signals() -> None:
     Ignored signals survive execve: Python ignores SIGPIPE and SIGXFSZ, the monitor
     ignores SIGTERM & co., and a shell cannot trap a signal ignored at its start.
     """
-    import signal
+    import _signal as signal    # built in: importable after pivot_root
     for sig in range(1, signal.NSIG):
         if sig in (signal.SIGKILL, signal.SIGSTOP):
             continue

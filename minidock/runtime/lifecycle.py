@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import select
-import signal
+import _signal as signal  # not `signal`: its import builds three enums
 from typing import TYPE_CHECKING, Any
 
 from minidock.errors import Conflict
@@ -247,48 +247,81 @@ def remove(ctx: Context, ctr: Container, force: bool, volumes: bool = False) -> 
     the record, then with `volumes` (rm -v) its anonymous volumes."""
     from minidock.pipeline import section
     with section("rm", ctr["Name"].lstrip("/")):
-        _remove(ctx, ctr, force, volumes)
+        _remove_container(ctx, ctr, force, volumes)
 
 
-def _remove(ctx: Context, ctr: Container, force: bool, volumes: bool) -> None:
-    from minidock.pipeline import best_effort, report
+def _remove_container(ctx: Context, ctr: Container, force: bool, volumes: bool) -> None:
+    from minidock.pipeline import best_effort, deferred_kernel_cleanup, report
     from minidock.runtime import repair
     ctr = refresh(ctx, ctr)
-    if ctr["State"].get("Restarting"):
-        if not force:
-            raise Conflict(f"You cannot remove a restarting container {ctr['Id']}. Stop the "
-                           "container before attempting removal or force remove")
-        ctr = end_restarts(ctx, ctr)
-    if ctr["State"].get("Running"):
-        if not force:
+    failed: list[str] = []
+    # the kernel's RCU-bound steps (unguard, the veths' removal) overlap with the
+    # rest of the removal and are complete when this block ends
+    with deferred_kernel_cleanup(waits=True):
+        if ctr["State"].get("Restarting"):
+            if not force:
+                raise Conflict(f"You cannot remove a restarting container {ctr['Id']}. "
+                               "Stop the container before attempting removal or force remove")
+            ctr = end_restarts(ctx, ctr)
+        if ctr["State"].get("Running"):
+            if not force:
+                raise Conflict(f"You cannot remove a running container {ctr['Id']}. Stop "
+                               "the container before attempting removal or force remove")
+            ctr = stop(ctx, ctr, timeout=0, sig=signal.SIGKILL, take_over=True)
+        if container_live(ctr):   # it came back (a concurrent start): keep it
             raise Conflict(f"You cannot remove a running container {ctr['Id']}. Stop the "
                            "container before attempting removal or force remove")
-        ctr = stop(ctx, ctr, timeout=0, sig=signal.SIGKILL, take_over=True)
-    if container_live(ctr):   # it came back (a concurrent start): keep it
-        raise Conflict(f"You cannot remove a running container {ctr['Id']}. Stop the "
-                       "container before attempting removal or force remove")
-    failed: list[str] = []
-    failed += report(best_effort([("release_container",
-                                   lambda: failed.extend(repair.release_container(ctx, ctr)))],
-                                 "rm"), "rm")
-    destroy(ctx, ctr, volumes)
+        failed += report(best_effort([("release_container",
+                                       lambda: failed.extend(repair.release_container(ctx, ctr)))],
+                                     "rm"), "rm")
+        destroy(ctx, ctr, volumes)
     if failed:
         from minidock.errors import Internal
         raise Internal(f"container {ctr['Id'][:12]} removed, but {len(failed)} networking "
                        "teardown step(s) failed")
 
 
+def rmtree(path: str) -> None:
+    """shutil.rmtree(path, ignore_errors=True) without shutil, whose import (fnmatch,
+    zlib, bz2, lzma) a `run --rm` would wait for in the monitor. Never follows a
+    symlink: fwalk does not descend into one, and the link itself is unlinked."""
+    try:
+        for _dir, dirs, files, dfd in os.fwalk(path, topdown=False):
+            for name in files:
+                _remove(name, dfd, False)
+            for name in dirs:
+                _remove(name, dfd, True)
+    except OSError:
+        pass
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass
+
+
+def _remove(name: str, dfd: int, is_dir: bool) -> None:
+    try:
+        if is_dir:
+            try:
+                os.rmdir(name, dir_fd=dfd)
+            except NotADirectoryError:          # a symlink to a directory
+                os.unlink(name, dir_fd=dfd)
+        else:
+            os.unlink(name, dir_fd=dfd)
+    except OSError:
+        pass
+
+
 def destroy(ctx: Context, ctr: Container, volumes: bool = False) -> None:
     """Remove the files and the record (idempotent; the record goes last), then with
     `volumes` (rm -v, --rm) the container's anonymous volumes."""
-    import shutil
     from minidock.net import api
     from minidock.pipeline import best_effort, report
     cid = ctr["Id"]
 
     def files() -> None:
         for path in (ctx.container_dir(cid), ctx.run_dir(cid)):
-            shutil.rmtree(path, ignore_errors=True)
+            rmtree(path)
 
     def record() -> None:
         with ctx.store.transaction():

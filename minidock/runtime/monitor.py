@@ -33,7 +33,7 @@ mounts, and nothing waits for it.
 from __future__ import annotations
 
 import os
-import signal
+import _signal as signal  # not `signal`: its import builds three enums
 import sys
 from typing import TYPE_CHECKING, Any
 

@@ -15,11 +15,25 @@ HEADERS = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NA
 
 
 def parse_time(text: str) -> float:
-    """Seconds since the epoch from Docker's RFC 3339 timestamp (UTC, ns precision)."""
-    import calendar
+    """Seconds since the epoch from Docker's RFC 3339 timestamp (UTC, ns precision).
+
+    Arithmetic, not time.strptime: `ps` parses two stamps per container, and
+    strptime's first call imports _strptime (with re, locale, calendar)."""
     base, _, frac = text.rstrip("Z").partition(".")
-    secs = calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S"))
+    year, month, day = int(base[0:4]), int(base[5:7]), int(base[8:10])
+    secs = (_days_from_civil(year, month, day) * 86400 + int(base[11:13]) * 3600
+            + int(base[14:16]) * 60 + int(base[17:19]))
     return secs + (float("0." + frac) if frac else 0.0)
+
+
+def _days_from_civil(y: int, m: int, d: int) -> int:
+    """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm)."""
+    y -= m <= 2
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
 
 
 def status_text(ctr: dict[str, Any], now: float) -> str:

@@ -34,6 +34,14 @@ def reconcile_container(ctx: Context, ctr: Container) -> Container | None:
     starter = ctr.get("_Starter")
     if starter and mark_alive(starter):
         return ctr                                       # a run in flight
+    if starter:
+        # `ctr` was read before the liveness check: the run may have recorded its
+        # container (and its CLI exited) in between; a dead CLI writes no more
+        fresh = records.get(ctx, ctr["Id"])
+        if fresh is None:
+            return None
+        if fresh.get("_Starter") != starter:
+            return reconcile_container(ctx, fresh)
     if starter:                                          # a run whose CLI died
         _kill_init(ctr)
         release_container(ctx, ctr)

@@ -31,7 +31,7 @@ writes, so they never interleave, and the reader accepts P and R in either order
 from __future__ import annotations
 
 import os
-import signal
+import _signal as signal  # not `signal`: its import builds three enums
 from minidock.runtime.values import Values
 from typing import TYPE_CHECKING, Any
 
@@ -136,8 +136,8 @@ def _delete_record(ctx: Context, cid: str) -> None:
 
 
 def _rmtree(path: str) -> None:
-    import shutil
-    shutil.rmtree(path, ignore_errors=True)
+    from minidock.runtime.lifecycle import rmtree
+    rmtree(path)
 
 
 def _mounts_and_cgroup(ctx: Context, ctr: Container, opts: Any, op: str) -> None:
@@ -313,6 +313,9 @@ def _spawn(ctx: Context, ctr: Container, netns: tuple[str, str | None], attach: 
     from minidock.libc import lib as _lib
 
     _lib()   # load libc once here, not in the monitor on the critical path
+    if attach:      # the monitor is forked next: let it inherit prestart's modules
+        from minidock.net import api
+        api.preload(ctr)
     proto = _Protocol()
     _drop_store(ctx)
     fds = monitor.MonitorFds(

@@ -68,3 +68,24 @@ def test_parse_importtime_top_level_only():
     total, top = parse_importtime(err)
     assert total == 1.3
     assert top == [("minidock.store", 5.0), ("io", 0.3)]
+
+
+def test_dnsperf_parsers() -> None:
+    from bench.dns import parse_p99_ms, parse_qps
+    out = "  Queries per second:   16755.589325\n\n  Average Latency (s):  0.002895\n"
+    assert parse_qps(out) == 16755.589325
+    lines = "".join(f"> NOERROR dnsb A 0.{i:06d}\n" for i in range(1, 101))
+    assert parse_p99_ms("[Status] x\n" + lines + "> SERVFAIL dnsb A 9.0\n") == 100 / 1000
+    import pytest
+    with pytest.raises(RuntimeError):
+        parse_qps("no statistics")
+
+
+def test_fleet_edges_and_networks() -> None:
+    from bench.fleet import edge_ratio, fleet_networks
+    times = [100.0] * 95 + [130.0] * 5
+    first, last, ratio = edge_ratio(times)
+    assert (first, last) == (100.0, 130.0) and abs(ratio - 1.3) < 1e-9
+    assert edge_ratio([10.0, 20.0])[2] == 2.0          # tiny fleets: one each side
+    assert fleet_networks(3) == [("fleet0", "10.200.0.0/20"), ("fleet1", "10.201.0.0/20"),
+                                 ("fleet2", "10.202.0.0/20")]

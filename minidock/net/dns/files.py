@@ -70,8 +70,7 @@ def write_files(ctx: Context, ctr: Container, hostname: str, hosts: str, resolv:
 
 def host_mode_files(ctx: Context, ctr: Container) -> None:
     """Host mode: the host's hostname and copies of its hosts and resolv.conf."""
-    import socket
-    ctr["Config"]["Hostname"] = socket.gethostname()
+    ctr["Config"]["Hostname"] = os.uname().nodename    # gethostname(), without socket
     hosts = _read("/etc/hosts")
     for name, ip in extra_hosts(ctr):
         hosts += f"{ip}\t{name}\n"

@@ -58,6 +58,8 @@ TTL = 600
 GC_INTERVAL = float(os.environ.get("MINIDOCK_RESOLVER_GC", "10"))  # seconds; tests shorten it
 STARTUP_GRACE = 3.0  # a resolver started by resolver.start() waits this long for attach
 IP_FREEBIND = getattr(socket, "IP_FREEBIND", 15)
+UDP_BATCH = 64       # datagrams read per wake-up of a container's socket
+CACHE_MAX = 4096     # cached answers; a full cache starts again (any query shape fills it)
 
 
 class Sandbox:
@@ -107,6 +109,11 @@ class Resolver:
         self.running = True
         self.idle_at = time.monotonic() + STARTUP_GRACE
         self.lingering: list[socket.socket] = []
+        # (container, query without its id) -> answer without its id: local UDP
+        # answers with at most one address (more are shuffled per answer). Valid while
+        # the store is unchanged: PRAGMA data_version moves on any other commit.
+        self.cache: dict[tuple[str, bytes], bytes] = {}
+        self.version = -1
 
     # -- sandboxes ---------------------------------------------------------------------
     def attach(self, cid: str, path: str, fallback: str = "") -> None:
@@ -178,8 +185,12 @@ class Resolver:
             if err:
                 reply(err)
             return
-        local = self.local_answer(sb.cid, q, tcp)
+        local, cacheable = self._local(sb.cid, q, tcp)
         if local is not None:
+            if cacheable and not tcp:
+                if len(self.cache) >= CACHE_MAX:
+                    self.cache.clear()
+                self.cache[(sb.cid, raw[2:])] = local[2:]
             reply(local)
             return
         doc = self.store.get("container", sb.cid)
@@ -187,37 +198,58 @@ class Resolver:
 
     def local_answer(self, cid: str, q: dnswire.Query, tcp: bool) -> bytes | None:
         """The reply for a name we own, or None to forward the query."""
+        return self._local(cid, q, tcp)[0]
+
+    def _local(self, cid: str, q: dnswire.Query, tcp: bool) -> tuple[bytes | None, bool]:
+        """(local_answer, whether the same query always gets the same answer)."""
         if q.opcode != 0:
-            return dnswire.answer_rcode(q, 4)  # NOTIMP
+            return dnswire.answer_rcode(q, 4), True  # NOTIMP
         if q.qclass != dnswire.CLASS_IN or not q.name:
-            return None
+            return None, False
         size = 65535 if tcp else None
         if q.qtype in (dnswire.TYPE_A, dnswire.TYPE_AAAA):
             ips = dnsrecords.lookup(self.store, cid, q.name)
             if not ips:
-                return None
+                return None, False
             if q.qtype == dnswire.TYPE_AAAA:
                 ips6 = dnsrecords.lookup(self.store, cid, q.name, family=6)
                 if not ips6:
-                    return dnswire.answer_empty(q)
-                return dnswire.answer_aaaa(q, ips6, TTL, size)
-            return dnswire.answer_a(q, ips, TTL, size)
+                    return dnswire.answer_empty(q), True
+                return dnswire.answer_aaaa(q, ips6, TTL, size), len(ips6) == 1
+            return dnswire.answer_a(q, ips, TTL, size), len(ips) == 1
         if q.qtype == dnswire.TYPE_PTR:
             ip = dnswire.ptr_target(q.name)
             names = dnsrecords.reverse(self.store, cid, ip) if ip else []
-            return dnswire.answer_ptr(q, names, TTL, size) if names else None
-        return None
+            return (dnswire.answer_ptr(q, names, TTL, size), False) if names else (None, False)
+        return None, False
+
+    def check_cache(self) -> None:
+        """Forget every cached answer once another process has changed the store."""
+        version = self.store._db.execute("PRAGMA data_version").fetchone()[0]
+        if version != self.version:
+            self.cache.clear()
+            self.version = version
 
     def on_udp(self, sb: Sandbox) -> None:
-        try:
-            raw, addr = sb.udp.recvfrom(4096)
-        except OSError:
-            return
-        udp = sb.udp
+        """Answer what the container's socket holds (UDP_BATCH at most, then the other
+        sockets get their turn): from the cache, else through answer()."""
+        udp, cache, cid = sb.udp, self.cache, sb.cid
+        for _ in range(UDP_BATCH):
+            try:
+                raw, addr = udp.recvfrom(4096)
+            except OSError:
+                return
+            hit = cache.get((cid, raw[2:]))
+            if hit is not None:
+                try:
+                    udp.sendto(raw[:2] + hit, addr)
+                except OSError:
+                    pass
+                continue
 
-        def reply(msg: bytes) -> None:
-            udp.sendto(msg, addr)
-        self._safe_answer(sb, raw, False, reply)
+            def reply(msg: bytes, addr: Any = addr) -> None:
+                udp.sendto(msg, addr)
+            self._safe_answer(sb, raw, False, reply)
 
     def on_accept(self, sb: Sandbox) -> None:
         try:
@@ -312,6 +344,8 @@ class Resolver:
             if time.monotonic() >= next_gc:
                 self.gc()
                 next_gc = time.monotonic() + GC_INTERVAL
+            if events:
+                self.check_cache()
             for key, _ in events:
                 kind, data = key.data
                 if kind == "ctl":
@@ -367,6 +401,8 @@ def main(argv: list[str]) -> None:
     """`python -m minidock.net.dns.resolverd ROOT EXEC_ROOT LISTEN_FD` (started by resolver.py)."""
     root, exec_root, fd = argv[0], argv[1], int(argv[2])
     os.chdir("/")
+    from minidock.leanboot import raise_fd_limit
+    raise_fd_limit()
     listener = socket.socket(fileno=fd)
     os.set_inheritable(fd, False)
     server = Resolver(Paths(exec_root), root, listener)

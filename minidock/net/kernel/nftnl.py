@@ -19,7 +19,7 @@ surfaces here as FileNotFoundError (ENOENT), which the caller handles.
 from __future__ import annotations
 
 import os
-import socket
+import _socket as socket  # not `socket`: its import builds enums (~3 ms per run)
 import struct
 
 from minidock.net.kernel.nlmsg import (attr, attr_nested, attr_str, error_code, nlmsg,

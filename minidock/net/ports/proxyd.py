@@ -363,6 +363,8 @@ def _close_all(fds: list[int]) -> None:
 def main(argv: list[str]) -> None:
     """<exec-root> <control-listener-fd>: serve until nothing is left (see proxy._spawn)."""
     exec_root, ctl_fd = argv[0], int(argv[1])
+    from minidock.leanboot import raise_fd_limit
+    raise_fd_limit()
     proxy = Proxy(exec_root, float(os.environ.get("MINIDOCK_PROXY_UDP_IDLE") or 30))
     pid_path = pp.path(exec_root, "pid")
     with open(pid_path + ".tmp", "w") as fh:

@@ -265,14 +265,25 @@ class BridgeDriver:
         if not veth:
             return
         from minidock.net.kernel.netlink import LinkWatch
-        from minidock.pipeline import later
+        from minidock.pipeline import later, later_wait
         watch = LinkWatch()
-        try:
-            watch.wait([veth])
-        finally:
-            watch.close()
+
+        def wait() -> None:
+            try:
+                watch.wait([veth])
+            finally:
+                watch.close()
         ip, mac, ip6 = ep.ip, ep.mac, ep.address_v6.split("/", 1)[0]
+        if later_wait(wait):        # rm: the wait overlaps the rest of the removal
+            later(lambda: _unguard(veth, ip, mac, ip6))
+            return
+        wait()
         later(lambda: _unguard(veth, ip, mac, ip6))
+
+    def preload(self) -> None:
+        """Import what join and delete_endpoint import (net.api.preload)."""
+        from minidock.net.drivers.bridge import antispoof  # noqa: F401
+        from minidock.net.kernel import netlink, nftnl  # noqa: F401
 
     def join(self, ctx: "Context", nw: "NetworkInfo", ep: "EndpointInfo", sb: "SandboxInfo",
              p: "Pipeline") -> JoinInfo:
@@ -310,9 +321,9 @@ class BridgeDriver:
     def program_external_connectivity(self, ctx: "Context", nw: "NetworkInfo",
                                       ep: "EndpointInfo", p: "Pipeline") -> None:
         """Port rules in one batch, then the userland proxy; the rules go in ep.state."""
-        from minidock.net.firewall import iptables
         if not ep.ports:
             return
+        from minidock.net.firewall import iptables      # subprocess: only with ports
         wanted = self._port_rules(ctx, nw, ep)
         wanted6 = ipv6.port_rules6(self._conf_lenient(nw)["bridge"], ep, ctx.config)
         if wanted:
