@@ -122,7 +122,8 @@ class Driver:
         forward_rule("-I", bridge)
         routes = [r for r in generic.get("vethnet.route", "").split(",") if r]
         self.networks[body["NetworkID"]] = {"bridge": bridge, "gateway": gateway,
-                                            "routes": routes}
+                                            "routes": routes,
+                                            "prefix": generic.get("vethnet.prefix", "eth")}
         return {}
 
     def delete_network(self, body: dict) -> dict:
@@ -163,7 +164,7 @@ class Driver:
         ip("link", "set", host, "master", net["bridge"], "up")
         gateway = net["gateway"].split("/")[0]
         routes = [{"Destination": r, "RouteType": 0, "NextHop": gateway} for r in net["routes"]]
-        return {"InterfaceName": {"SrcName": peer, "DstPrefix": "eth"},
+        return {"InterfaceName": {"SrcName": peer, "DstPrefix": net["prefix"]},
                 "Gateway": gateway, "StaticRoutes": routes}
 
     def leave(self, body: dict) -> dict:

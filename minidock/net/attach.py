@@ -244,7 +244,8 @@ def join_endpoint(ctx: Context, net: nw.Net, ep: eps.Endpoint, pl: Any, gateway:
                   p: Pipeline) -> eps.Endpoint:
     """The driver joins the endpoint into the sandbox and the sandbox configures the
     interface it answered; the gateway endpoint also gets external connectivity
-    (published ports). What the driver wrote in its state is recorded."""
+    (published ports). What the driver wrote in its state, and the interface's name
+    when the driver's DstPrefix chose it, are recorded."""
     from minidock.net.driverapi import SandboxInfo
     drv = get_driver(net.driver)
     nwi, info = net.info(), ep.info()
@@ -255,8 +256,8 @@ def join_endpoint(ctx: Context, net: nw.Net, ep: eps.Endpoint, pl: Any, gateway:
                ctx, nwi, info, p)
         p.undo("ProgramExternalConnectivity", drv.revoke_external_connectivity,
                ctx, nwi, info)
-    if info.state != ep.state:
-        ep = ep.with_(state=info.state)
+    if info.state != ep.state or info.ifname != ep.ifname:
+        ep = ep.with_(state=info.state, ifname=info.ifname)
         ctx.store.put("endpoint", ep.id, eps.to_doc(ep),
                       name=eps.record_name(ep.network_id, ep.name))
     _dns_set(ctx, net, ep)

@@ -147,9 +147,19 @@ def loopback_up(pl: Plumbing) -> None:
         pl.inner.link_set(lo.index, up=True)
 
 
+def next_name(pl: Plumbing, prefix: str) -> str:
+    """`prefix` + the lowest index no interface of the sandbox has (libnetwork names a
+    driver's interface DstPrefix + index; the sandbox's own choice is eth<N>)."""
+    n = 0
+    while pl.inner.link_get(f"{prefix}{n}") is not None:
+        n += 1
+    return f"{prefix}{n}"
+
+
 def configure_interface(pl: Plumbing, ep: Any, ji: Any, gateway: bool) -> None:
     """Apply a driver's JoinInfo (driverapi) to endpoint `ep` (an EndpointInfo): the
-    interface into the sandbox under `ep.ifname` (unless the driver made it there),
+    interface into the sandbox under `ep.ifname` (unless the driver made it there; a
+    DstPrefix other than the name's own renames it `ep.ifname` = prefix + index),
     its MAC, its address, up, its static routes, and on the gateway endpoint the
     default route."""
     from minidock.errors import Internal
@@ -160,6 +170,8 @@ def configure_interface(pl: Plumbing, ep: Any, ji: Any, gateway: bool) -> None:
         if outside is None:
             raise Internal(f"interface {ji.src_name} of endpoint {ep.id[:12]} does not exist")
         pl.host.link_set(outside.index, up=False, netns_fd=pl.fd)
+        if ji.dst_prefix and not ep.ifname.startswith(ji.dst_prefix):
+            ep.ifname = next_name(pl, ji.dst_prefix)
         moved = pl.inner.link_get(ji.src_name)
         if moved is not None:
             pl.inner.link_set(moved.index, name=ep.ifname, mac=ep.mac or None)

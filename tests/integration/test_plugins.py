@@ -359,3 +359,20 @@ def test_teardown_when_the_plugins_are_gone(run_plugins: PluginHost) -> None:
     assert "pn" not in ph.md("network", "ls").stdout
     assert not ph.sh("ip -o link show type veth").stdout.strip()
     ph.sh("for l in $(ip -o link show | awk -F': ' '/ vn-/{print $2}'); do ip link del $l; done")
+
+
+def test_interface_named_after_the_drivers_dst_prefix(plugins: PluginHost) -> None:
+    """Join's DstPrefix names the interface in the sandbox, prefix + index, as
+    libnetwork does; leave and network rm still find it."""
+    ph = plugins
+    ph.md("network", "create", "-d", "vethnet", "--ipam-driver", "simpleipam",
+          "-o", "vethnet.prefix=vn", "pn")
+    ph.md("run", "-d", "--name", "ca", "--network", "pn", "busybox", "sleep", "1000")
+    links = ph.md("exec", "ca", "ip", "-o", "link").stdout
+    assert " vn0@" in links and " eth0" not in links, links
+    assert "inet 10.123.0.2/24" in ph.md("exec", "ca", "ip", "-o", "-4", "addr", "show",
+                                         "vn0").stdout
+    ph.md("rm", "-f", "ca")
+    ph.md("network", "rm", "pn")
+    state = ph.state("vethnet")
+    assert not state or (state["networks"], state["endpoints"]) == ({}, {})
