@@ -16,20 +16,21 @@ On-disk state, under `<exec-root>/overlay/` (a reboot wipes it):
     pid        the agent's pid                        keeps it while etcd does)
     netns/1-<nid[:10]>  the networks' namespaces
 
-Starting is race-free as the resolver's: under the lock the client binds and listens on
+Starting is race-free as the resolver's (minidock/spawn.py, the one connect-or-spawn of
+every per-host helper): under the lock the client binds and listens on
 ctl.sock itself, hands the fd to the new process (double fork, setsid, exec) and
 connects at once; the connection waits in the backlog until the agent accepts it.
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
 import socket
 import sys
 from contextlib import contextmanager
 from typing import Any, Iterator
 
+from minidock import spawn
 from minidock.errors import Internal
 
 REPLY_TIMEOUT = 30.0
@@ -52,12 +53,8 @@ class Paths:
     @contextmanager
     def locked(self) -> Iterator[None]:
         os.makedirs(self.netns_dir, mode=0o700, exist_ok=True)
-        fd = os.open(self.lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with spawn.locked(self.lock):
             yield
-        finally:
-            os.close(fd)
 
 
 _lease = 0      # asked once per CLI process
@@ -94,11 +91,13 @@ def ensure(ctx: Any) -> None:
 def request(ctx: Any, line: str, start: bool = True) -> str:
     paths = Paths(ctx.exec_root)
     with paths.locked():
-        sock = _try_connect(paths.sock)
+        sock = spawn.connect(paths.sock, remove_stale=True)
         if sock is None:
             if not start:
                 return ""
-            sock = _start(ctx, paths)
+            argv = [sys.executable, "-m", "minidock.net.drivers.overlay.agentd", ctx.root,
+                    ctx.exec_root, ctx.daemon_json, str(spawn.LISTEN_FD)]
+            sock = spawn.start(paths.sock, socket.SOCK_STREAM, argv, paths.log, backlog=128)
     with sock:
         sock.settimeout(REPLY_TIMEOUT)
         try:
@@ -118,7 +117,7 @@ def request(ctx: Any, line: str, start: bool = True) -> str:
 
 
 def _alive(paths: Paths) -> bool:
-    sock = _try_connect(paths.sock)
+    sock = spawn.connect(paths.sock)
     if sock is None:
         return False
     sock.close()
@@ -133,56 +132,3 @@ def _read_reply(sock: socket.socket) -> str:
             break
         buf += chunk
     return buf.decode(errors="replace").strip()
-
-
-def _try_connect(path: str) -> socket.socket | None:
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-    try:
-        sock.connect(path)
-        return sock
-    except (FileNotFoundError, ConnectionRefusedError):
-        sock.close()
-        return None
-
-
-def _start(ctx: Any, paths: Paths) -> socket.socket:
-    try:
-        os.unlink(paths.sock)
-    except FileNotFoundError:
-        pass
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-    try:
-        listener.bind(paths.sock)
-        listener.listen(128)
-        _spawn(ctx, paths, listener.fileno())
-    finally:
-        listener.close()
-    sock = _try_connect(paths.sock)
-    if sock is None:
-        raise Internal("overlay agent: control socket vanished while starting")
-    return sock
-
-
-def _spawn(ctx: Any, paths: Paths, fd: int) -> None:
-    """Double fork + exec: the agent is nobody's child and outlives the CLI."""
-    argv = [sys.executable, "-m", "minidock.net.drivers.overlay.agentd", ctx.root,
-            ctx.exec_root, ctx.daemon_json, str(fd)]
-    log_fd = os.open(paths.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
-    null_fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        pid = os.fork()
-        if pid == 0:
-            try:
-                os.setsid()
-                if os.fork() == 0:
-                    os.dup2(null_fd, 0)
-                    os.dup2(log_fd, 1)
-                    os.dup2(log_fd, 2)
-                    os.set_inheritable(fd, True)
-                    os.execv(argv[0], argv)
-            finally:
-                os._exit(0)
-        os.waitpid(pid, 0)
-    finally:
-        os.close(log_fd)
-        os.close(null_fd)
