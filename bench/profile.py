@@ -13,16 +13,19 @@ import time
 from bench.report import median
 from bench.session import Session
 
-TRACE_RE = re.compile(r"^trace (\S+) ([0-9.]+)ms$")
 IMPORT_RE = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \| ( *)(\S+)")
 
 
 def parse_trace(stderr: str) -> dict[str, float]:
-    """step -> ms from MINIDOCK_TRACE output (a step seen twice is summed)."""
+    """"pipeline.step" -> ms for the top-level steps of each pipeline in a
+    MINIDOCK_TRACE tree (nested steps are inside their parent's time; a step seen
+    twice is summed)."""
+    from minidock import trace
     out: dict[str, float] = {}
-    for line in stderr.splitlines():
-        if m := TRACE_RE.match(line.strip()):
-            out[m.group(1)] = out.get(m.group(1), 0.0) + float(m.group(2))
+    for root in trace.parse(stderr):
+        for step in root.children:
+            key = f"{root.name}.{step.name}"
+            out[key] = out.get(key, 0.0) + step.ms
     return out
 
 

@@ -108,6 +108,13 @@ _KEYS: dict[str, tuple[str, str]] = {
     "cluster-store-opts": ("cluster_store_opts", "strmap"),
 }
 
+def _bad(keys: tuple[str, ...], message: str) -> InvalidArgument:
+    """An error that names the daemon.json keys involved as they are written in the
+    file (`"bip"`), then dockerd's text (which speaks of flags: `-b & --bip`)."""
+    names = " and ".join(f'"{k}"' for k in keys)
+    return InvalidArgument(f"{'key' if len(keys) == 1 else 'keys'} {names}: {message}")
+
+
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 _DOMAIN_RE = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*\.?$")
 
@@ -159,16 +166,16 @@ def load_config(path: str) -> DaemonConfig:
 def validate(cfg: DaemonConfig) -> None:
     """dockerd's checks across options (verifyDaemonSettings and the bridge driver)."""
     if cfg.bridge and cfg.bip:
-        raise InvalidArgument(
-            "You specified -b & --bip, mutually exclusive options. Please specify only one"
-        )
+        raise _bad(("bridge", "bip"),
+                   "You specified -b & --bip, mutually exclusive options. Please specify only one")
     if not cfg.icc and not cfg.iptables:
-        raise InvalidArgument(
-            "You specified --iptables=false with --icc=false. ICC=false uses iptables "
-            "to function. Please set --icc or --iptables to true"
-        )
+        raise _bad(("icc", "iptables"),
+                   "You specified --iptables=false with --icc=false. ICC=false uses iptables "
+                   "to function. Please set --icc or --iptables to true")
+    if cfg.bridge and len(cfg.bridge) > 15:
+        raise _bad(("bridge",), f"invalid bridge name {cfg.bridge}: longer than 15 characters")
     if not (cfg.mtu == 0 or 68 <= cfg.mtu <= 65535):
-        raise InvalidArgument(f"invalid mtu {cfg.mtu}: must be between 68 and 65535")
+        raise _bad(("mtu",), f"invalid mtu {cfg.mtu}: must be between 68 and 65535")
     _validate_addresses(cfg)
     _validate_ipv6(cfg)
     _validate_pools(cfg.default_address_pools)
@@ -178,29 +185,28 @@ def validate(cfg: DaemonConfig) -> None:
 def _validate_addresses(cfg: DaemonConfig) -> None:
     import ipaddress  # only when a daemon.json exists: keeps the module import cheap
 
-    bip = _cidr(cfg.bip) if cfg.bip else None
+    bip = _cidr(cfg.bip, "bip") if cfg.bip else None
     if bip is not None and bip.ip in (bip.network.network_address, bip.network.broadcast_address) \
             and bip.network.prefixlen < 31:
-        raise InvalidArgument(f"invalid bip {cfg.bip}: the bridge address must be a host address")
+        raise _bad(("bip",), f"invalid bip {cfg.bip}: the bridge address must be a host address")
     if cfg.fixed_cidr:
-        fixed = _cidr(cfg.fixed_cidr).network
+        fixed = _cidr(cfg.fixed_cidr, "fixed-cidr").network
         if bip is not None and not fixed.subnet_of(bip.network):
-            raise InvalidArgument(
-                f"invalid fixed-cidr {cfg.fixed_cidr}: container subnet must be a subset "
-                f"of bridge network {cfg.bip}"
-            )
+            raise _bad(("fixed-cidr", "bip"),
+                       f"invalid fixed-cidr {cfg.fixed_cidr}: container subnet must be a subset "
+                       f"of bridge network {cfg.bip}")
     try:
         ipaddress.ip_address(cfg.ip)
     except ValueError:
-        raise InvalidArgument(f"{cfg.ip} is not an ip address") from None
+        raise _bad(("ip",), f"{cfg.ip} is not an ip address") from None
     for server in cfg.dns:
         try:
             ipaddress.ip_address(server)
         except ValueError:
-            raise InvalidArgument(f"IP address is not correctly formatted: {server}") from None
+            raise _bad(("dns",), f"IP address is not correctly formatted: {server}") from None
     for domain in cfg.dns_search:
         if domain != "." and (not _DOMAIN_RE.match(domain) or len(domain) > 255):
-            raise InvalidArgument(f"{domain} is not a valid domain")
+            raise _bad(("dns-search",), f"{domain} is not a valid domain")
 
 
 def _validate_ipv6(cfg: DaemonConfig) -> None:
@@ -264,50 +270,49 @@ def check_default_gateway(net: Any, bridge_ip: Any, value: str, version: int) ->
 
 def _validate_pools(pools: tuple[tuple[str, int], ...]) -> None:
     for base, size in pools:
-        net = _cidr(base).network
+        net = _cidr(base, "default-address-pools").network
         if not net.prefixlen <= size <= 32:
-            raise InvalidArgument(
-                f"invalid default-address-pools: size {size} must be between "
-                f"{net.prefixlen} and 32 for base {base}"
-            )
+            raise _bad(("default-address-pools",),
+                       f"invalid default-address-pools: size {size} must be between "
+                       f"{net.prefixlen} and 32 for base {base}")
 
 
 def _validate_cluster(cfg: DaemonConfig) -> None:
     if cfg.cluster_advertise and not cfg.cluster_store:
-        raise InvalidArgument(
-            "invalid cluster configuration. --cluster-advertise must be accompanied by "
-            "--cluster-store configuration"
-        )
+        raise _bad(("cluster-advertise", "cluster-store"),
+                   "invalid cluster configuration. --cluster-advertise must be accompanied by "
+                   "--cluster-store configuration")
     if cfg.cluster_store:
         provider, sep, url = cfg.cluster_store.partition("://")
         if not sep or not provider or not url:
-            raise InvalidArgument("kv store daemon config must be of the form KV-PROVIDER://KV-URL")
+            raise _bad(("cluster-store",),
+                       "kv store daemon config must be of the form KV-PROVIDER://KV-URL")
 
 
-def _cidr(text: str) -> ipaddress.IPv4Interface:
+def _cidr(text: str, key: str = "bip") -> ipaddress.IPv4Interface:
     import ipaddress
 
     try:
         iface = ipaddress.ip_interface(text)
     except ValueError:
-        raise InvalidArgument(f"invalid CIDR address: {text}") from None
+        raise _bad((key,), f"invalid CIDR address: {text}") from None
     if "/" not in text or iface.version != 4:
-        raise InvalidArgument(f"invalid CIDR address: {text}")
+        raise _bad((key,), f"invalid CIDR address: {text}")
     return iface  # type: ignore[return-value]
 
 
 def _convert(key: str, kind: str, raw: Any) -> Any:
     if kind == "str":
         if not isinstance(raw, str):
-            raise InvalidArgument(f"invalid value for {key}: must be a string")
+            raise _bad((key,), f"must be a string, not {_json_type(raw)}")
         return raw
     if kind == "bool":
         if not isinstance(raw, bool):
-            raise InvalidArgument(f"invalid value for {key}: must be true or false")
+            raise _bad((key,), f"must be true or false, not {_json_type(raw)}")
         return raw
     if kind == "int":
         if isinstance(raw, bool) or not isinstance(raw, int):
-            raise InvalidArgument(f"invalid value for {key}: must be an integer")
+            raise _bad((key,), f"must be an integer, not {_json_type(raw)}")
         return raw
     if kind == "strmap":
         if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
@@ -315,20 +320,28 @@ def _convert(key: str, kind: str, raw: Any) -> Any:
         return tuple(sorted(raw.items()))
     if kind == "strlist":
         if not isinstance(raw, list) or not all(isinstance(v, str) for v in raw):
-            raise InvalidArgument(f"invalid value for {key}: must be a list of strings")
+            raise _bad((key,), f"must be a list of strings, not {_json_type(raw)}")
         return tuple(raw)
     return _convert_pools(key, raw)
 
 
+def _json_type(raw: Any) -> str:
+    """The JSON name of a value's type, with the value when short (`string "yes"`)."""
+    kind = {str: "string", bool: "boolean", int: "number", float: "number", list: "array",
+            dict: "object", type(None): "null"}.get(type(raw), "value")
+    text = json.dumps(raw)
+    return f"{kind} {text}" if len(text) <= 40 else kind
+
+
 def _convert_pools(key: str, raw: Any) -> tuple[tuple[str, int], ...]:
     if not isinstance(raw, list):
-        raise InvalidArgument(f"invalid value for {key}: must be a list of {{base, size}} objects")
+        raise _bad((key,), "must be a list of {\"base\": CIDR, \"size\": N} objects")
     pools = []
     for item in raw:
         if not isinstance(item, dict) or set(item) - {"base", "size"} or "base" not in item:
-            raise InvalidArgument(f"invalid value for {key}: must be a list of {{base, size}} objects")
+            raise _bad((key,), "must be a list of {\"base\": CIDR, \"size\": N} objects")
         base, size = item["base"], item.get("size")
         if not isinstance(base, str) or isinstance(size, bool) or not isinstance(size, int):
-            raise InvalidArgument(f"invalid value for {key}: base must be a CIDR string and size an integer")
+            raise _bad((key,), "\"base\" must be a CIDR string and \"size\" an integer")
         pools.append((base, size))
     return tuple(pools)

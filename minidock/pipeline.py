@@ -8,7 +8,7 @@ queue" plus libnetwork's deferred rollbacks, made explicit:
     with Pipeline("run") as p:
         ep = p.step("create_endpoint", driver.create_endpoint, nw, ep_id)
         p.undo("create_endpoint", driver.delete_endpoint, nw, ep_id)
-        p.step("set_network_namespace_key", sandbox.set_key, pid)
+        p.step("SetKey", sandbox.set_key, pid)
         ...
         p.commit()            # success: forget the undo list
 
@@ -20,7 +20,11 @@ Two cross-cutting hooks cost nothing when off:
   a fault point: one with an undo fires when the undo is registered, one without fires
   when the pipeline moves on (next step, commit). Teardown steps (`best_effort`) fire
   after each step. Several specs may be given, comma-separated.
-* ``MINIDOCK_TRACE=1`` (or a file path) prints each step with its duration to stderr.
+* ``minidock --trace`` or ``MINIDOCK_TRACE=1`` (or a file path) prints a tree of the
+  steps (nested as they call each other, each with its duration) and of the kernel
+  objects each made or removed (`note`), rendered by minidock.trace. When off, that
+  module is never imported and no string is built: callers that describe an object
+  guard the f-string with ``if pipeline.TRACING:``.
 """
 
 from __future__ import annotations
@@ -28,13 +32,78 @@ from __future__ import annotations
 import os
 import _signal as signal  # not `signal`: its import builds three enums
 import sys
-import time
 from typing import Any, Callable
 
 from minidock.errors import FaultInjected, MinidockError
 
 _FAULT = os.environ.get("MINIDOCK_FAULT", "")
 _TRACE = os.environ.get("MINIDOCK_TRACE", "")
+TRACING = bool(_TRACE)      # read by callers before they build a note's text
+
+
+def _tracer() -> Any:
+    from minidock import trace
+    return trace
+
+
+def note(sign: str, kind: str, text: str) -> None:
+    """An object the current step made (`+`) or removed (`-`): `veth`, `addr`, `route`,
+    `iptables`, `mount`, `netns`, `proxy`, `dns`, ... (callers check TRACING first)."""
+    if _TRACE:
+        _tracer().note(sign, kind, text)
+
+
+def detail(text: str) -> None:
+    """Name what the current step works on (a network, a container); tracing only."""
+    if _TRACE:
+        _tracer().detail(text)
+
+
+class _NoSpan:
+    """The group() of a run with neither trace nor fault hook: does nothing."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+_NO_SPAN = _NoSpan()
+
+
+class _Group:
+    """A named group of steps (the article's function that calls them): a span in the
+    trace, and a fault point once it completes (unless it is a whole `section`)."""
+
+    def __init__(self, name: str, detail: str, section: bool = False) -> None:
+        self.name = "" if section else name
+        self.span = _tracer().begin(name, detail, pipeline=section) if _TRACE else None
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if self.span is not None:
+            _tracer().end(self.span, exc)
+        if exc_type is None and self.name:
+            fault_point(self.name)
+
+
+def group(name: str, detail: str = "") -> Any:
+    """`with group("initializeNetworking"): ...` nests the steps run inside under one
+    name in the trace; free (a shared no-op object) when tracing and faults are off."""
+    if not (_TRACE or _FAULT):
+        return _NO_SPAN
+    return _Group(name, detail)
+
+
+def section(name: str, detail: str = "") -> Any:
+    """Like a Pipeline's own span (`rm web`): one tree in the trace for a command whose
+    steps are best-effort ones; not a step, so not a fault point."""
+    if not _TRACE:
+        return _NO_SPAN
+    return _Group(name, detail, section=True)
 
 
 def fault_point(name: str) -> None:
@@ -49,22 +118,12 @@ def fault_point(name: str) -> None:
             raise FaultInjected(f"fault injected after step {name}")
 
 
-def trace(pipeline: str, step: str, seconds: float, error: BaseException | None = None) -> None:
-    if not _TRACE:
-        return
-    line = f"trace {pipeline}.{step} {seconds * 1000:.2f}ms" + (f" FAILED {error}" if error else "")
-    if _TRACE in ("1", "stderr"):
-        print(line, file=sys.stderr)
-    else:
-        with open(_TRACE, "a") as fh:
-            fh.write(line + "\n")
-
-
 class Pipeline:
     """Runs named steps and rolls back the done ones on failure (see module doc)."""
 
     def __init__(self, name: str) -> None:
         self.name = name
+        self._span: Any = None
         self._undo: list[tuple[str, Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = []
         self._pending = ""   # a step done whose fault point has not fired yet
         self._last = ""      # the last step run (an undo of it is not a step of its own)
@@ -78,17 +137,20 @@ class Pipeline:
         """Run one step; on failure re-raise with the step named (rollback on exit)."""
         if _FAULT:
             self._fire_pending()
-        start = time.perf_counter()
+        span = _tracer().begin(name) if _TRACE else None
         try:
             result = fn(*args, **kwargs)
-        except MinidockError as err:
-            trace(self.name, name, time.perf_counter() - start, err)
-            raise
         except OSError as err:
-            trace(self.name, name, time.perf_counter() - start, err)
+            if span is not None:
+                _tracer().end(span, err)
             from minidock.errors import Internal
             raise Internal(f"{self.name}: step {name} failed: {err}") from err
-        trace(self.name, name, time.perf_counter() - start)
+        except BaseException as err:
+            if span is not None:
+                _tracer().end(span, err)
+            raise
+        if span is not None:
+            _tracer().end(span)
         self._last = name
         if _FAULT:
             self._pending = name
@@ -99,8 +161,8 @@ class Pipeline:
         self._undo.append((name, fn, args, kwargs))
         if self._pending == name:
             self._pending = ""
-        if _TRACE and self._last != name:
-            trace(self.name, name, 0.0)   # an undo with no step of its own: a fault point
+        if _TRACE and self._last != name:   # an undo with no step of its own: a fault point
+            _tracer().end(_tracer().begin(name))
         if _FAULT:
             self._fire_pending()
             fault_point(name)
@@ -124,20 +186,28 @@ class Pipeline:
         errors: list[str] = []
         while self._undo:
             name, fn, args, kwargs = self._undo.pop()
-            start = time.perf_counter()
+            span = _tracer().begin("undo_" + name) if _TRACE else None
             try:
                 fn(*args, **kwargs)
             except Exception as err:  # teardown is best-effort: collect, continue
                 errors.append(f"undo {name}: {err}")
-            trace(self.name, "undo_" + name, time.perf_counter() - start)
+                if span is not None:
+                    _tracer().end(span, err)
+                    span = None
+            if span is not None:
+                _tracer().end(span)
         return errors
 
     def __enter__(self) -> "Pipeline":
+        if _TRACE:
+            self._span = _tracer().begin(self.name, pipeline=True)
         return self
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         if exc_type is not None:
             report(self.rollback(), f"{self.name}: rollback")
+        if self._span is not None:
+            _tracer().end(self._span, exc)
 
 
 def report(errors: list[str], what: str) -> list[str]:
@@ -155,17 +225,43 @@ def best_effort(steps: list[tuple[str, Callable[[], Any]]], pipeline: str = "tea
     Teardown is idempotent: each step must treat "already gone" as success. The fault
     hook fires after each step (FaultInjected propagates: it simulates a crash).
     """
+    if _TRACE:
+        return _traced_best_effort(steps, pipeline)
     errors: list[str] = []
     for name, fn in steps:
-        start = time.perf_counter()
         try:
             fn()
         except FaultInjected:
             raise
         except Exception as err:
             errors.append(f"{name}: {err}")
-        trace(pipeline, name, time.perf_counter() - start)
         fault_point(name)
+    return errors
+
+
+def _traced_best_effort(steps: list[tuple[str, Callable[[], Any]]], pipeline: str
+                        ) -> list[str]:
+    """best_effort with a span per step (under a `pipeline` root when none is open)."""
+    tr = _tracer()
+    root = tr.begin(pipeline, pipeline=True) if not tr._stack else None
+    errors: list[str] = []
+    try:
+        for name, fn in steps:
+            span = tr.begin(name)
+            try:
+                fn()
+            except FaultInjected as err:
+                tr.end(span, err)
+                raise
+            except Exception as err:
+                errors.append(f"{name}: {err}")
+                tr.end(span, err)
+            else:
+                tr.end(span)
+            fault_point(name)
+    finally:
+        if root is not None:
+            tr.end(root)
     return errors
 
 

@@ -35,8 +35,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "network": ("minidock.cli.networks", "cmd_network", "Manage networks"),
     "volume": ("minidock.cli.volumes", "cmd_volume", "Manage volumes"),
     "stats": ("minidock.cli.stats", "cmd_stats", "Display a live stream of container resource usage"),
-    "system": ("minidock.cli.system", "cmd_system", "Manage minidock (prune, reconcile)"),
+    "system": ("minidock.cli.system", "cmd_system", "Manage minidock (info, prune)"),
+    "info": ("minidock.cli.system", "cmd_info", "Display system-wide information"),
     "version": ("minidock.cli.system", "cmd_version", "Show the minidock version"),
+    "completion": ("minidock.cli.complete", "cmd_completion",
+                   "Print a shell completion script (bash, zsh, fish)"),
+    "__complete": ("minidock.cli.complete", "cmd_complete", ""),   # used by those scripts
 }
 
 GLOBAL_HELP = """Usage:  minidock [OPTIONS] COMMAND
@@ -48,6 +52,9 @@ Options:
       --exec-root DIR   runtime directory (env MINIDOCK_EXEC_ROOT, default /run/minidock)
       --config FILE     daemon options (env MINIDOCK_CONFIG, default <root>/daemon.json)
   -D, --debug           show tracebacks of unexpected errors
+      --trace           print the steps the command runs as a tree on stderr, each
+                        with its time and the kernel objects it made or removed
+                        (env MINIDOCK_TRACE=1, or MINIDOCK_TRACE=FILE to append there)
   -v, --version         print the version and exit
 
 Commands:
@@ -55,7 +62,8 @@ Commands:
 
 
 def _usage() -> str:
-    lines = [f"  {name:<10}{help_}" for name, (_, _, help_) in COMMANDS.items()]
+    lines = [f"  {name:<12}{help_}" for name, (_, _, help_) in COMMANDS.items()
+             if not name.startswith("_")]
     return GLOBAL_HELP + "\n".join(lines) + "\n\nRun 'minidock COMMAND --help' for more information on a command.\n"
 
 
@@ -77,6 +85,8 @@ def _split_globals(argv: list[str]) -> tuple[dict[str, str], list[str]]:
             opts[key[2:]] = val
         elif key in ("-D", "--debug"):
             opts["debug"] = "1"
+        elif key == "--trace":
+            opts["trace"] = "1"
         elif key in ("-h", "--help"):
             opts["help"] = "1"
         elif key in ("-v", "--version"):
@@ -94,6 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         print(exc, file=sys.stderr)
         return 125
+    if opts.get("trace") and not os.environ.get("MINIDOCK_TRACE"):
+        os.environ["MINIDOCK_TRACE"] = "1"   # before minidock.pipeline reads it
+        if "minidock.pipeline" in sys.modules:
+            _enable_trace(sys.modules["minidock.pipeline"])
     if opts.get("version"):
         from minidock import __version__
         print(f"minidock version {__version__}")
@@ -110,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["MINIDOCK_DEBUG"] = "1"
     from minidock.context import Context
     ctx = Context.from_env(opts.get("root"), opts.get("exec-root"), opts.get("config"))
-    if name != "version" and not os.path.exists(os.path.join(ctx.exec_root, "minidock.boot")):
+    if name not in ("version", "completion", "__complete") and not os.path.exists(os.path.join(ctx.exec_root, "minidock.boot")):
         from minidock.reconcile import check_boot   # first command since boot (one stat)
         check_boot(ctx)
     code = run_command(ctx, entry, args)
@@ -135,6 +149,11 @@ def fast_exit(code: int) -> None:
         except (BrokenPipeError, ValueError):
             pass
     os._exit(code)
+
+
+def _enable_trace(pipeline: object) -> None:
+    setattr(pipeline, "_TRACE", "1")
+    setattr(pipeline, "TRACING", True)
 
 
 def run_command(ctx: object, entry: tuple[str, str, str], args: list[str]) -> int:

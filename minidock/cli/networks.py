@@ -24,6 +24,7 @@ Manage networks
 Commands:
   connect     Connect a container to a network
   create      Create a network
+  diagram     Draw the networks, their containers, ports and links
   disconnect  Disconnect a container from a network
   inspect     Display detailed information on one or more networks
   ls          List networks
@@ -39,7 +40,7 @@ def cmd_network(ctx: Context, argv: list[str]) -> int:
     sub, rest = argv[0], argv[1:]
     fn = {"ls": _ls, "list": _ls, "create": _create, "rm": _rm, "remove": _rm,
           "inspect": _inspect, "prune": _prune, "connect": _connect,
-          "disconnect": _disconnect}.get(sub)
+          "disconnect": _disconnect, "diagram": _diagram}.get(sub)
     if fn is None:
         print(f"minidock: 'network {sub}' is not a minidock command.\nSee 'minidock network --help'",
               file=sys.stderr)
@@ -55,42 +56,73 @@ def table(rows: list[list[str]]) -> str:
     return "".join("".join(c.ljust(w) for c, w in zip(r, widths)) + r[-1] + "\n" for r in rows)
 
 
+NET_HEADERS = {"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE",
+               "IPv6": "IPV6", "Internal": "INTERNAL", "Labels": "LABELS",
+               "CreatedAt": "CREATED AT"}
+NET_FILTERS = ("name", "id", "driver", "type", "label", "scope")
+
+
 def _ls(ctx: Context, argv: list[str]) -> int:
+    from minidock.runtime.listformat import parse_filters
     from minidock.net import controller
     ap = parser("network ls", "List networks")
     ap.add_argument("-q", "--quiet", action="store_true")
     ap.add_argument("--no-trunc", action="store_true")
-    ap.add_argument("-f", "--filter", action="append", default=[])
+    ap.add_argument("-f", "--filter", action="append", default=[],
+                    help="filter output (name, id, driver, type, label, scope)")
+    ap.add_argument("--format", default="", help="Go template, 'table TEMPLATE' or 'json'")
     args = ap.parse_args(argv)
-    controller.ensure_initialized(ctx)
-    nets = sorted((d for d in ctx.store.briefs("network") if _matches(d, args.filter)),
-                  key=lambda d: d["Name"])
+    filters = parse_filters(args.filter, NET_FILTERS)
+    # filters and templates may read any field; the plain listing reads only briefs
+    full = bool(filters or args.format)
+    nets = [d for d in controller.list_networks(ctx, brief=not full) if _matches(d, filters)]
     ident = (lambda d: d["Id"]) if args.no_trunc else (lambda d: d["Id"][:12])
     if args.quiet:
         sys.stdout.write("".join(ident(d) + "\n" for d in nets))
         return 0
-    rows = [["NETWORK ID", "NAME", "DRIVER", "SCOPE"]]
-    rows += [[ident(d), d["Name"], d["Driver"], d["Scope"]] for d in nets]
-    sys.stdout.write(table(rows))
+
+    def default(_rows: list[Any]) -> str:
+        rows = [["NETWORK ID", "NAME", "DRIVER", "SCOPE"]]
+        rows += [[ident(d), d["Name"], d["Driver"], d["Scope"]] for d in nets]
+        return table(rows)
+    if not args.format:
+        sys.stdout.write(default([]))
+        return 0
+    from minidock.runtime.listformat import render
+    sys.stdout.write(render(args.format, [net_row(d, ident(d)) for d in nets], NET_HEADERS,
+                            default))
     return 0
 
 
-def _matches(doc: dict[str, Any], filters: list[str]) -> bool:
-    for f in filters:
-        key, _, value = f.partition("=")
-        if key == "name" and value not in doc["Name"]:
-            return False
-        if key == "id" and not doc["Id"].startswith(value):
-            return False
-        if key == "driver" and doc["Driver"] != value:
-            return False
-        if key == "type":
-            builtin = doc["Name"] in ("bridge", "host", "none")
-            if (value == "builtin") != builtin:
-                return False
-        if key not in ("name", "id", "driver", "type"):
-            raise InvalidArgument(f"Invalid filter '{key}'")
-    return True
+def net_row(doc: dict[str, Any], ident: str) -> dict[str, str]:
+    """The fields of a `network ls --format` template (docker/cli's networkContext)."""
+    from minidock.runtime.listformat import labels_text
+    from minidock.runtime.psformat import created_at
+    return {"CreatedAt": created_at(doc["Created"]) if doc.get("Created") else "",
+            "Driver": doc["Driver"], "ID": ident,
+            "IPv6": "true" if doc.get("EnableIPv6") else "false",
+            "Internal": "true" if doc.get("Internal") else "false",
+            "Labels": labels_text(doc.get("Labels")), "Name": doc["Name"],
+            "Scope": doc["Scope"]}
+
+
+def _matches(doc: dict[str, Any], filters: dict[str, list[str]]) -> bool:
+    """Docker's network filters: one key's values are alternatives, keys all apply."""
+    from minidock.runtime.listformat import labels_match, matches_text
+    for value in filters.get("type", []):
+        if value not in ("builtin", "custom"):
+            raise InvalidArgument(f"invalid filter: 'type'='{value}'")
+    builtin = doc["Name"] in ("bridge", "host", "none")
+    tests = {
+        "name": lambda v: matches_text(v, doc["Name"]),
+        "id": lambda v: doc["Id"].startswith(v),
+        "driver": lambda v: doc["Driver"] == v,
+        "scope": lambda v: doc["Scope"] == v,
+        "type": lambda v: (v == "builtin") == builtin,
+    }
+    if "label" in filters and not labels_match(doc.get("Labels"), filters["label"]):
+        return False
+    return all(any(tests[k](v) for v in vs) for k, vs in filters.items() if k in tests)
 
 
 def _create(ctx: Context, argv: list[str]) -> int:
@@ -206,4 +238,32 @@ def _disconnect(ctx: Context, argv: list[str]) -> int:
     ap.add_argument("container")
     args = ap.parse_args(argv)
     connect.disconnect(ctx, args.network, args.container, args.force)
+    return 0
+
+
+def _diagram(ctx: Context, argv: list[str]) -> int:
+    from minidock.runtime import diagram
+    ap = parser("network diagram", "Draw the networks, their containers, ports and links "
+                "(a tree; Graphviz with --format dot or svg)")
+    ap.add_argument("--format", choices=["text", "dot", "svg"], default="text")
+    ap.add_argument("networks", nargs="*")
+    args = ap.parse_args(argv)
+    model = diagram.gather(ctx, args.networks)
+    if args.format == "text":
+        sys.stdout.write(diagram.text(model))
+        return 0
+    source = diagram.dot(model)
+    if args.format == "dot":
+        sys.stdout.write(source)
+        return 0
+    import shutil
+    import subprocess
+    exe = shutil.which("dot")
+    if exe is None:
+        raise InvalidArgument("--format svg needs Graphviz's dot: install the graphviz "
+                              "package, or use --format dot")
+    out = subprocess.run([exe, "-Tsvg"], input=source.encode(), capture_output=True)
+    if out.returncode != 0:
+        raise MinidockError(f"dot: {out.stderr.decode(errors='replace').strip()}")
+    sys.stdout.buffer.write(out.stdout)
     return 0

@@ -1,4 +1,4 @@
-"""`system prune` and `version`."""
+"""`system prune`, `system info` (also `info`) and `version`."""
 
 from __future__ import annotations
 
@@ -20,14 +20,31 @@ def cmd_version(ctx: Context, argv: list[str]) -> int:
 
 
 def cmd_system(ctx: Context, argv: list[str]) -> int:
+    if argv and argv[0] == "info":
+        return cmd_info(ctx, argv[1:], "system info")
     p = parser("system", "Manage minidock")
-    p.add_argument("action", choices=["prune"])
+    p.add_argument("action", choices=["prune", "info"])
     p.add_argument("-f", "--force", action="store_true")
     p.add_argument("-a", "--all", action="store_true")
     ns = p.parse_args(argv)
     if not ns.force and not confirm("This will remove all stopped containers."):
         return 0
     return _prune(ctx)
+
+
+def cmd_info(ctx: Context, argv: list[str], prog: str = "info") -> int:
+    """`docker info` for the network side: roots, default bridge, firewall, counts."""
+    p = parser(prog, "Display system-wide information")
+    p.add_argument("-f", "--format", default="", help="Go template ('{{json .}}' for all)")
+    ns = p.parse_args(argv)
+    from minidock import info
+    doc = info.gather(ctx)
+    if ns.format:
+        from minidock.runtime.template import render
+        print(render(ns.format.replace("\\t", "\t").replace("\\n", "\n"), doc))
+    else:
+        sys.stdout.write(info.text(doc))
+    return 0
 
 
 def _prune(ctx: Context) -> int:

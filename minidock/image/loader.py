@@ -133,12 +133,19 @@ def stage(ctx: Context, src: ImageSource, staging: str) -> Staged:
     return Staged(image_id, doc, tags, new)
 
 
+PROGRESS: Any = None   # a terminal stream to draw progress bars on (cli: stdout if a tty)
+
+
 def unpack_into(staging: str, name: str, opener: Callable[[], IO[bytes]],
                 label: str) -> safetar.LayerStats:
     dest = os.path.join(staging, name)
     os.mkdir(dest)
     os.chmod(dest, 0o755)
     raw = opener()
+    if PROGRESS is not None:
+        from minidock.image.progress import Progress
+        short = name[:12] if name != "rootfs" else "rootfs"
+        raw = Progress(raw, short, PROGRESS, "Loading layer" if name != "rootfs" else "Importing")  # type: ignore[assignment]
     try:
         return safetar.unpack(raw, dest, label)
     finally:

@@ -102,8 +102,8 @@ def netns_mode(ctx: Context, ctr: Container) -> tuple[str, str | None]:
         donor = _donor(ctx, ctr)
         if mode_kind(_mode(donor)) == "host":
             return ("host", None)
-        key = donor["NetworkSettings"].get("SandboxKey") or f"/proc/{donor['State']['Pid']}/ns/net"
-        return ("join", key)
+        from minidock.net.sandbox import reachable_netns
+        return ("join", reachable_netns(donor))
     return ("new", None)
 
 
@@ -130,15 +130,15 @@ def initialize_networking(ctx: Context, ctr: Container, p: Pipeline) -> None:
     ns["SandboxKey"] = os.path.join(ctx.netns_dir(), sid[:12])
     if kind == "none":
         _set_builtin_entry(ctx, ctr, "none")
-        p.step("setup_resolution_files", _write_files, ctx, ctr, [], False)
+        p.step("setupResolutionFiles", _write_files, ctx, ctr, [], False)
         return
     from minidock.net import sandbox
     if kind == "user":
         _resolver_start(ctx)
-    p.undo("new_sandbox", sandbox.destroy, _sandbox(ctx, ctr))
-    ips = p.step("allocate_network", _allocate_network, ctx, ctr, p)
-    link_hosts = p.step("setup_links", _setup_links, ctx, ctr, kind, p)
-    p.step("setup_resolution_files", _write_files, ctx, ctr, ips, kind == "user", link_hosts)
+    p.undo("NewSandbox", sandbox.destroy, _sandbox(ctx, ctr))
+    ips = p.step("allocateNetwork", _allocate_network, ctx, ctr, p)
+    link_hosts = p.step("setupLinkedContainers", _setup_links, ctx, ctr, kind, p)
+    p.step("setupResolutionFiles", _write_files, ctx, ctr, ips, kind == "user", link_hosts)
 
 
 def _setup_links(ctx: Context, ctr: Container, kind: str, p: Pipeline) -> list[tuple[str, str]]:
@@ -153,9 +153,9 @@ def _setup_links(ctx: Context, ctr: Container, kind: str, p: Pipeline) -> list[t
 
 
 def _sandbox(ctx: Context, ctr: Container) -> Any:
-    from minidock.net.sandbox import Sandbox
+    from minidock.net.sandbox import Sandbox, link_name_for
     ns = ctr["NetworkSettings"]
-    return Sandbox(ns["SandboxID"], ns["SandboxKey"], ctr["Name"].lstrip("/"))
+    return Sandbox(ns["SandboxID"], ns["SandboxKey"], link_name_for(ctx, ctr["Name"].lstrip("/")))
 
 
 def _set_builtin_entry(ctx: Context, ctr: Container, name: str) -> None:
@@ -199,8 +199,7 @@ def _allocate_network(ctx: Context, ctr: Container, p: Pipeline) -> list[str]:
     gw = attach.gateway_network(nets)
     out, ips, bindings = {}, [], []
     for i, (name, net) in enumerate(zip(wishes, nets)):
-        ep = attach.allocate_endpoint(ctx, ctr, net, f"eth{i}", wishes[name] or {},
-                                      net is gw, p)
+        ep = _connect_to_network(ctx, ctr, net, f"eth{i}", wishes[name] or {}, net is gw, p)
         out[net.name] = attach.settings_entry(net, ep, wishes[name], ctr["Id"],
                                               ctr["Config"]["Hostname"])
         ips += [ep.ip, ep.ip6] if ep.ip6 else [ep.ip]
@@ -211,6 +210,20 @@ def _allocate_network(ctx: Context, ctr: Container, p: Pipeline) -> list[str]:
     ns["Ports"] = portmap.inspect_ports(ctr, bindings)
     _set_top_level(ns)
     return ips
+
+
+def _connect_to_network(ctx: Context, ctr: Container, net: Any, ifname: str,
+                        wish: dict[str, Any], gateway: bool, p: Pipeline) -> Any:
+    """The article's connectToNetwork: this network's endpoint (CreateEndpoint)."""
+    from minidock import pipeline
+    from minidock.net import attach
+    with pipeline.group("connectToNetwork", net.name):
+        ep = attach.allocate_endpoint(ctx, ctr, net, ifname, wish, gateway, p)
+        if pipeline.TRACING:
+            pipeline.note("+", "endpoint", f"{ep.id[:12]} {ep.ip}/{ep.prefixlen} mac {ep.mac} "
+                                           f"as {ep.ifname}" + (f" (host end {ep.state['host_veth']})"
+                                                                if ep.state.get("host_veth") else ""))
+    return ep
 
 
 def _set_top_level(ns: dict[str, Any]) -> None:
@@ -232,15 +245,15 @@ def prestart(ctx: Context, ctr: Container, pid: int, p: Pipeline) -> None:
         return
     from minidock.net import sandbox
     sb = _sandbox(ctx, ctr)
-    p.step("set_network_namespace_key", sandbox.set_network_namespace_key, sb, pid)
-    p.undo("set_network_namespace_key", sandbox.destroy, sb)
-    p.step("populate_network_resources", _populate, ctx, ctr, sb, p)
+    p.step("SetKey", sandbox.set_network_namespace_key, sb, pid)
+    p.undo("SetKey", sandbox.destroy, sb)
+    p.step("populateNetworkResources", _populate, ctx, ctr, sb, p)
     if kind == "user":
-        _resolver_attach(ctx, ctr, sb, p)
+        _resolver_attach(ctx, ctr, sb, p, pid)
     if kind == "bridge" and ctx.store.count("link"):
         from minidock.net.links import links
-        p.step("program_links", links.program, ctx, ctr, p)
-        p.step("update_parent_hosts", links.on_child_start, ctx, ctr)
+        p.step("enableLinks", links.program, ctx, ctr, p)
+        p.step("updateParentHosts", links.on_child_start, ctx, ctr)
 
 
 def _populate(ctx: Context, ctr: Container, sb: Any, p: Pipeline) -> None:
@@ -261,10 +274,10 @@ def _populate(ctx: Context, ctr: Container, sb: Any, p: Pipeline) -> None:
             attach.join_endpoint(ctx, net, ep, pl, gw is not None and net.id == gw.id, p)
 
 
-def _resolver_attach(ctx: Context, ctr: Container, sb: Any, p: Pipeline) -> None:
+def _resolver_attach(ctx: Context, ctr: Container, sb: Any, p: Pipeline, pid: int) -> None:
     from minidock.net.dns import resolver
-    p.step("resolver_attach", resolver.attach, ctx, ctr["Id"], sb.key)
-    p.undo("resolver_attach", resolver.detach, ctx, ctr["Id"])
+    p.step("startResolver", resolver.attach, ctx, ctr["Id"], sb.key, f"/proc/{pid}/ns/net")
+    p.undo("startResolver", resolver.detach, ctx, ctr["Id"])
 
 
 def release_networking(ctx: Context, ctr: Container) -> list[str]:
@@ -272,6 +285,12 @@ def release_networking(ctx: Context, ctr: Container) -> list[str]:
     endpoints released, the sandbox destroyed, then the drivers delete the endpoints
     (their interfaces went with the netns). Every step is tried; the errors are
     reported (one line each on stderr) and returned, for the command's exit status."""
+    from minidock.pipeline import group
+    with group("releaseNetwork"):
+        return _release_networking(ctx, ctr)
+
+
+def _release_networking(ctx: Context, ctr: Container) -> list[str]:
     kind = mode_kind(_mode(ctr))
     if kind == "container":
         return []
@@ -285,9 +304,9 @@ def release_networking(ctx: Context, ctr: Container) -> list[str]:
     errors = best_effort([("restore_pid_ns", restore_pid_ns_for_children)])
     if kind == "bridge" and ctx.store.count("link"):
         from minidock.net.links import links
-        errors += best_effort([("release_links", lambda: links.release(ctx, ctr))])
+        errors += best_effort([("disableLinks", lambda: links.release(ctx, ctr))])
     if kind != "host":  # a resolver socket would keep the netns (and its veths) alive
-        errors += best_effort([("resolver_detach", lambda: _resolver_detach(ctx, ctr))])
+        errors += best_effort([("stopResolver", lambda: _resolver_detach(ctx, ctr))])
     released = []
     for ep in eps.of_container(ctx.store, ctr["Id"]):
         doc = ctx.store.get("network", ep.network_id)
@@ -296,7 +315,7 @@ def release_networking(ctx: Context, ctr: Container) -> list[str]:
     ns = ctr.get("NetworkSettings") or {}
     if kind != "host" and ns.get("SandboxKey"):
         from minidock.net import sandbox
-        errors += best_effort([("sandbox_destroy", lambda: sandbox.destroy(_sandbox(ctx, ctr)))])
+        errors += best_effort([("deleteSandbox", lambda: sandbox.destroy(_sandbox(ctx, ctr)))])
     errors += attach.delete_endpoints(ctx, released)
     clear_runtime_fields(ns)
     errors += best_effort([("save_network_settings", lambda: _save_settings(ctx, ctr))])

@@ -58,21 +58,21 @@ def allocate_endpoint(ctx: Context, ctr: Container, net: nw.Net, ifname: str,
     store = ctx.store
     ep_id = ids.new_id()
     requested = ((wish.get("IPAMConfig") or {}).get("IPv4Address") or "")
-    ep = p.step("allocate_address", _retry_stale,
+    ep = p.step("CreateEndpoint", _retry_stale,
                 lambda: _reap_network(ctx, net.id, requested), _claim_address, ctx, ctr, net,
                 ep_id, ifname, wish, requested, p)
-    p.undo("allocate_address", _drop_endpoint, ctx, net, ep)
-    p.undo("create_endpoint", _delete_endpoint, ctx, net, ep)
+    p.undo("CreateEndpoint", _drop_endpoint, ctx, net, ep)
+    p.undo("driverCreateEndpoint", _delete_endpoint, ctx, net, ep)
     if with_ports:
         wanted = portmap.requested_bindings(ctr, net.host_ip)
         if wanted:
             label = f"{ep.name} ({ep.id})"
             spaces = sorted({f"port:{b['proto']}" for b in wanted})
             ports = [str(b["host_port"]) for b in wanted if b["host_port"]] or None
-            ep = p.step("allocate_ports", _retry_stale,
+            ep = p.step("allocatePorts", _retry_stale,
                         lambda: _reap_claims(ctx, spaces, ports), _claim_ports,
                         store, ep, net, wanted, label)
-            p.undo("allocate_ports", portmap.release, store, ep_id)
+            p.undo("allocatePorts", portmap.release, store, ep_id)
     return ep
 
 
@@ -158,7 +158,7 @@ def _claim_address(ctx: Context, ctr: Container, net: nw.Net, ep_id: str, ifname
                                     addr, p)
         except BaseException:       # a remote IPAM's address is not in our transaction
             from minidock.pipeline import best_effort
-            best_effort([("release_address", lambda: get_ipam(net.ipam_driver).release_address(
+            best_effort([("ReleaseAddress", lambda: get_ipam(net.ipam_driver).release_address(
                 ctx, net.pool_id, addr))])
             raise
 
@@ -248,12 +248,12 @@ def join_endpoint(ctx: Context, net: nw.Net, ep: eps.Endpoint, pl: Any, gateway:
     from minidock.net.driverapi import SandboxInfo
     drv = get_driver(net.driver)
     nwi, info = net.info(), ep.info()
-    p.step("join", _join, ctx, drv, nwi, info, SandboxInfo(pl.key, pl.fd), pl, gateway, p)
-    p.undo("join", drv.leave, ctx, nwi, info)
+    p.step("Join", _join, ctx, drv, nwi, info, SandboxInfo(pl.key, pl.fd), pl, gateway, p)
+    p.undo("Join", drv.leave, ctx, nwi, info)
     if gateway and not net.internal:      # libnetwork's sbJoin: never on an internal one
-        p.step("program_external_connectivity", drv.program_external_connectivity,
+        p.step("ProgramExternalConnectivity", drv.program_external_connectivity,
                ctx, nwi, info, p)
-        p.undo("program_external_connectivity", drv.revoke_external_connectivity,
+        p.undo("ProgramExternalConnectivity", drv.revoke_external_connectivity,
                ctx, nwi, info)
     if info.state != ep.state:
         ep = ep.with_(state=info.state)
@@ -291,15 +291,15 @@ def release_endpoint(ctx: Context, ep: eps.Endpoint, leave: bool = False) -> lis
         steps.append(("driver", lambda: get_driver(net.driver)))
     elif net is not None:
         nwi, info = net.info(), ep.info()
-        steps.append(("revoke_external_connectivity",
+        steps.append(("RevokeExternalConnectivity",
                       lambda: drv.revoke_external_connectivity(ctx, nwi, info)))
         if leave or _leaves_itself(net):
-            steps.append(("leave", lambda: drv.leave(ctx, nwi, info)))
-            steps.append(("delete_endpoint", lambda: drv.delete_endpoint(ctx, nwi, info)))
+            steps.append(("Leave", lambda: drv.leave(ctx, nwi, info)))
+            steps.append(("DeleteEndpoint", lambda: drv.delete_endpoint(ctx, nwi, info)))
     steps += [
-        ("dns_remove", lambda: _dns_remove(ctx, ep, net)),
-        ("release_ports", lambda: portmap.release(store, ep.id)),
-        ("release_address", lambda: _release_address(ctx, net, ep)),
+        ("deleteSvcRecords", lambda: _dns_remove(ctx, ep, net)),
+        ("releasePorts", lambda: portmap.release(store, ep.id)),
+        ("ReleaseAddress", lambda: _release_address(ctx, net, ep)),
         ("delete_endpoint_record", lambda: store.delete("endpoint", ep.id)),
     ]
     return best_effort(steps)
@@ -340,7 +340,7 @@ def delete_endpoints(ctx: Context, endpoints: list[tuple[nw.Net | None, eps.Endp
     steps = []
     for net, ep in endpoints:
         if net is not None and not _leaves_itself(net):
-            steps.append(("delete_endpoint", lambda net=net, ep=ep: _delete_endpoint(ctx, net, ep)))
+            steps.append(("DeleteEndpoint", lambda net=net, ep=ep: _delete_endpoint(ctx, net, ep)))
     return best_effort(steps)
 
 

@@ -69,11 +69,13 @@ def connect(ctx: Context, net_ref: str, ctr_ref: str, alias: list[str], ip: str 
         _save(ctx, ctr)
         return
     from minidock.locks import busy
+    from minidock.net.sandbox import reachable_netns
+    path = reachable_netns(ctr)               # before any side effect
     with busy(ctx), Pipeline("network_connect") as p:
         used = {e.ifname for e in eps.of_container(ctx.store, ctr["Id"])}
         ifname = next(f"eth{i}" for i in range(len(used) + 1) if f"eth{i}" not in used)
         ep = attach.allocate_endpoint(ctx, ctr, net, ifname, wish, False, p)
-        _join_running(ctx, ctr, net, ep, p)
+        _join_running(ctx, ctr, net, ep, p, path)
         nets[net.name] = attach.settings_entry(net, ep, wish, ctr["Id"], ctr["Config"]["Hostname"])
         from minidock.net.dns import files
         files.add_hosts_entry(ctr, ep.ip)
@@ -83,16 +85,16 @@ def connect(ctx: Context, net_ref: str, ctr_ref: str, alias: list[str], ip: str 
         p.commit()
 
 
-def _join_running(ctx: Context, ctr: Container, net: nw.Net, ep: eps.Endpoint, p: Pipeline) -> None:
+def _join_running(ctx: Context, ctr: Container, net: nw.Net, ep: eps.Endpoint, p: Pipeline,
+                  key: str) -> None:
+    """Join a running container's sandbox through `key` (its key or, under `ip netns
+    exec`, its checked /proc/<pid>/ns/net: sandbox.reachable_netns)."""
     from minidock.net.sandbox import Plumbing
-    key = ctr["NetworkSettings"].get("SandboxKey")
-    if not key:
-        raise Conflict(f"container {ctr['Id']} has no network sandbox")
     with Plumbing(key) as pl:
         attach.join_endpoint(ctx, net, ep, pl, False, p)
     if net.user_defined:
         from minidock.net.dns import resolver
-        resolver.attach(ctx, ctr["Id"], key)
+        resolver.attach(ctx, ctr["Id"], key, f"/proc/{ctr['State']['Pid']}/ns/net")
 
 
 def disconnect(ctx: Context, net_ref: str, ctr_ref: str, force: bool = False) -> None:

@@ -178,7 +178,9 @@ def _default_bridge_net(ctx: Context, nid: str, old: nw.Net | None
     existing = hostinfo.link_address(name)
     if cfg.bridge and cfg.bridge != "minidock0" and existing is None and \
             not hostinfo.link_exists(name):
-        raise InvalidArgument(f"bridge device with non default name {name} must be created manually")
+        raise InvalidArgument(f"unable to configure minidock with file {ctx.daemon_json}: key "
+                              f'"bridge": bridge device with non default name {name} must be '
+                              "created manually")
     allocator = get_ipam("default")
     space = allocator.get_default_address_spaces(ctx)[0]
     bip = cfg.bip or existing
@@ -420,10 +422,13 @@ def _sync_global(ctx: Context) -> None:
         print(f"minidock: warning: {err}; global networks as last seen", file=sys.stderr)
 
 
-def list_networks(ctx: Context) -> list[dict[str, Any]]:
+def list_networks(ctx: Context, brief: bool = False) -> list[dict[str, Any]]:
+    """Every network by name; with `brief`, the store's projections (Id, Name, Driver,
+    Scope) instead of whole documents: `network ls` decodes no document."""
     ensure_initialized(ctx)
     _sync_global(ctx)
-    return sorted((d for _i, d in ctx.store.list("network")), key=lambda d: d["Name"])
+    docs = ctx.store.briefs("network") if brief else (d for _i, d in ctx.store.list("network"))
+    return sorted(docs, key=lambda d: d["Name"])
 
 
 def inspect_network(ctx: Context, ref: str) -> dict[str, Any]:

@@ -38,7 +38,47 @@ class Sandbox(NamedTuple):
 
     @classmethod
     def new(cls, ctx: Context, sandbox_id: str, container_name: str) -> "Sandbox":
-        return cls(sandbox_id, os.path.join(ctx.netns_dir(), sandbox_id[:12]), container_name)
+        return cls(sandbox_id, os.path.join(ctx.netns_dir(), sandbox_id[:12]),
+                   link_name_for(ctx, container_name))
+
+
+def link_name_for(ctx: Context, container_name: str) -> str:
+    """The sandbox's name in /run/netns (one directory for the whole machine): the
+    container's name under the default --root and --exec-root, `<name>@<8 hex>` under
+    any other, the hex a CRC-32 of the two paths, so that two roots with a container of
+    the same name never overwrite each other's link ("@" is not allowed in names)."""
+    from minidock.context import DEFAULT_EXEC_ROOT, DEFAULT_ROOT
+    if ctx.root == DEFAULT_ROOT and ctx.exec_root == DEFAULT_EXEC_ROOT:
+        return container_name
+    return f"{container_name}@{root_tag(ctx.root, ctx.exec_root)}"
+
+
+def root_tag(root: str, exec_root: str) -> str:
+    import zlib
+    return "%08x" % zlib.crc32(root.encode() + b"\0" + exec_root.encode())
+
+
+def reachable_netns(ctr: dict[str, Any]) -> str:
+    """A path through which this process can enter a running container's netns.
+
+    Its key, normally. A command run under `ip netns exec` has a private mount
+    namespace where the key mounted by an earlier `run` (in another private one) is a
+    plain empty file; then the container's own /proc/<pid>/ns/net, once the pid is
+    checked to be the container's (the start time recorded with it). Otherwise a
+    one-line Conflict that says why."""
+    from minidock.errors import Conflict
+    from minidock.identity import proc_start
+    from minidock.net.kernel import netns
+    key = (ctr.get("NetworkSettings") or {}).get("SandboxKey") or ""
+    if key and netns.is_key(key):
+        return key
+    pid, start = ctr["State"].get("Pid") or 0, ctr.get("_PidStart")
+    if pid and start is not None and proc_start(pid) == start:
+        return f"/proc/{pid}/ns/net"
+    raise Conflict(f"cannot reach the network namespace of container {ctr['Name'].lstrip('/')}: "
+                   f"its key {key or '(none)'} is not mounted in this mount namespace (under "
+                   "'ip netns exec' each command has its own; use 'nsenter --net=') and its "
+                   "process is not running")
 
 
 def set_network_namespace_key(sb: Sandbox, pid: int) -> None:

@@ -245,6 +245,12 @@ def remove(ctx: Context, ctr: Container, force: bool, volumes: bool = False) -> 
     the container still holds goes: its networking even if its netns or veth is gone
     already, and its cgroup (runtime/repair.release_container), then its files, then
     the record, then with `volumes` (rm -v) its anonymous volumes."""
+    from minidock.pipeline import section
+    with section("rm", ctr["Name"].lstrip("/")):
+        _remove_container(ctx, ctr, force, volumes)
+
+
+def _remove_container(ctx: Context, ctr: Container, force: bool, volumes: bool) -> None:
     from minidock.pipeline import best_effort, deferred_kernel_cleanup, report
     from minidock.runtime import repair
     ctr = refresh(ctx, ctr)

@@ -101,3 +101,61 @@ def ps_table(ctrs: list[dict[str, Any]], no_trunc: bool = False,
              now: float | None = None) -> str:
     now = time.time() if now is None else now
     return tabwrite([HEADERS] + [row(c, now, no_trunc) for c in ctrs])
+
+
+# -- --format rows and --filter (docker/cli's containerContext fields) -------------------
+
+PS_HEADERS = {"ID": "CONTAINER ID", "Names": "NAMES", "Image": "IMAGE", "Command": "COMMAND",
+              "CreatedAt": "CREATED AT", "RunningFor": "CREATED", "Ports": "PORTS",
+              "State": "STATE", "Status": "STATUS", "Size": "SIZE", "Labels": "LABELS",
+              "Mounts": "MOUNTS", "Networks": "NETWORKS", "LocalVolumes": "LOCAL VOLUMES"}
+PS_FILTERS = ("id", "name", "label", "status", "exited", "ancestor", "network")
+STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
+
+
+def created_at(text: str) -> str:
+    """Go's time.Time String() as `docker ps` prints CreatedAt: `2006-01-02 15:04:05 +0000 UTC`."""
+    return time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(parse_time(text)))
+
+
+def ps_row(ctr: dict[str, Any], now: float, no_trunc: bool = False) -> dict[str, str]:
+    """The fields a `ps --format` template sees (json key order is Go's: sorted)."""
+    cid, image, command, running_for, status, ports, name = row(ctr, now, no_trunc)
+    nets = (ctr.get("NetworkSettings") or {}).get("Networks") or {}
+    labels = ctr["Config"].get("Labels") or {}
+    return {
+        "Command": command, "CreatedAt": created_at(ctr["Created"]), "ID": cid,
+        "Image": image, "Labels": ",".join(f"{k}={v}" for k, v in sorted(labels.items())),
+        "LocalVolumes": "0", "Mounts": "", "Names": name, "Networks": ",".join(sorted(nets)),
+        "Ports": ports, "RunningFor": running_for, "Size": "0B",
+        "State": ctr["State"].get("Status", "created"), "Status": status,
+    }
+
+
+def filter_containers(ctrs: list[dict[str, Any]], filters: dict[str, list[str]]
+                      ) -> list[dict[str, Any]]:
+    """Docker's ps filters: the values of one key are alternatives, keys all apply."""
+    from minidock.runtime.listformat import labels_match, matches_text
+    from minidock.errors import InvalidArgument
+    for value in filters.get("status", []):
+        if value not in STATUSES:
+            raise InvalidArgument(f"Unrecognised filter value for status: {value}")
+    tests = {
+        "id": lambda c, v: c["Id"].startswith(v),
+        "name": lambda c, v: matches_text(v, c["Name"]),
+        "status": lambda c, v: c["State"].get("Status") == v,
+        "exited": lambda c, v: (c["State"].get("Status") == "exited"
+                                and str(c["State"].get("ExitCode")) == v),
+        "ancestor": lambda c, v: v in (c["Config"].get("Image"), c["Image"])
+        or c["Image"].removeprefix("sha256:").startswith(v.removeprefix("sha256:")),
+        "network": lambda c, v: any(
+            v == name or (e.get("NetworkID") or "").startswith(v)
+            for name, e in ((c.get("NetworkSettings") or {}).get("Networks") or {}).items()),
+    }
+    out = []
+    for c in ctrs:
+        if "label" in filters and not labels_match(c["Config"].get("Labels"), filters["label"]):
+            continue
+        if all(any(tests[k](c, v) for v in vs) for k, vs in filters.items() if k in tests):
+            out.append(c)
+    return out

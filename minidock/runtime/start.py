@@ -36,7 +36,7 @@ from minidock.runtime.values import Values
 from typing import TYPE_CHECKING, Any
 
 from minidock.errors import Internal, MinidockError, NotFound
-from minidock.pipeline import Pipeline
+from minidock.pipeline import Pipeline, group
 from minidock.runtime import container as records
 from minidock.runtime.container import Container, now_iso
 
@@ -166,14 +166,16 @@ def start(ctx: Context, ctr: Container, attach: bool = False, stdin: bool = Fals
     with busy(ctx), Pipeline("start") as p:
         netns = api.netns_mode(ctx, ctr)
         check_sysctls(ctr, netns)
-        api.initialize_networking(ctx, ctr, p)
+        with group("initializeNetworking"):
+            api.initialize_networking(ctx, ctr, p)
         os.makedirs(ctx.run_dir(ctr["Id"]), exist_ok=True)
         cgroup = p.step("create_cgroup", _create_cgroup, ctx, ctr)
         p.undo("create_cgroup", _remove_cgroup, cgroup)
         proto = p.step("spawn_monitor", _spawn, ctx, ctr, netns, attach, stdin, tty)
         p.undo("spawn_monitor", proto.abort)
         pid = p.step("wait_for_start", proto.wait_ready)
-        api.prestart(ctx, ctr, pid, p)      # meanwhile the init joins its cgroup (init.py)
+        with group("setNetworkNamespaceKey", "(prestart hook)"):
+            api.prestart(ctx, ctr, pid, p)  # meanwhile the init joins its cgroup (init.py)
         p.step("release_init", proto.release)
         # recorded while the init mounts and execs (undone if the exec fails)
         p.step("record_running", _record_running, ctx, ctr, pid, proto.monitor_pid)

@@ -43,6 +43,8 @@ def _mounts_under(prefix: str) -> list[str]:
 class TestHost:
     """One throwaway host: its netns, its minidock root and exec-root."""
 
+    __test__ = False   # a helper, not a test class (its name starts with "Test")
+
     def __init__(self) -> None:
         self.name = "mdt-" + uuid.uuid4().hex[:10]
         self.dir = tempfile.mkdtemp(prefix=self.name + "-", dir="/tmp")

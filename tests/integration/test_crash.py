@@ -17,6 +17,7 @@ import sqlite3
 
 import pytest
 
+from minidock import trace
 from tests.integration.conftest import BUSYBOX_TAR, TestHost
 
 SUBNET = "10.99.0.0/24"
@@ -80,11 +81,11 @@ def _collect() -> list[tuple[str, str, str]]:
             path = os.path.join(h.dir, "trace")
             h.md(*cmd, env={"MINIDOCK_TRACE": path})
             with open(path) as fh:
-                for line in fh:
-                    pipeline, step = line.split()[1].split(".", 1)
-                    if step not in seen:
-                        seen.add(step)
-                        out.append((scenario, pipeline, step))
+                roots = trace.parse(fh.read())
+            for names, node in trace.walk(roots):
+                if not node.pipeline and node.name not in seen:   # a step: a fault point
+                    seen.add(node.name)
+                    out.append((scenario, names[0], node.name))
         finally:
             h.destroy()
     return out

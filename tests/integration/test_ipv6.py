@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+from minidock import trace
+
 from tests.integration.test_net_bridge import ClientNetns, normalise_save
 from tests.reference import REF6
 
@@ -231,11 +233,12 @@ def test_bad_ipv6_network_options_refused(host6, args, message):
 def test_setup_queue_is_traced_in_the_articles_order(host6):
     got = host6.md("network", "create", "--ipv6", "--subnet", "2001:db8:2::/64", "traced",
                    env={"MINIDOCK_TRACE": "1"})
-    steps = [ln.split()[1].split(".", 1)[1] for ln in got.stderr.splitlines()
-             if ln.startswith("trace network_create.")]
-    queue = ["setup_ipv4", "setup_ipv6", "setup_ipv6_forwarding", "setup_loopback_addressing",
-             "setup_iptables", "setup_gateway_ipv4", "setup_gateway_ipv6", "setup_isolation",
-             "setup_bridge_netfiltering"]
+    create = [n for n in trace.parse(got.stderr) if n.name == "network_create"]
+    assert create, got.stderr
+    steps = [names[-1] for names, _ in trace.walk(create)]
+    queue = ["setupBridgeIPv4", "setupBridgeIPv6", "setupIPv6Forwarding",
+             "setupLoopbackAddressing", "setupIPTables", "setupGatewayIPv4",
+             "setupGatewayIPv6", "setupNetworkIsolation", "setupBridgeNetFiltering"]
     assert [s for s in steps if s in queue] == queue
 
 

@@ -190,9 +190,11 @@ def test_resolution_files_publish_all_and_ip_netns_link(host):
     assert ports["90/tcp"][0]["HostIp"] == "0.0.0.0" and int(ports["90/tcp"][0]["HostPort"]) > 0
     key = _inspect(host, cid)["NetworkSettings"]["SandboxKey"]
     import os
-    assert os.readlink("/run/netns/web1") == key
+    from minidock.net.sandbox import root_tag
+    link = f"/run/netns/web1@{root_tag(host.root, host.exec_root)}"   # a non-default root
+    assert os.readlink(link) == key
     host.md("rm", "-f", cid)
-    assert not os.path.lexists("/run/netns/web1")
+    assert not os.path.lexists(link)
 
 
 def test_daemon_icc_false_and_no_userland_proxy(host):

@@ -51,7 +51,12 @@ def test_fmt_and_table_and_markdown():
 
 
 def test_parse_trace_sums_repeated_steps():
-    err = "trace start.spawn_monitor 21.07ms\nnoise\ntrace start.join 1.5ms\ntrace start.join 0.5ms\n"
+    err = ("start (pipeline)      23.07 ms\n"
+           "├─ spawn_monitor      21.07 ms\n"
+           "│  └─ nested           9.00 ms\n"
+           "├─ join                1.50 ms\n"
+           "noise\n"
+           "└─ join                0.50 ms\n")
     assert parse_trace(err) == {"start.spawn_monitor": 21.07, "start.join": 2.0}
 
 

@@ -79,6 +79,27 @@ def test_invalid(data, message):
     assert message in str(exc.value)
 
 
+@pytest.mark.parametrize("data, message", [
+    ({"bridge": "br0", "bip": "10.0.0.1/24"},
+     'keys "bridge" and "bip": You specified -b & --bip, mutually exclusive options.'),
+    ({"icc": False, "iptables": False}, 'keys "icc" and "iptables": You specified --iptables'),
+    ({"bip": "10.0.0.1"}, 'key "bip": invalid CIDR address: 10.0.0.1'),
+    ({"fixed-cidr": "nope"}, 'key "fixed-cidr": invalid CIDR address: nope'),
+    ({"icc": "yes"}, 'key "icc": must be true or false, not string "yes"'),
+    ({"mtu": "1500"}, 'key "mtu": must be an integer, not string "1500"'),
+    ({"dns": "8.8.8.8"}, 'key "dns": must be a list of strings, not string "8.8.8.8"'),
+    ({"mtu": 67}, 'key "mtu": invalid mtu 67'),
+    ({"bridge": "a-very-long-bridge-name"}, 'key "bridge": invalid bridge name'),
+    ({"cluster-advertise": "1.2.3.4:2376"}, 'keys "cluster-advertise" and "cluster-store":'),
+    ({"default-address-pools": [{"base": "10.0.0/16", "size": 24}]},
+     'key "default-address-pools": invalid CIDR address'),
+])
+def test_messages_name_the_keys_as_written(data, message):
+    with pytest.raises(InvalidArgument) as exc:
+        parse_config(data)
+    assert str(exc.value).startswith(message)
+
+
 def test_fixed_cidr_outside_bip_names_both():
     with pytest.raises(InvalidArgument) as exc:
         parse_config({"bip": "192.168.100.1/24", "fixed-cidr": "10.0.0.0/24"})

@@ -151,9 +151,11 @@ def lab(tmp_path, monkeypatch):
     monkeypatch.setattr(sandbox, "set_network_namespace_key",
                         lambda sb, pid: kernel.append(("pin", pid)))
     monkeypatch.setattr(sandbox, "destroy", lambda sb: kernel.append(("unpin",)))
+    monkeypatch.setattr(sandbox, "reachable_netns",
+                        lambda ctr: ctr["NetworkSettings"]["SandboxKey"])
     from minidock.net.dns import resolver
     monkeypatch.setattr(resolver, "start", lambda ctx: None)
-    monkeypatch.setattr(resolver, "attach", lambda ctx, cid, key: None)
+    monkeypatch.setattr(resolver, "attach", lambda ctx, cid, key, proc_path="": None)
     monkeypatch.setattr(resolver, "detach", lambda ctx, cid: None)
     config = tmp_path / "daemon.json"
     config.write_text(json.dumps({"bridge": "none", "iptables": False, "ip-forward": False}))
@@ -264,7 +266,7 @@ def test_a_failed_join_rolls_back_through_the_api(lab, monkeypatch):
     def broken(*a):
         raise OSError("no such device")
     monkeypatch.setattr(drv, "join", broken)
-    with pytest.raises(Exception, match="step join failed"):
+    with pytest.raises(Exception, match="step Join failed"):
         with Pipeline("start") as p:
             api.initialize_networking(ctx, ctr, p)
             api.prestart(ctx, ctr, 4242, p)

@@ -108,6 +108,10 @@ def set_endpoint(store: Store, network_id: str, container_id: str, ip: str,
         db.executemany(
             "INSERT INTO dns_names(network_id,container_id,pos,name) VALUES(?,?,?,?)",
             [(network_id, container_id, i, n) for i, n in enumerate(normalize(names))])
+    from minidock import pipeline
+    if pipeline.TRACING:
+        pipeline.note("+", "dns", f"{', '.join(normalize(names))} -> {ip} "
+                                  f"(network {network_id[:12]})")
 
 
 def set_links(store: Store, network_id: str, container_id: str,
@@ -123,10 +127,17 @@ def set_links(store: Store, network_id: str, container_id: str,
             "VALUES(?,?,?,?)",
             [(network_id, container_id, a, t) for a, t in
              zip(normalize(list(links)), links.values())])
+    from minidock import pipeline
+    if pipeline.TRACING and links:
+        pipeline.note("+", "dns", ", ".join(f"{a} -> container {t[:12]}" for a, t in links.items())
+                      + f" (links of {container_id[:12]} only)")
 
 
 def remove_endpoint(store: Store, network_id: str, container_id: str) -> None:
     """Withdraw a container's records (and its links) from one network (idempotent)."""
+    from minidock import pipeline
+    if pipeline.TRACING:
+        pipeline.note("-", "dns", f"names of {container_id[:12]} on network {network_id[:12]}")
     with store.transaction():
         db = _db(store)
         for table in ("dns_names", "dns_endpoints", "dns_endpoints6", "dns_links"):

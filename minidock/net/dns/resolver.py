@@ -101,12 +101,17 @@ class Paths:
 
 
 # -- public API --------------------------------------------------------------------------
-def attach(ctx: Context, container_id: str, netns_path: str) -> None:
+def attach(ctx: Context, container_id: str, netns_path: str, proc_path: str = "") -> None:
     """Serve 127.0.0.11 in the container's netns; starts the resolver if needed.
 
     Returns once the resolver's sockets are bound; Internal if it cannot serve.
+    `proc_path` (/proc/<pid>/ns/net of the container's init) is what the resolver
+    uses when the key is no netns where it runs: under `ip netns exec` every command
+    has its own mount namespace, and the key's mount is invisible to a resolver
+    started from another one (it drops the sandbox once that path names another netns).
     """
-    _request(ctx, f"attach\t{container_id}\t{netns_path}", start=True)
+    line = f"attach\t{container_id}\t{netns_path}"
+    _request(ctx, line + (f"\t{proc_path}" if proc_path else ""), start=True)
 
 
 def detach(ctx: Context, container_id: str) -> None:

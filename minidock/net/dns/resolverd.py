@@ -116,8 +116,12 @@ class Resolver:
         self.version = -1
 
     # -- sandboxes ---------------------------------------------------------------------
-    def attach(self, cid: str, path: str) -> None:
-        """Serve DNS inside the netns at `path` for `cid`; idempotent."""
+    def attach(self, cid: str, path: str, fallback: str = "") -> None:
+        """Serve DNS inside the netns at `path` for `cid`; idempotent. `fallback` (the
+        init's /proc/<pid>/ns/net) when `path`, a key mounted in another mount
+        namespace (`ip netns exec`), is only an empty file here."""
+        if fallback and not _is_netns(path):
+            path = fallback
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         try:
             ino = os.fstat(fd).st_ino
@@ -312,8 +316,8 @@ class Resolver:
     def control(self, line: str) -> str:
         op, *args = line.split("\t")
         try:
-            if op == "attach" and len(args) == 2:
-                self.attach(args[0], args[1])
+            if op == "attach" and len(args) in (2, 3):
+                self.attach(*args)
             elif op == "detach" and len(args) == 1:
                 self.detach(args[0])
             elif op != "ping":
@@ -369,6 +373,14 @@ class Resolver:
             self.detach(cid, keep_record=True)
         self.paths.unlink_socket(self.listener)
         self.listener.close()
+
+
+def _is_netns(path: str) -> bool:
+    """True when `path` is a mounted netns here (nsfs, another device than its dir)."""
+    try:
+        return os.stat(path).st_dev != os.stat(os.path.dirname(path)).st_dev
+    except OSError:
+        return False
 
 
 def _read_line(conn: socket.socket) -> str:

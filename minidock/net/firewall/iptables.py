@@ -25,6 +25,7 @@ from __future__ import annotations
 import subprocess
 from typing import TYPE_CHECKING, Iterable
 
+from minidock import pipeline as _pl   # trace notes (built only when tracing)
 from minidock.errors import Internal
 
 if TYPE_CHECKING:
@@ -112,6 +113,10 @@ def apply(rules: list["Rule"], family: int = 4) -> None:
     if rules:
         from minidock.net.firewall.rules import render
         restore(render(rules), family)
+        if _pl.TRACING:
+            for r in rules:
+                op = f"-I {r.chain} {r.position}" if r.position else f"-A {r.chain}"
+                _pl.note("+", "iptables", f"-t {r.table} {op} {r.spec()}")
 
 
 def ensure(rules: list["Rule"], saved: str | None = None, family: int = 4) -> list["Rule"]:
@@ -135,6 +140,10 @@ def remove(rules: list["Rule"], family: int = 4) -> None:
         still = present(rules, save(family))
         if still:
             restore(render(still, delete=True), family)
+        rules = still
+    if _pl.TRACING:
+        for r in rules:
+            _pl.note("-", "iptables", f"-t {r.table} -D {r.chain} {r.spec()}")
 
 
 def to_data(rules: list["Rule"]) -> list[list[object]]:

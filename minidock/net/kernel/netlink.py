@@ -29,6 +29,7 @@ import _socket as socket  # not `socket`: its import builds enums (~3 ms per run
 import struct
 from typing import NamedTuple
 
+from minidock import pipeline as _pl   # trace notes (built only when tracing)
 from minidock.net.kernel.nlmsg import (
     NLA_F_NESTED, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_MULTI, NLM_F_REQUEST,
     NLMSG_DONE, NLMSG_ERROR, BadReply, attr, attr_nested, attr_str, attr_u32, error_code,
@@ -288,6 +289,7 @@ class Netlink:
             with in_netns_fd(netns_fd):
                 self.sock = _open_socket()
         self._seq = 0
+        self._names: dict[int, str] = {}   # index -> name seen (for the trace's notes)
 
     def close(self) -> None:
         self.sock.close()
@@ -332,22 +334,34 @@ class Netlink:
             if err.errno in (_errno.ENODEV, _errno.ENOENT):
                 return None
             raise
-        return decode_link(replies[0]) if replies else None
+        link = decode_link(replies[0]) if replies else None
+        if link is not None:
+            self._names[link.index] = link.name
+        return link
 
     def link_list(self) -> list[Link]:
         return [decode_link(b) for b in self.request(RTM_GETLINK, NLM_F_DUMP, ifinfomsg())]
 
     def bridge_add(self, name: str, mac: str | None = None, mtu: int = 0) -> None:
         self._do(RTM_NEWLINK, msg_bridge_add(name, mac, mtu), NLM_F_CREATE | NLM_F_EXCL)
+        if _pl.TRACING:
+            _pl.note("+", "bridge", f"{name}" + (f" mac {mac}" if mac else ""))
 
     def veth_add(self, name: str, peer: str, **kw: object) -> None:
         self._do(RTM_NEWLINK, msg_veth_add(name, peer, **kw), NLM_F_CREATE | NLM_F_EXCL)  # type: ignore[arg-type]
+        if _pl.TRACING:
+            where = " (in the sandbox's netns)" if kw.get("peer_netns_fd") is not None else ""
+            _pl.note("+", "veth", f"{name} ⇄ {peer}{where}"
+                     + (f" mac {kw['peer_mac']}" if kw.get("peer_mac") else "")
+                     + (f", {name} master {self._dev(kw['master'])}" if kw.get("master") else ""))
 
     def link_set(self, index: int, **kw: object) -> None:
         self._do(RTM_NEWLINK, msg_link_set(index, **kw))  # type: ignore[arg-type]
 
     def link_del(self, index: int) -> None:
         self._do(RTM_DELLINK, ifinfomsg(index))
+        if _pl.TRACING:
+            _pl.note("-", "link", self._names.get(index, f"index {index}"))
 
     def link_del_name(self, name: str) -> bool:
         """Delete the link called `name`; False when it was already gone (idempotent)."""
@@ -357,6 +371,8 @@ class Netlink:
             if err.errno in (_errno.ENODEV, _errno.ENOENT):
                 return False
             raise
+        if _pl.TRACING:
+            _pl.note("-", "link", name)
         return True
 
     def brport_set_hairpin(self, index: int, on: bool = True) -> None:
@@ -365,6 +381,8 @@ class Netlink:
     # addresses ---------------------------------------------------------------------
     def addr_add(self, index: int, address: str, prefixlen: int) -> None:
         self._do(RTM_NEWADDR, msg_addr(index, address, prefixlen), NLM_F_CREATE | NLM_F_EXCL)
+        if _pl.TRACING:
+            _pl.note("+", "addr", f"{address}/{prefixlen} dev {self._dev(index)}")
 
     def addr_del(self, index: int, address: str, prefixlen: int) -> None:
         self._do(RTM_DELADDR, msg_addr(index, address, prefixlen))
@@ -402,6 +420,16 @@ class Netlink:
     # routes ------------------------------------------------------------------------
     def route_add(self, dst: str, gateway: str | None = None, oif: int = 0) -> None:
         self._do(RTM_NEWROUTE, msg_route(dst, gateway, oif), NLM_F_CREATE | NLM_F_EXCL)
+        if _pl.TRACING:
+            _pl.note("+", "route", ("default" if dst in ("0.0.0.0/0", "default") else dst)
+                     + (f" via {gateway}" if gateway else "")
+                     + (f" dev {self._dev(oif)}" if oif else ""))
+
+    def _dev(self, index: int) -> str:
+        if index not in self._names:
+            for link in self.link_list():
+                self._names[link.index] = link.name
+        return self._names.get(index, f"index {index}")
 
     def route_list(self, table: int = RT_TABLE_MAIN) -> list[Route]:
         out = []

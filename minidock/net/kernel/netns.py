@@ -114,6 +114,9 @@ def bind_key(pid: int, key: str) -> None:
     os.close(fd)
     src = f"/proc/{pid}/ns/net".encode()
     _check(_lib().mount(src, key.encode(), None, MS_BIND, None), f"bind mount netns of {pid} on {key}")
+    from minidock import pipeline
+    if pipeline.TRACING:
+        pipeline.note("+", "mount", f"/proc/{pid}/ns/net on {key}")
 
 
 def is_key(path: str) -> bool:
@@ -134,6 +137,10 @@ def unbind_key(key: str) -> None:
         err = ctypes.get_errno()
         if err not in (errno.EINVAL, errno.ENOENT):
             raise OSError(err, f"unmount {key}: {os.strerror(err)}")
+    else:
+        from minidock import pipeline
+        if pipeline.TRACING:
+            pipeline.note("-", "mount", key)
     try:
         os.unlink(key)
     except FileNotFoundError:
@@ -149,6 +156,9 @@ def link_name(name: str, key: str, run_netns: str = "/run/netns") -> None:
     except FileExistsError:
         os.unlink(path)
         os.symlink(key, path)
+    from minidock import pipeline
+    if pipeline.TRACING:
+        pipeline.note("+", "netns", f"{path} -> {key}")
 
 
 def unlink_name(name: str, key: str, run_netns: str = "/run/netns") -> None:
@@ -157,5 +167,8 @@ def unlink_name(name: str, key: str, run_netns: str = "/run/netns") -> None:
     try:
         if os.readlink(path) == key:
             os.unlink(path)
+            from minidock import pipeline
+            if pipeline.TRACING:
+                pipeline.note("-", "netns", path)
     except OSError:
         pass

@@ -124,6 +124,11 @@ def on_parent_start(ctx: Context, ctr: Container, p: Any) -> list[tuple[str, str
             hosts.append(link_hosts_entry(alias, child["Config"]["Hostname"], _name(child),
                                           _bridge_ip6(child)))
     ctr["_LinkEnv"] = env
+    from minidock import pipeline
+    if pipeline.TRACING:
+        for alias, cid, child in children:
+            pipeline.note("+", "link", f"{_name(ctr)} -> {_name(child)} as {alias} "
+                                       f"({alias.upper().replace('-', '_')}_* env, hosts entry)")
     if children:
         with ctx.store.transaction() as st:
             for alias, cid, _child in children:
@@ -214,6 +219,9 @@ def on_child_start(ctx: Context, child: Container) -> None:
             if _bridge_ip6(child):
                 new = update_parent_hosts(new, doc["Alias"], _bridge_ip6(child))
             rewrite_in_place(path, old, new)
+            from minidock import pipeline
+            if pipeline.TRACING:
+                pipeline.note("+", "hosts", f"{ip} {doc['Alias']} in {_name(parent)}'s {path}")
         if _rules_enabled(ctx) and _bridge_ip(parent):
             _set_rules(ctx, lid, doc, _bridge_ip(parent), ip, _exposed(child))
 

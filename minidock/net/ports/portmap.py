@@ -108,6 +108,11 @@ def allocate(store: Any, owner: str, wanted: list[dict[str, Any]], ep_label: str
             store.claim(space, f"{b['host_ip']}:{port}", owner)
             out.append({"proto": b["proto"], "container_port": b["container_port"],
                         "host_ip": b["host_ip"], "host_port": port})
+    from minidock import pipeline
+    if pipeline.TRACING:
+        for b in out:
+            pipeline.note("+", "port", f"{b['host_ip']}:{b['host_port']}/{b['proto']} claimed "
+                                       f"for container port {b['container_port']}")
     return out
 
 

@@ -63,11 +63,20 @@ def publish(ctx: Context, owner: str, forwards: list[Forward], serve: bool = Tru
     finally:
         for _, sock in bound:
             sock.close()
+    from minidock import pipeline
+    if pipeline.TRACING:
+        for proto, hip, hport, cip, cport in fwds:
+            host = f"[{hip}]" if ":" in hip else hip
+            pipeline.note("+", "proxy" if serve else "placeholder",
+                          f"{host}:{hport}/{proto} -> {cip}:{cport} (held by the proxy process)")
 
 
 def unpublish(ctx: Context, owner: str) -> None:
     """Close the owner's listeners and live connections. Idempotent; works after a kill."""
     _validated(owner, [])
+    from minidock import pipeline
+    if pipeline.TRACING:
+        pipeline.note("-", "proxy", f"every forward of endpoint {owner[:12]}")
     with _session(ctx, start=False) as conn:
         if conn is not None:
             _call(conn, [(pp.encode_request("unpublish", owner), [])])

@@ -4,10 +4,10 @@ filter rules in the MINIDOCK chains (Docker's bridge driver, with minidock's nam
     init             ensure_chains (+ FORWARD policy DROP when it turns ip_forward on)
                      -> ip_forward -> driver_rules
     create_network   the article's set-up queue (setup.py, ipv6.py), each a named step:
-                     create_bridge -> bridge_sysctls -> setup_ipv4 -> setup_ipv6
-                     -> setup_ipv6_forwarding -> setup_loopback_addressing
-                     -> setup_iptables -> setup_gateway_ipv4 -> setup_gateway_ipv6
-                     -> setup_isolation -> setup_bridge_netfiltering -> link_up
+                     setupDevice -> setupDefaultSysctl -> setupBridgeIPv4 -> setupBridgeIPv6
+                     -> setupIPv6Forwarding -> setupLoopbackAddressing
+                     -> setupIPTables -> setupGatewayIPv4 -> setupGatewayIPv6
+                     -> setupNetworkIsolation -> setupBridgeNetFiltering -> setupDeviceUp
     create_endpoint  the host end's name (veth<7 hex>); nothing in the kernel yet
     join             anti-spoofing guard on the port (antispoof.py), then the veth
                      pair with the container end created *inside* the sandbox under
@@ -95,8 +95,8 @@ class BridgeDriver:
             policies[("filter", "FORWARD")] = "DROP"
         if cfg.iptables:
             saved = iptables.save()
-            p.step("ensure_chains", iptables.ensure_chains, CHAINS, saved, policies)
-            p.done("ensure_chains")
+            p.step("setupIPChains", iptables.ensure_chains, CHAINS, saved, policies)
+            p.done("setupIPChains")
             want = rules.driver_rules(cfg.userland_proxy)
             stale = [r for r in rules.driver_rules(not cfg.userland_proxy) if r not in want]
             p.step("remove_stale_driver_rules", iptables.remove,
@@ -106,8 +106,8 @@ class BridgeDriver:
         if cfg.ip6tables_on:
             self._init_ip6tables(cfg, p)
         if turn_on:
-            p.step("ip_forward", write_sysctl, fwd_path, "1")
-            p.done("ip_forward")
+            p.step("setupIPForwarding", write_sysctl, fwd_path, "1")
+            p.done("setupIPForwarding")
 
     def _init_ip6tables(self, cfg: Any, p: "Pipeline") -> None:
         """ip6tables: minidock's chains (no MINIDOCK-USER, as Docker) and driver rules."""
@@ -135,33 +135,33 @@ class BridgeDriver:
         subnet, gateway = _v4(nw)
         self._drop_stale(ctx, nw, conf)
         with Netlink() as nl:
-            created = p.step("create_bridge", setup.ensure_bridge, nl, conf["bridge"], conf["mtu"])
+            created = p.step("setupDevice", setup.ensure_bridge, nl, conf["bridge"], conf["mtu"])
             if created:
-                p.undo("create_bridge", setup.nl_del_link, conf["bridge"])
-            p.step("bridge_sysctls", ipv6.bridge_sysctls, conf["bridge"], nw.enable_ipv6)
-            p.done("bridge_sysctls")
-            p.step("setup_ipv4", setup.ensure_address, nl, conf["bridge"], gateway,
+                p.undo("setupDevice", setup.nl_del_link, conf["bridge"])
+            p.step("setupDefaultSysctl", ipv6.bridge_sysctls, conf["bridge"], nw.enable_ipv6)
+            p.done("setupDefaultSysctl")
+            p.step("setupBridgeIPv4", setup.ensure_address, nl, conf["bridge"], gateway,
                    subnet.prefixlen)
-            p.done("setup_ipv4")
-            p.step("setup_ipv6", ipv6.setup_ipv6, nl, conf["bridge"], nw)
-            p.done("setup_ipv6")
-            p.step("setup_ipv6_forwarding", ipv6.setup_ipv6_forwarding, nw, cfg)
-            p.done("setup_ipv6_forwarding")
-            p.step("setup_loopback_addressing", setup.setup_loopback_addressing,
+            p.done("setupBridgeIPv4")
+            p.step("setupBridgeIPv6", ipv6.setup_ipv6, nl, conf["bridge"], nw)
+            p.done("setupBridgeIPv6")
+            p.step("setupIPv6Forwarding", ipv6.setup_ipv6_forwarding, nw, cfg)
+            p.done("setupIPv6Forwarding")
+            p.step("setupLoopbackAddressing", setup.setup_loopback_addressing,
                    conf["bridge"], cfg.userland_proxy)
             applied = self._setup_iptables(ctx, nw, conf, p)
             v6 = ipv6.v6(nw)
-            p.step("setup_gateway_ipv4", ipv6.check_gateway,
+            p.step("setupGatewayIPv4", ipv6.check_gateway,
                    ipv6.default_gateway(nw.ipv4_data, "DefaultGatewayIPv4"), subnet)
-            p.step("setup_gateway_ipv6", ipv6.check_gateway,
+            p.step("setupGatewayIPv6", ipv6.check_gateway,
                    ipv6.default_gateway(nw.ipv6_data, "DefaultGatewayIPv6"),
                    v6[0] if v6 else None)
             applied += self._setup_isolation(ctx, nw, conf, p)
             if cfg.iptables:
-                p.step("setup_bridge_netfiltering", setup.ensure_bridge_netfilter,
+                p.step("setupBridgeNetFiltering", setup.ensure_bridge_netfilter,
                        nw.enable_ipv6)
-            p.step("link_up", setup.link_up, nl, conf["bridge"])
-            p.done("link_up")
+            p.step("setupDeviceUp", setup.link_up, nl, conf["bridge"])
+            p.done("setupDeviceUp")
         from minidock.net.firewall.iptables import to_data
         nw.state = dict(conf, rules=to_data(applied),
                         rules6=to_data(ipv6.rules6(nw, conf, cfg)))
@@ -199,13 +199,13 @@ class BridgeDriver:
 
     def _setup_iptables(self, ctx: "Context", nw: "NetworkInfo", conf: dict[str, Any],
                         p: "Pipeline") -> list[Any]:
-        """The network's FORWARD/NAT rules, both families (setup_iptables)."""
-        return self._apply_rules(ctx, nw, conf, p, "setup_iptables", isolation=False)
+        """The network's FORWARD/NAT rules, both families (setupIPTables)."""
+        return self._apply_rules(ctx, nw, conf, p, "setupIPTables", isolation=False)
 
     def _setup_isolation(self, ctx: "Context", nw: "NetworkInfo", conf: dict[str, Any],
                          p: "Pipeline") -> list[Any]:
-        """The network's isolation rules, both families (setup_isolation)."""
-        return self._apply_rules(ctx, nw, conf, p, "setup_isolation", isolation=True)
+        """The network's isolation rules, both families (setupNetworkIsolation)."""
+        return self._apply_rules(ctx, nw, conf, p, "setupNetworkIsolation", isolation=True)
 
     def _apply_rules(self, ctx: "Context", nw: "NetworkInfo", conf: dict[str, Any],
                      p: "Pipeline", step: str, isolation: bool) -> list[Any]:

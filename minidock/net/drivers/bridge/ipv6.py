@@ -1,8 +1,8 @@
 """The IPv6 half of the bridge driver (Docker 20.10's dual-stack bridge).
 
 Kernel steps, each idempotent, that the bridge driver queues in the article's order
-(setup_ipv6, setup_ipv6_forwarding, the IPv6 part of setup_iptables and
-setup_isolation), and the IPv6 rule lists:
+(setupBridgeIPv6, setupIPv6Forwarding, the IPv6 part of setupIPTables and
+setupNetworkIsolation), and the IPv6 rule lists:
 
     setup_ipv6             IPv6 on the bridge: the gateway address of the subnet and
                            fe80::1/64, both without DAD, as docker0 holds them

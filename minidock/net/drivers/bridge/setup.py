@@ -1,9 +1,9 @@
 """The bridge driver's kernel steps (libnetwork's drivers/bridge/setup_*.go), each
 idempotent and each a named step of the caller's Pipeline (the article's setup queue):
 
-    create_bridge -> bridge_sysctls (accept_ra=0, IPv6 on/off) -> setup_ipv4
-    -> (IPv6: ipv6.py) -> setup_loopback_addressing (route_localnet without the userland
-    proxy) -> (rules) -> setup_bridge_netfiltering -> link_up
+    setupDevice -> setupDefaultSysctl (accept_ra=0, IPv6 on/off) -> setupBridgeIPv4
+    -> (IPv6: ipv6.py) -> setupLoopbackAddressing (route_localnet without the userland
+    proxy) -> (rules) -> setupBridgeNetFiltering -> setupDeviceUp
 
 Sysctls are written through /proc/sys, which follows the calling thread's netns.
 """
