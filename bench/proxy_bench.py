@@ -122,7 +122,7 @@ def memory(pid: int) -> str:
 def inside(args: argparse.Namespace) -> None:
     from minidock.context import Context
     from minidock.net.ports import proxy
-    from minidock.net.ports.proxy import Forward
+    from minidock.net.ports.portspec import PortBinding
 
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     with open("/proc/sys/net/ipv4/tcp_tw_reuse", "w") as fh:
@@ -132,9 +132,11 @@ def inside(args: argparse.Namespace) -> None:
     ctx = Context(root=os.path.join(tmp, "root"), exec_root=os.path.join(tmp, "run"))
     try:
         t0 = time.perf_counter()
-        proxy.publish(ctx, "bench", [Forward("tcp", "127.0.0.1", P_SINK, "127.0.0.2", SINK)])
+        proxy.publish(ctx, "bench", [PortBinding("tcp", SINK, "127.0.0.1", P_SINK,
+                                                 container_ip="127.0.0.2")])
         t1 = time.perf_counter()
-        proxy.publish(ctx, "bench", [Forward("tcp", "127.0.0.1", P_RR, "127.0.0.2", RR)])
+        proxy.publish(ctx, "bench", [PortBinding("tcp", RR, "127.0.0.1", P_RR,
+                                                 container_ip="127.0.0.2")])
         t2 = time.perf_counter()
         pid = proxy.pid(ctx)
         print(f"publish: cold (starts the proxy) {1000 * (t1 - t0):.1f} ms, "

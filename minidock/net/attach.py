@@ -67,8 +67,8 @@ def allocate_endpoint(ctx: Context, ctr: Container, net: nw.Net, ifname: str,
         wanted = portmap.requested_bindings(ctr, net.host_ip)
         if wanted:
             label = f"{ep.name} ({ep.id})"
-            spaces = sorted({f"port:{b['proto']}" for b in wanted})
-            ports = [str(b["host_port"]) for b in wanted if b["host_port"]] or None
+            spaces = sorted({f"port:{b.proto}" for b in wanted})
+            ports = [str(b.host_port) for b in wanted if b.host_port] or None
             ep = p.step("allocatePorts", _retry_stale,
                         lambda: _reap_claims(ctx, spaces, ports), _claim_ports,
                         store, ep, net, wanted, label)
@@ -217,7 +217,7 @@ def _answered(ep: eps.Endpoint, info: Any) -> eps.Endpoint:
                     prefixlen=int(plen) if plen else ep.prefixlen)
 
 
-def _claim_ports(store: Any, ep: eps.Endpoint, net: nw.Net, wanted: list[dict[str, Any]],
+def _claim_ports(store: Any, ep: eps.Endpoint, net: nw.Net, wanted: list[Any],
                  label: str) -> eps.Endpoint:
     from minidock.net.ports import portmap
     with store.transaction():

@@ -165,7 +165,7 @@ class EndpointInfo:
 
     def __init__(self, id: str, network_id: str, container_id: str = "", name: str = "",
                  ifname: str = "", address: str = "", address_v6: str = "", mac: str = "",
-                 ports: tuple[dict[str, Any], ...] = (),
+                 ports: tuple[Any, ...] = (),
                  options: dict[str, Any] | None = None, state: State | None = None) -> None:
         self.id = id
         self.network_id = network_id
@@ -175,7 +175,7 @@ class EndpointInfo:
         self.address = address
         self.address_v6 = address_v6
         self.mac = mac
-        self.ports = ports                # allocated port bindings (dicts, net/ports)
+        self.ports = ports                # allocated bindings (portspec.PortBinding)
         self.options = options or {}      # per-endpoint driver options (--driver-opt)
         self.state = state if state is not None else {}
 

@@ -13,6 +13,8 @@ from typing import Any, NamedTuple
 
 from minidock.errors import Conflict
 from minidock.net.network import Net
+from minidock.net.ports import portmap
+from minidock.net.ports.portspec import PortBinding
 
 
 class Endpoint(NamedTuple):
@@ -29,7 +31,7 @@ class Endpoint(NamedTuple):
     ifname: str = ""          # eth0, eth1... inside the sandbox
     aliases: tuple[str, ...] = ()
     requested_ip: str = ""
-    ports: tuple[dict[str, Any], ...] = ()   # allocated bindings (portmap.Binding as dict)
+    ports: tuple[PortBinding, ...] = ()      # allocated bindings
     extra: dict[str, Any] = {}  # starter and sandbox key; never mutated
     state: dict[str, Any] = {}  # the driver's record; never mutated here
     ip6: str = ""             # IPv6 address on a network with IPv6 ("" otherwise)
@@ -53,13 +55,15 @@ def record_name(network_id: str, container_name: str) -> str:
 
 
 def to_doc(ep: Endpoint) -> dict[str, Any]:
-    return ep._asdict()
+    d = ep._asdict()
+    d["ports"] = portmap.to_record(ep.ports)
+    return d
 
 
 def from_doc(doc: dict[str, Any]) -> Endpoint:
     d = dict(doc)
     d["aliases"] = tuple(d.get("aliases", ()))
-    d["ports"] = tuple(d.get("ports", ()))
+    d["ports"] = portmap.from_record(d.get("ports", ()))
     return Endpoint(**d)
 
 

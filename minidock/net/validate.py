@@ -84,14 +84,12 @@ def _validate_wish(ctx: Context, name: str, wish: dict[str, Any]) -> None:
 
 
 def _validate_ports(ctx: Context, hc: dict[str, Any]) -> None:
-    for key, items in (hc.get("PortBindings") or {}).items():
-        port, _, proto = key.partition("/")
-        if proto not in ("", "tcp", "udp", "sctp"):
-            raise InvalidArgument(f"invalid proto: {proto}")
-        for item in items or []:
-            hip = item.get("HostIp") or ""
-            if hip:
-                _ip(hip, f"invalid IP address: {hip}")
+    from minidock.net.ports.portspec import PROTOS, from_port_bindings
+    for b in from_port_bindings(hc.get("PortBindings")):
+        if b.proto not in PROTOS:
+            raise InvalidArgument(f"invalid proto: {b.proto}")
+        if b.host_ip:
+            _ip(b.host_ip, f"invalid IP address: {b.host_ip}")
 
 
 def _ip(text: str, msg: str) -> None:

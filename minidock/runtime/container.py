@@ -19,9 +19,10 @@ from typing import Any
 
 from minidock.context import Container, Context
 from minidock.errors import Conflict
+from minidock.net.ports.portspec import parse_publish_all, to_port_bindings
 from minidock.runtime.spec import (
     DEFAULT_PATH, MASKED_PATHS, READONLY_PATHS, ZERO_TIME, RunOptions, cap_add_drop,
-    exposed_ports, merge_env, parse_publish_raw, resolve_command, validate_sysctls,
+    exposed_ports, merge_env, resolve_command, validate_sysctls,
     validate_workdir)
 
 KIND = "container"
@@ -40,7 +41,7 @@ def build_doc(cid: str, name: str, image: Any, opts: RunOptions, env: list[str],
     cfg = image.config or {}
     entrypoint, cmd = resolve_command(opts, cfg)
     argv = (entrypoint or []) + (cmd or [])
-    bindings = parse_publish_raw(opts.publish)
+    bindings = to_port_bindings(parse_publish_all(opts.publish))
     doc = {
         "Id": cid, "Created": created, "Path": argv[0], "Args": argv[1:],
         "State": {"Status": "created", "Running": False, "Paused": False,

@@ -152,40 +152,6 @@ def resolve_command(opts: RunOptions, image_cfg: dict[str, Any]) -> tuple[list[s
     return entrypoint, cmd
 
 
-def parse_publish_raw(specs: tuple[str, ...]) -> dict[str, list[dict[str, str]]]:
-    """`-p` specs into Docker's HostConfig.PortBindings shape (strings as given).
-
-    `[ip:][hostPort:]containerPort[/proto]`, split on the last two colons; ranges are
-    paired one to one. Deeper checks (free ports, IP families) belong to the network.
-    """
-    out: dict[str, list[dict[str, str]]] = {}
-    for spec in specs:
-        rest, _, proto = spec.partition("/")
-        proto = proto or "tcp"
-        if proto not in ("tcp", "udp", "sctp"):
-            raise InvalidArgument(f"invalid proto: {proto}")
-        parts = rest.rsplit(":", 2)
-        cport = parts[-1]
-        hport = parts[-2] if len(parts) >= 2 else ""
-        hip = parts[-3] if len(parts) == 3 else ""
-        if hip.startswith("[") and hip.endswith("]"):
-            hip = hip[1:-1]
-        cports = _port_range(cport, "containerPort", spec)
-        hports = _port_range(hport, "hostPort", spec) if hport else []
-        if hports and len(hports) != len(cports) and len(cports) != 1:
-            raise InvalidArgument(
-                f"invalid ranges specified for container and host Ports: {cport} and {hport}")
-        for i, port in enumerate(cports):
-            if not hports:
-                host = ""
-            elif len(cports) == 1 and len(hports) > 1:
-                host = hport
-            else:
-                host = str(hports[i])
-            out.setdefault(f"{port}/{proto}", []).append({"HostIp": hip, "HostPort": host})
-    return out
-
-
 def _port_range(text: str, what: str, spec: str) -> list[int]:
     lo, dash, hi = text.partition("-")
     try:

@@ -24,7 +24,7 @@ import pytest
 from minidock.context import Context
 from minidock.errors import Conflict
 from minidock.net.ports import proxy
-from minidock.net.ports.proxy import Forward
+from minidock.net.ports.portspec import PortBinding
 from tests.integration import conftest
 
 pytestmark = pytest.mark.integration
@@ -155,8 +155,8 @@ def echo(h: "conftest.TestHost", port: int, payload: bytes, host: str = "127.0.0
     return bytes(out)
 
 
-def fwd(port: int, proto: str = "tcp", host_ip: str = "127.0.0.1") -> Forward:
-    return Forward(proto, host_ip, port, "127.0.0.2", 80)
+def fwd(port: int, proto: str = "tcp", host_ip: str = "127.0.0.1") -> PortBinding:
+    return PortBinding(proto, 80, host_ip, port, container_ip="127.0.0.2")
 
 
 def test_tcp_echo_curl_and_exit_when_empty(env):
@@ -337,7 +337,8 @@ def test_stop_leaves_a_busy_proxy_alone(env):
 def test_refused_container_port_closes_the_client(env):
     h, ctx, _ = env
     with inside(h):
-        proxy.publish(ctx, "c1", [Forward("tcp", "127.0.0.1", 18080, "127.0.0.2", 81)])
+        proxy.publish(ctx, "c1", [PortBinding("tcp", 81, "127.0.0.1", 18080,
+                                              container_ip="127.0.0.2")])
         c = socket.create_connection(("127.0.0.1", 18080), timeout=5)
     with c:
         try:

@@ -9,6 +9,7 @@ from minidock.cli.networks import table
 from minidock.config import DaemonConfig
 from minidock.net import attach, boot
 from minidock.net.ports import portmap
+from minidock.net.ports.portspec import PortBinding
 from minidock.net import endpoint as eps
 from minidock.net import network as nw
 
@@ -31,14 +32,10 @@ def test_requested_bindings_and_publish_all():
                           "PublishAllPorts": True},
            "Config": {"ExposedPorts": {"80/tcp": {}, "443/tcp": {}}}}
     got = portmap.requested_bindings(ctr, "0.0.0.0")
-    assert {"proto": "tcp", "container_port": 80, "host_ip": "0.0.0.0", "host_port": 8080,
-            "host_port_end": 0} in got
-    assert {"proto": "udp", "container_port": 53, "host_ip": "127.0.0.1", "host_port": 0,
-            "host_port_end": 0} in got
-    assert {"proto": "tcp", "container_port": 90, "host_ip": "0.0.0.0", "host_port": 9000,
-            "host_port_end": 9010} in got
-    assert {"proto": "tcp", "container_port": 443, "host_ip": "0.0.0.0", "host_port": 0,
-            "host_port_end": 0} in got
+    assert PortBinding("tcp", 80, "0.0.0.0", 8080) in got
+    assert PortBinding("udp", 53, "127.0.0.1", 0) in got
+    assert PortBinding("tcp", 90, "0.0.0.0", 9000, 9010) in got
+    assert PortBinding("tcp", 443, "0.0.0.0", 0) in got
 
 
 def test_port_conflicts_any_address():
@@ -69,12 +66,10 @@ class FakeStore:
 def test_allocate_ports_and_docker_message(monkeypatch):
     monkeypatch.setattr(portmap, "ephemeral_range", lambda: (49153, 49155))
     store = FakeStore()
-    want = [{"proto": "tcp", "container_port": 80, "host_ip": "0.0.0.0", "host_port": 8080,
-             "host_port_end": 0},
-            {"proto": "tcp", "container_port": 81, "host_ip": "0.0.0.0", "host_port": 0,
-             "host_port_end": 0}]
+    want = [PortBinding("tcp", 80, "0.0.0.0", 8080),
+            PortBinding("tcp", 81, "0.0.0.0", 0)]
     got = portmap.allocate(store, "ep1", want, "web (ep1)")
-    assert [b["host_port"] for b in got] == [8080, 49153]
+    assert [b.host_port for b in got] == [8080, 49153]
     try:
         portmap.allocate(store, "ep2", want[:1], "db (ep2)")
     except Exception as err:
@@ -87,8 +82,7 @@ def test_allocate_ports_and_docker_message(monkeypatch):
 def test_inspect_ports_and_port_lines(monkeypatch):
     monkeypatch.setattr(portmap, "has_ipv6", lambda: True)
     ctr = {"Config": {"ExposedPorts": {"80/tcp": {}, "53/udp": {}}}}
-    ports = portmap.inspect_ports(ctr, [{"proto": "tcp", "container_port": 80,
-                                         "host_ip": "0.0.0.0", "host_port": 8080}])
+    ports = portmap.inspect_ports(ctr, [PortBinding("tcp", 80, "0.0.0.0", 8080)])
     assert ports == {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"},
                                 {"HostIp": "::", "HostPort": "8080"}], "53/udp": None}
     lines = portmap.ports_of({"NetworkSettings": {"Ports": ports}})
@@ -112,7 +106,7 @@ def test_fingerprint_changes_with_options():
 
 def test_endpoint_and_network_records_roundtrip():
     ep = eps.Endpoint(id="e", network_id="n", container_id="c", name="web", ip="172.17.0.2",
-                      prefixlen=16, ports=({"proto": "tcp"},),
+                      prefixlen=16, ports=(PortBinding("tcp", 80, "0.0.0.0", 8080),),
                       state={"rules": [["nat", "MINIDOCK", ["-j", "RETURN"], None]]})
     import json
     assert eps.from_doc(json.loads(json.dumps(eps.to_doc(ep)))) == ep

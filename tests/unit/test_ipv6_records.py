@@ -11,6 +11,7 @@ from minidock.net import attach, ipam6
 from minidock.net import endpoint as eps
 from minidock.net import network as nw
 from minidock.net.drivers.bridge import ipv6 as bridge_ipv6
+from minidock.net.ports.portspec import PortBinding
 from minidock.store import Store
 
 DEFAULT6 = nw.Net(id="d" * 64, name="bridge", driver="bridge", subnet="172.17.0.0/16",
@@ -91,10 +92,8 @@ def test_bridge_ipv6_rules_only_with_ip6tables():
         "MINIDOCK-ISOLATION-STAGE-1", "MINIDOCK-ISOLATION-STAGE-2"}
     ep = eps.Endpoint(id="e", network_id=USER6.id, container_id="c", name="ca",
                       ip="172.30.0.2", ip6="2001:db8:2::2",
-                      ports=({"proto": "tcp", "host_ip": "0.0.0.0", "host_port": 8080,
-                              "container_port": 80},
-                             {"proto": "tcp", "host_ip": "127.0.0.1", "host_port": 8081,
-                              "container_port": 81}))
+                      ports=(PortBinding("tcp", 80, "0.0.0.0", 8080),
+                             PortBinding("tcp", 81, "127.0.0.1", 8081)))
     dnat = [r.spec() for r in bridge_ipv6.port_rules6("br-uuuuuuuuuuuu", ep.info(), on)
             if "DNAT" in r.args]
     assert dnat == ["! -i br-uuuuuuuuuuuu -p tcp -m tcp --dport 8080 -j DNAT "

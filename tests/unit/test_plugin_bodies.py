@@ -163,7 +163,11 @@ def test_answers_checked_as_docker() -> None:
 
 
 def test_port_options_from_the_container_record() -> None:
-    from minidock.net.plugins.options import port_options
+    from minidock.net.plugins.options import port_options as options
+    from minidock.net.ports.portspec import from_port_bindings
+
+    def port_options(ctr: dict) -> tuple:
+        return options(ctr, from_port_bindings(ctr["HostConfig"].get("PortBindings")))
     assert port_options({"Config": {}, "HostConfig": {}}) == ([], [])
     ctr = {"Config": {"ExposedPorts": {"90/tcp": {}, "53/udp": {}, "53/tcp": {}}},
            "HostConfig": {"PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}],

@@ -8,6 +8,7 @@ import pytest
 
 from minidock.errors import InvalidArgument
 from minidock.net.ports import proxy, proxyproto as pp
+from minidock.net.ports.portspec import PortBinding
 
 TCP = ("tcp", "0.0.0.0", 8080, "172.17.0.2", 80)
 UDP6 = ("udp", "::", 53, "172.17.0.2", 53)
@@ -101,6 +102,12 @@ def test_bind_error_uses_dockers_words():
 
 
 def test_publish_validates_before_binding():
-    bad = proxy.Forward("tcp", "0.0.0.0", 70000, "10.0.0.2", 80)
+    bad = PortBinding("tcp", 80, "0.0.0.0", 70000, container_ip="10.0.0.2")
     with pytest.raises(InvalidArgument, match="invalid port: 70000"):
         proxy.publish(object(), "c1", [bad])
+
+
+def test_wire_forward_is_built_from_and_decoded_into_a_port_binding():
+    b = PortBinding("udp", 53, "::", 5353, container_ip="10.0.0.2")
+    assert proxy.to_wire(b) == ("udp", "::", 5353, "10.0.0.2", 53)
+    assert proxy.from_wire(pp.check_forward("udp :: 5353 10.0.0.2 53".split())) == b

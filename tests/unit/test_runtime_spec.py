@@ -14,8 +14,9 @@ from minidock.runtime.monitor import exit_code
 from minidock.runtime.psformat import (command_text, human_duration, ports_text, ps_table,
                                        tabwrite)
 from minidock.runtime.rootfs import overlay_options
+from minidock.net.ports.portspec import parse_publish_all, to_port_bindings
 from minidock.runtime.spec import (RunOptions, expand_env, merge_env, parse_env_file,
-                                   parse_publish_raw, resolve_command, validate_name)
+                                   resolve_command, validate_name)
 from minidock.runtime.users import resolve_user
 
 IMAGE = SimpleNamespace(id="ab" * 32, layer_dirs=("/l/1", "/l/2"),
@@ -47,6 +48,10 @@ def test_command_resolution():
     assert resolve_command(RunOptions("i", entrypoint="", args=("x",)), cfg) == (None, ["x"])
     with pytest.raises(InvalidArgument, match="No command specified"):
         resolve_command(RunOptions("i"), {})
+
+
+def parse_publish_raw(specs: tuple[str, ...]) -> dict:
+    return to_port_bindings(parse_publish_all(specs))
 
 
 def test_publish_raw():

@@ -244,7 +244,7 @@ def _endpoint_options(ctx: "Context", nw: da.NetworkInfo, ep: da.EndpointInfo,
                       mac: str) -> dict[str, Any]:
     from minidock.net.plugins.options import port_options
     ctr = _container(ctx, ep)
-    exposed, portmap = port_options(ctr)
+    exposed, portmap = port_options(ctr, _requested(ctr))
     mode = (ctr.get("HostConfig") or {}).get("NetworkMode") or ""
     wanted = ((ctr.get("Config") or {}).get("MacAddress") or "").lower()
     user_mac = wanted if wanted and mode in (nw.name, nw.id) else ""
@@ -266,7 +266,14 @@ def _ports_elsewhere(ctx: "Context", ep: da.EndpointInfo, portmap: list[Any]) ->
 
 def _sandbox_options(ctx: "Context", ep: da.EndpointInfo) -> dict[str, Any]:
     from minidock.net.plugins.options import port_options
-    return api.sandbox_options(*port_options(_container(ctx, ep)))
+    ctr = _container(ctx, ep)
+    return api.sandbox_options(*port_options(ctr, _requested(ctr)))
+
+
+def _requested(ctr: dict[str, Any]) -> list[Any]:
+    """The container's requested bindings, as the plugin options are built from."""
+    from minidock.net.ports.portspec import from_port_bindings
+    return from_port_bindings((ctr.get("HostConfig") or {}).get("PortBindings"))
 
 
 def _move_back(ep: da.EndpointInfo) -> None:

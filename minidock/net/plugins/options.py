@@ -11,14 +11,18 @@ there: for `-p 8080:80 --expose 90` dockerd sent [80, 90] in one recorded run an
 port range "8000-8010" gives HostPort 8000 and HostPortEnd 8010; none gives 0 and 0;
 `-P` adds a binding without host port for each exposed port that has none.
 
-Pure: the container document in, lists of api.exposed_port / api.port_binding out.
+Pure: the container document and its requested bindings (portspec.from_port_bindings
+of its HostConfig.PortBindings) in, lists of api.exposed_port / api.port_binding out.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from minidock.net.plugins import api
+
+if TYPE_CHECKING:
+    from minidock.net.ports.portspec import PortBinding
 
 
 def _split(key: str) -> tuple[int, str]:
@@ -26,23 +30,19 @@ def _split(key: str) -> tuple[int, str]:
     return int(port.split("-")[0]), (proto or "tcp").lower()
 
 
-def _host_range(text: str) -> tuple[int, int]:
-    if not text:
-        return 0, 0
-    lo, _, hi = text.partition("-")
-    return int(lo), int(hi or lo)
-
-
-def port_options(ctr: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def port_options(ctr: dict[str, Any], requested: Sequence[PortBinding]
+                 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(exposed ports, port bindings) of the container, in Docker's order."""
     cfg, hc = ctr.get("Config") or {}, ctr.get("HostConfig") or {}
-    bindings: dict[str, list[dict[str, Any]]] = dict(hc.get("PortBindings") or {})
+    bindings: dict[str, list[PortBinding]] = {}
+    for rb in requested:
+        bindings.setdefault(f"{rb.container_port}/{rb.proto}", []).append(rb)
     specs = set(cfg.get("ExposedPorts") or {}) | set(bindings)
-    entries = []
+    entries: list[tuple[str, int, str, PortBinding | None, tuple[int, int]]] = []
     for key in specs:
         port, proto = _split(key)
-        for b in bindings.get(key) or [None]:   # type: ignore[list-item]
-            host = _host_range((b or {}).get("HostPort") or "")
+        for b in bindings.get(key) or [None]:
+            host = (b.host_port, b.host_port_end or b.host_port) if b else (0, 0)
             entries.append((key, port, proto, b, host))
     entries.sort(key=lambda e: (-e[4][0], -e[1], e[2] != "tcp", e[2]))
     exposed, portmap, seen = [], [], set()
@@ -51,7 +51,7 @@ def port_options(ctr: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[s
             seen.add(key)
             exposed.append(api.exposed_port(port, proto))
         if b is not None:
-            portmap.append(api.port_binding(port, proto, b.get("HostIp") or "", *host))
+            portmap.append(api.port_binding(port, proto, b.host_ip, *host))
         elif hc.get("PublishAllPorts"):
             portmap.append(api.port_binding(port, proto))
     return exposed, portmap

@@ -16,51 +16,27 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from minidock.errors import Conflict, InvalidArgument
+from minidock.errors import Conflict
+from minidock.net.ports.portspec import (PortBinding, from_port_bindings, port_key,
+                                         split_port_key)
 
 if TYPE_CHECKING:
     from minidock.context import Container
 
 
 
-def requested_bindings(ctr: Container, default_ip: str) -> list[dict[str, Any]]:
+def requested_bindings(ctr: Container, default_ip: str) -> list[PortBinding]:
     """The container's wanted bindings (HostConfig.PortBindings, plus -P for exposed
-    ports without one) as dicts {proto, container_port, host_ip, host_port, host_port_end}."""
+    ports without one), the host IP defaulted to the network's."""
     hc = ctr.get("HostConfig", {})
     pb = hc.get("PortBindings") or {}
-    out: list[dict[str, Any]] = []
-    for key, items in pb.items():
-        port, proto = _split_key(key)
-        for item in items or [{}]:
-            lo, hi = _host_port_range(item.get("HostPort") or "")
-            out.append({"proto": proto, "container_port": port,
-                        "host_ip": item.get("HostIp") or default_ip,
-                        "host_port": lo, "host_port_end": hi})
+    out = [b._replace(host_ip=b.host_ip or default_ip) for b in from_port_bindings(pb)]
     if hc.get("PublishAllPorts"):
         for key in (ctr.get("Config", {}).get("ExposedPorts") or {}):
             if key not in pb:
-                port, proto = _split_key(key)
-                out.append({"proto": proto, "container_port": port, "host_ip": default_ip,
-                            "host_port": 0, "host_port_end": 0})
+                port, proto = split_port_key(key)
+                out.append(PortBinding(proto, port, default_ip, 0))
     return out
-
-
-def _split_key(key: str) -> tuple[int, str]:
-    port, _, proto = key.partition("/")
-    try:
-        return int(port), proto or "tcp"
-    except ValueError as err:
-        raise InvalidArgument(f"invalid port format: {key}") from err
-
-
-def _host_port_range(value: str) -> tuple[int, int]:
-    if not value:
-        return 0, 0
-    lo, _, hi = value.partition("-")
-    try:
-        return int(lo), int(hi) if hi else 0
-    except ValueError as err:
-        raise InvalidArgument(f"Invalid hostPort: {value}") from err
 
 
 def ephemeral_range() -> tuple[int, int]:
@@ -80,8 +56,8 @@ def _conflicts(claimed: dict[str, str], host_ip: str, port: int, owner: str) -> 
     return False
 
 
-def allocate(store: Any, owner: str, wanted: list[dict[str, Any]], ep_label: str
-             ) -> list[dict[str, Any]]:
+def allocate(store: Any, owner: str, wanted: list[PortBinding], ep_label: str
+             ) -> list[PortBinding]:
     """Claim a host port for each wanted binding, all in one transaction (all or none).
 
     `ep_label` is "<name> (<endpoint id>)" for Docker's conflict message."""
@@ -89,31 +65,43 @@ def allocate(store: Any, owner: str, wanted: list[dict[str, Any]], ep_label: str
     eph: tuple[int, int] | None = None
     with store.transaction():
         for b in wanted:
-            space = f"port:{b['proto']}"
+            space = f"port:{b.proto}"
             claimed = store.claimed(space)
-            if b["host_port"] and not b["host_port_end"]:
-                candidates = range(b["host_port"], b["host_port"] + 1)
-            elif b["host_port"]:
-                candidates = range(b["host_port"], b["host_port_end"] + 1)
+            if b.host_port and not b.host_port_end:
+                candidates = range(b.host_port, b.host_port + 1)
+            elif b.host_port:
+                candidates = range(b.host_port, b.host_port_end + 1)
             else:
                 eph = eph or ephemeral_range()
                 candidates = range(eph[0], eph[1] + 1)
             port = next((p for p in candidates
-                         if not _conflicts(claimed, b["host_ip"], p, owner)), 0)
+                         if not _conflicts(claimed, b.host_ip, p, owner)), 0)
             if not port:
-                shown = b["host_port"] or "0"
+                shown = b.host_port or "0"
                 raise Conflict(f"driver failed programming external connectivity on endpoint "
-                               f"{ep_label}: Bind for {b['host_ip']}:{shown} failed: "
+                               f"{ep_label}: Bind for {b.host_ip}:{shown} failed: "
                                "port is already allocated")
-            store.claim(space, f"{b['host_ip']}:{port}", owner)
-            out.append({"proto": b["proto"], "container_port": b["container_port"],
-                        "host_ip": b["host_ip"], "host_port": port})
+            store.claim(space, f"{b.host_ip}:{port}", owner)
+            out.append(PortBinding(b.proto, b.container_port, b.host_ip, port))
     from minidock import pipeline
     if pipeline.TRACING:
         for b in out:
-            pipeline.note("+", "port", f"{b['host_ip']}:{b['host_port']}/{b['proto']} claimed "
-                                       f"for container port {b['container_port']}")
+            pipeline.note("+", "port", f"{b.host_ip}:{b.host_port}/{b.proto} claimed "
+                                       f"for container port {b.container_port}")
     return out
+
+
+def to_record(bindings: list[PortBinding] | tuple[PortBinding, ...]) -> list[dict[str, Any]]:
+    """Allocated bindings as the endpoint record stores them."""
+    return [{"proto": b.proto, "container_port": b.container_port, "host_ip": b.host_ip,
+             "host_port": b.host_port} for b in bindings]
+
+
+def from_record(items: Any) -> tuple[PortBinding, ...]:
+    """The endpoint record's allocated bindings (dicts, or bindings already)."""
+    return tuple(b if isinstance(b, PortBinding) else
+                 PortBinding(b["proto"], b["container_port"], b["host_ip"], b["host_port"])
+                 for b in items or ())
 
 
 def release(store: Any, owner: str) -> None:
@@ -125,7 +113,7 @@ def has_ipv6() -> bool:
     return os.path.exists("/proc/net/if_inet6")
 
 
-def inspect_ports(ctr: Container, bindings: list[dict[str, Any]]) -> dict[str, Any]:
+def inspect_ports(ctr: Container, bindings: list[PortBinding]) -> dict[str, Any]:
     """NetworkSettings.Ports: bound ports with HostIp/HostPort (plus "::" like Docker
     when bound on 0.0.0.0 and the kernel has IPv6), exposed-only ports as null."""
     out: dict[str, Any] = {}
@@ -133,11 +121,11 @@ def inspect_ports(ctr: Container, bindings: list[dict[str, Any]]) -> dict[str, A
         out[key] = None
     v6 = has_ipv6()
     for b in bindings:
-        key = f"{b['container_port']}/{b['proto']}"
+        key = port_key(b.container_port, b.proto)
         items = out.get(key) or []
-        items.append({"HostIp": b["host_ip"], "HostPort": str(b["host_port"])})
-        if v6 and b["host_ip"] == "0.0.0.0":
-            items.append({"HostIp": "::", "HostPort": str(b["host_port"])})
+        items.append({"HostIp": b.host_ip, "HostPort": str(b.host_port)})
+        if v6 and b.host_ip == "0.0.0.0":
+            items.append({"HostIp": "::", "HostPort": str(b.host_port)})
         out[key] = items
     return out
 

@@ -18,11 +18,12 @@ import array
 import os
 import socket
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Callable, Iterator, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from minidock import leanboot, spawn
 from minidock.errors import Conflict, Internal, InvalidArgument
 from minidock.net.ports import proxyproto as pp
+from minidock.net.ports.portspec import PortBinding
 
 if TYPE_CHECKING:
     from minidock.context import Context
@@ -33,18 +34,17 @@ REPLY_TIMEOUT = 10.0
 _ENTRY = "minidock.net.ports.proxyd:main"
 
 
-class Forward(NamedTuple):
-    proto: str          # "tcp" | "udp"
-    host_ip: str        # "0.0.0.0", "127.0.0.1", "::"
-    host_port: int
-    container_ip: str
-    container_port: int
-
-    def as_tuple(self) -> pp.Fwd:
-        return (self.proto, self.host_ip, self.host_port, self.container_ip, self.container_port)
+def to_wire(b: PortBinding) -> pp.Fwd:
+    """A programmed binding (container_ip set) as the proxy protocol's forward."""
+    return (b.proto, b.host_ip, b.host_port, b.container_ip, b.container_port)
 
 
-def publish(ctx: Context, owner: str, forwards: list[Forward], serve: bool = True) -> None:
+def from_wire(fwd: pp.Fwd) -> PortBinding:
+    proto, host_ip, host_port, container_ip, container_port = fwd
+    return PortBinding(proto, container_port, host_ip, host_port, container_ip=container_ip)
+
+
+def publish(ctx: Context, owner: str, forwards: list[PortBinding], serve: bool = True) -> None:
     """Bind every forward's host side, then hand them all to the proxy; all or nothing.
 
     serve=False binds placeholders only (userland-proxy false: the port is reserved,
@@ -111,15 +111,15 @@ def stop(ctx: Context) -> None:
             conn.recv(1)                                    # EOF: the proxy has exited
 
 
-def served(ctx: Context) -> dict[str, list[tuple[Forward, bool]]]:
+def served(ctx: Context) -> dict[str, list[tuple[PortBinding, bool]]]:
     """What the running proxy serves, owner -> [(forward, serve)] (tests, inspection)."""
-    out: dict[str, list[tuple[Forward, bool]]] = {}
+    out: dict[str, list[tuple[PortBinding, bool]]] = {}
     with _session(ctx, start=False) as conn:
         if conn is None:
             return out
         for line in _call(conn, [(pp.encode_request("list"), [])]):
             owner, serve, *fields = line.split(" ")
-            out.setdefault(owner, []).append((Forward(*pp.check_forward(fields)), serve == "1"))
+            out.setdefault(owner, []).append((from_wire(pp.check_forward(fields)), serve == "1"))
     return out
 
 
@@ -133,10 +133,10 @@ def pid(ctx: Context) -> int | None:
 
 
 # -- validate, bind --------------------------------------------------------------------
-def _validated(owner: str, forwards: list[Forward]) -> list[pp.Fwd]:
+def _validated(owner: str, forwards: list[PortBinding]) -> list[pp.Fwd]:
     try:
         pp.check_owner(owner)
-        return [pp.check_forward(f.as_tuple()) for f in forwards]
+        return [pp.check_forward(to_wire(f)) for f in forwards]
     except pp.WireError as err:
         raise InvalidArgument(f"cannot publish ports for {owner!r}: {err}") from err
 

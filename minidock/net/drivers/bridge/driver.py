@@ -346,10 +346,10 @@ class BridgeDriver:
         bridge = self._conf_lenient(nw)["bridge"]
         out: list[Any] = []
         for b in ep.ports:
-            if ":" in b["host_ip"]:
+            if ":" in b.host_ip:
                 continue            # an IPv6 host address: ip6tables only
-            out += rules.port_rules(bridge, IPv4Address(ep.ip), b["proto"], b["host_ip"],
-                                    b["host_port"], b["container_port"], cfg.userland_proxy)
+            out += rules.port_rules(bridge, IPv4Address(ep.ip), b.proto, b.host_ip,
+                                    b.host_port, b.container_port, cfg.userland_proxy)
         return out
 
     def revoke_external_connectivity(self, ctx: "Context", nw: "NetworkInfo",
@@ -412,13 +412,11 @@ def _publish(ctx: "Context", ep: "EndpointInfo", serve: bool) -> None:
     v6 = has_ipv6()
     fwd = []
     for b in ep.ports:
-        if b["proto"] not in ("tcp", "udp"):
+        if b.proto not in ("tcp", "udp"):
             continue
-        fwd.append(proxy.Forward(b["proto"], b["host_ip"], b["host_port"], ep.ip,
-                                 b["container_port"]))
-        if v6 and b["host_ip"] == "0.0.0.0":   # Docker's second binding, on "::"
-            fwd.append(proxy.Forward(b["proto"], "::", b["host_port"], ep.ip,
-                                     b["container_port"]))
+        fwd.append(b._replace(container_ip=ep.ip))
+        if v6 and b.host_ip == "0.0.0.0":   # Docker's second binding, on "::"
+            fwd.append(b._replace(host_ip="::", container_ip=ep.ip))
     if fwd:
         proxy.publish(ctx, ep.id, fwd, serve=serve)
 

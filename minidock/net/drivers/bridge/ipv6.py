@@ -120,11 +120,11 @@ def port_rules6(bridge: str, ep: "EndpointInfo", cfg: Any) -> list[Any]:
     ip6 = IPv6Address(ep.address_v6.split("/", 1)[0])
     out: list[Any] = []
     for b in ep.ports:
-        host_ip = b["host_ip"]
+        host_ip = b.host_ip
         if host_ip in ("0.0.0.0", "", "::") or ":" in host_ip:
-            out += rules.port_rules(bridge, ip6, b["proto"],
+            out += rules.port_rules(bridge, ip6, b.proto,
                                     "::" if host_ip in ("0.0.0.0", "") else host_ip,
-                                    b["host_port"], b["container_port"], cfg.userland_proxy)
+                                    b.host_port, b.container_port, cfg.userland_proxy)
     return out
 
 
