@@ -56,8 +56,10 @@ ACTIVATE = {"Plugin.Activate": (200, {"Implements": ["NetworkDriver", "IpamDrive
 
 
 @pytest.fixture(autouse=True)
-def _fresh_process():
-    """Each test as a new CLI process: no plugin known to be unreachable."""
+def _fresh_process(monkeypatch: pytest.MonkeyPatch, tmp_path):
+    """Each test as a new CLI process: no plugin known to be unreachable, and an
+    exec-root of its own (activations are remembered there; never /run/minidock)."""
+    monkeypatch.setenv("MINIDOCK_EXEC_ROOT", str(tmp_path / "exec"))
     client._unreachable.clear()
     yield
     client._unreachable.clear()
