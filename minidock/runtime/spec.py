@@ -153,13 +153,8 @@ def resolve_command(opts: RunOptions, image_cfg: dict[str, Any]) -> tuple[list[s
 
 
 def _port_range(text: str, what: str, spec: str) -> list[int]:
-    lo, dash, hi = text.partition("-")
-    try:
-        start, end = int(lo), int(hi) if dash else int(lo)
-    except ValueError:
-        raise InvalidArgument(f"invalid {what}: {text}") from None
-    if not (0 < start <= end <= 65535):
-        raise InvalidArgument(f"invalid {what}: {text}")
+    from minidock.net.ports.portspec import checked_range
+    start, end = checked_range(text, what)
     return list(range(start, end + 1))
 
 

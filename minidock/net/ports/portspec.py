@@ -80,8 +80,8 @@ def parse_publish(spec: str) -> list[PortBinding]:
     hip = parts[-3] if len(parts) == 3 else ""
     if hip.startswith("[") and hip.endswith("]"):
         hip = hip[1:-1]
-    c_lo, c_hi = _checked_range(cport, "containerPort")
-    h_lo, h_hi = _checked_range(hport, "hostPort") if hport else (0, 0)
+    c_lo, c_hi = checked_range(cport, "containerPort")
+    h_lo, h_hi = checked_range(hport, "hostPort") if hport else (0, 0)
     if hport and h_hi - h_lo != c_hi - c_lo and c_lo != c_hi:
         raise InvalidArgument(
             f"invalid ranges specified for container and host Ports: {cport} and {hport}")
@@ -96,7 +96,8 @@ def parse_publish_all(specs: tuple[str, ...] | list[str]) -> list[PortBinding]:
     return [b for spec in specs for b in parse_publish(spec)]
 
 
-def _checked_range(text: str, what: str) -> tuple[int, int]:
+def checked_range(text: str, what: str) -> tuple[int, int]:
+    """`N` or `N-M` as (start, end) within 1..65535; Docker's `invalid <what>` otherwise."""
     lo, dash, hi = text.partition("-")
     try:
         start, end = int(lo), int(hi) if dash else int(lo)
