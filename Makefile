@@ -14,7 +14,10 @@ BENCH_ARGS ?=
 
 .PHONY: setup apt bench-apt image demo test test-unit test-integration test-long lint-imports bench clean
 
+# The bytecode of minidock is compiled here, not at its first import: a shell that sets
+# PYTHONDONTWRITEBYTECODE would otherwise recompile every module on every command.
 setup: apt $(VENV)/.stamp
+	@$(VENV)/bin/python -m compileall -q minidock >/dev/null
 
 # Installs the Debian packages minidock needs, only those missing.
 apt:
@@ -22,10 +25,11 @@ apt:
 	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; fi
 
-$(VENV)/.stamp: pyproject.toml
+$(VENV)/.stamp: pyproject.toml minidock/launcher.py
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -e '.[test]' --config-settings editable_mode=compat
+	$(VENV)/bin/python -m minidock.launcher $(MD)
 	touch $@
 
 # The bench's peers and tools, only those missing.
