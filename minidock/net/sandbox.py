@@ -54,8 +54,8 @@ def link_name_for(ctx: Context, container_name: str) -> str:
 
 
 def root_tag(root: str, exec_root: str) -> str:
-    import zlib
-    return "%08x" % zlib.crc32(root.encode() + b"\0" + exec_root.encode())
+    import binascii     # its crc32 is zlib's, without loading libz
+    return "%08x" % binascii.crc32(root.encode() + b"\0" + exec_root.encode())
 
 
 def reachable_netns(ctr: dict[str, Any]) -> str:
