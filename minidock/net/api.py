@@ -118,7 +118,7 @@ def initialize_networking(ctx: Context, ctr: Container, p: Pipeline) -> None:
         return
     from minidock import ids
     from minidock.net.boot import ensure_initialized
-    ensure_initialized(ctx)
+    ensure_initialized(ctx, firewall=kind not in ("none", "host"))
     ns["Bridge"] = ctx.config.bridge if ctx.config.bridge != "none" else ""
     sid = ids.new_id()
     ns["SandboxID"] = sid
@@ -305,7 +305,8 @@ def _release_networking(ctx: Context, ctr: Container) -> list[str]:
     if kind == "bridge" and ctx.store.count("link"):
         from minidock.net.links import links
         errors += best_effort([("disableLinks", lambda: links.release(ctx, ctr))])
-    if kind != "host":  # a resolver socket would keep the netns (and its veths) alive
+    if kind not in ("host", "none"):  # a resolver socket would keep the netns alive
+        # (a --net none container is never attached: connect refuses it any network)
         errors += best_effort([("stopResolver", lambda: _resolver_detach(ctx, ctr))])
     released = []
     for ep in eps.of_container(ctx.store, ctr["Id"]):

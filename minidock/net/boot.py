@@ -46,13 +46,18 @@ def write_marker(ctx: Context, value: str) -> None:
     os.replace(path + ".tmp", path)
 
 
-def ensure_initialized(ctx: Context) -> None:
-    """Initialise networking unless this boot already did with these options."""
+def ensure_initialized(ctx: Context, firewall: bool = True) -> None:
+    """Initialise networking unless this boot already did with these options.
+
+    `firewall`: also check that the rules are still there. A container that uses none
+    of them (--net none, --net host) skips it: the next one that does repairs them.
+    """
     if ctx.config.cluster_store:    # a killed overlay agent is restarted (it re-syncs)
         from minidock.cluster import agent
         agent.ensure(ctx)
     if read_marker(ctx) == fingerprint(ctx.config):
-        check_firewall(ctx)         # a flushed firewall is rebuilt (one netlink query)
+        if firewall:
+            check_firewall(ctx)     # a flushed firewall is rebuilt (one netlink query)
         return
     from minidock.net import controller
     controller.ensure_initialized(ctx)
