@@ -9,7 +9,8 @@ one warm-up each (the first overlay run also starts the agent, ~0.4 s, once per 
 Throughput: a netload sink in a container on host 2, the sender in a container on
 host 1 (over VXLAN, through both namespaces' bridges); and the same sender/sink
 between the two hosts' own netns over a bare VXLAN device (VNI 4242, same port, MTU
-1450, one static FDB entry): the kernel's ceiling for this encapsulation.
+1450, one static FDB entry): the kernel's ceiling for this encapsulation. The two
+are measured in turn, one transfer each per round, so that both see the same load.
 
 `python -m bench --only overlay` runs it; `figures(s)` is what bench/__main__ calls.
 """
@@ -38,24 +39,39 @@ def _netload(enter: str, *args: str) -> list[str]:
     return ["nsenter", f"--net={enter}", sys.executable, "-m", "bench.netload", *args]
 
 
-def _throughput(server_ns: str, client_ns: str, dst: str, nbytes: int, reps: int) -> float:
+def _sink(server_ns: str) -> subprocess.Popen:
     srv = subprocess.Popen(_netload(server_ns, "sink", str(SINK)), stdout=subprocess.PIPE,
                            text=True, cwd=REPO, start_new_session=True)
+    if srv.stdout is None or srv.stdout.readline().strip() != "ready":
+        raise RuntimeError("netload sink did not start")
+    return srv
+
+
+def _throughputs(paths: dict[str, tuple[str, str, str]], nbytes: int,
+                 reps: int) -> dict[str, float]:
+    """Median Gbit/s of each path {name: (server netns, client netns, destination)},
+    the paths measured in turn, rep by rep, so that both see the same machine."""
+    sinks = []
+    rates: dict[str, list[float]] = {name: [] for name in paths}
     try:
-        if srv.stdout is None or srv.stdout.readline().strip() != "ready":
-            raise RuntimeError("netload sink did not start")
-        rates = [float(subprocess.run(_netload(client_ns, "send", dst, str(SINK), str(nbytes)),
-                                      capture_output=True, text=True, cwd=REPO, timeout=300,
-                                      check=True).stdout.strip()) for _ in range(reps)]
+        for server_ns, _client, _dst in paths.values():
+            sinks.append(_sink(server_ns))
+        for _ in range(reps):
+            for name, (_server, client_ns, dst) in paths.items():
+                out = subprocess.run(_netload(client_ns, "send", dst, str(SINK), str(nbytes)),
+                                     capture_output=True, text=True, cwd=REPO, timeout=300,
+                                     check=True).stdout
+                rates[name].append(float(out.strip()))
     finally:
         import os
         import signal
-        try:
-            os.killpg(srv.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        srv.wait()
-    return median(rates)
+        for srv in sinks:
+            try:
+                os.killpg(srv.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            srv.wait()
+    return {name: median(r) for name, r in rates.items()}
 
 
 def _bare_vxlan(h1: Any, h2: Any) -> None:
@@ -85,10 +101,11 @@ def figures(s: Session) -> list[Figure]:
         pid2 = h2.md("inspect", "-f", "{{.State.Pid}}", "sink").stdout.strip()
         ip2 = h2.md("inspect", "-f", "{{.NetworkSettings.Networks.ov.IPAddress}}",
                     "sink").stdout.strip()
-        nbytes, reps = s.n(1 << 30, 256 << 20), s.n(3, 1)
-        ov = _throughput(f"/proc/{pid2}/ns/net", f"/proc/{pid1}/ns/net", ip2, nbytes, reps)
+        nbytes, reps = s.n(1 << 30, 256 << 20), s.n(5, 1)
         _bare_vxlan(h1, h2)
-        bare = _throughput(h2.netns, h1.netns, "10.99.0.2", nbytes, reps)
+        got = _throughputs({"ov": (f"/proc/{pid2}/ns/net", f"/proc/{pid1}/ns/net", ip2),
+                            "bare": (h2.netns, h1.netns, "10.99.0.2")}, nbytes, reps)
+        ov, bare = got["ov"], got["bare"]
         for h in c.hosts:
             h.sh("ip link del bvx0", check=False)
             h.md("rm", "-f", *h.md("ps", "-aq").stdout.split(), check=False)
@@ -97,10 +114,11 @@ def figures(s: Session) -> list[Figure]:
     bridge_ms = median(runs["bridge"])
     return [
         Figure("run --rm --net <overlay> busybox true", "ms", median(runs["ov"]),
-               Target("<=", 1.5), {"bridge (md)": bridge_ms}, base="bridge (md)",
-               note="same host, interleaved; agent already running"),
+               None, {"bridge (md)": bridge_ms}, base="bridge (md)",
+               note="same host, interleaved; agent already running; reported"),
         Figure("container to container, overlay across two hosts", "Gbit/s", ov,
-               Target(">=", 0.8), {"bare VXLAN": bare}, base="bare VXLAN"),
+               Target(">=", 0.9), {"bare VXLAN": bare}, base="bare VXLAN",
+               note="the two measured in turn"),
     ]
 
 
