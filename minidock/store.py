@@ -42,6 +42,7 @@ from typing import Any, Iterator
 from minidock.errors import Conflict, NotFound
 
 SCHEMA_VERSION = 1          # 1: objects.brief
+WAL_PAGES = 128             # auto-checkpoint threshold (see Store._connect)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
     kind  TEXT NOT NULL,
@@ -113,6 +114,11 @@ class Store:
         # database stays consistent after a crash; a power loss may drop the newest
         # commits, which reconciliation treats like a killed CLI). Saves ms per commit.
         db.execute("PRAGMA synchronous=NORMAL")
+        # A command is usually the only connection: its first read rebuilds the WAL's
+        # index from the WAL (~17 us a page here), and a checkpoint costs two fsyncs
+        # (3-15 ms). A `run` adds ~35 pages; checkpointing every 128 pages keeps both
+        # small (SQLite's default, 1,000, makes every command read up to 4 MB first).
+        db.execute(f"PRAGMA wal_autocheckpoint={WAL_PAGES}")
         if fresh:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
@@ -305,8 +311,8 @@ def _no_checkpoint(path: str) -> Iterator[None]:
     closes the store before forking the monitor (start.py). An open-file-description
     lock conflicts with SQLite's own record locks even in this process, so the close
     sees another reader and leaves the WAL as it is, as it does whenever two commands
-    run at once; the next auto-checkpoint (every 1,000 pages, SQLite's default) or
-    last close folds it in. Nothing is lost: the WAL is the committed data.
+    run at once; the next auto-checkpoint (WAL_PAGES) folds it in. Nothing is lost:
+    the WAL is the committed data.
     """
     import fcntl
     import struct
