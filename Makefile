@@ -42,11 +42,11 @@ bench-apt:
 image: setup $(BUSYBOX_TAR) $(DB_TAR)
 $(BUSYBOX_TAR): images/busybox/* | $(VENV)/.stamp
 	@mkdir -p $(BUILD)
-	$(MD) image build images/busybox -t busybox:latest --output $@
+	$(MD) --root $(BUILD)/root --exec-root $(BUILD)/run image build images/busybox -t busybox:latest --output $@
 # The article's db image (ENV doc=docker, EXPOSE 5432, a tiny TCP service).
 $(DB_TAR): images/training-postgres/* | $(VENV)/.stamp
 	@mkdir -p $(BUILD)
-	$(MD) image build images/training-postgres -t training/postgres:latest --output $@
+	$(MD) --root $(BUILD)/root --exec-root $(BUILD)/run image build images/training-postgres -t training/postgres:latest --output $@
 
 demo: setup image
 	@bash demo/demo.sh
