@@ -21,10 +21,15 @@ Two tables serve every kind of record:
   (``space='port:tcp'``, ``key='0.0.0.0:8080'``). The primary key makes a double
   allocation impossible even across concurrent CLI processes.
 
-* ``objects.brief``: the few fields a listing shows (`ps`, `network ls`), a projection
-  of ``doc`` in the same JSON shape, written by the same statement that writes the
-  document (so it can never disagree with it). A listing of 3,000 containers decodes
-  3,000 small briefs instead of 3,000 full documents (~4 KiB each).
+* ``briefs(kind, id, created, active, starter, mon_pid, mon_start, brief)``: what a
+  listing reads (`ps`, `network ls`), written in the same transaction as the document
+  (so it can never disagree with it). ``brief`` is the few fields a listing shows, a
+  projection of ``doc`` in the same JSON shape; the other columns are what `ps` needs
+  without decoding it: the order (``created``), whether the record says its process
+  runs or restarts (``active``), whether a pipeline's starter mark is on it
+  (``starter``), and its monitor's pid and start time. A table of its own, because a
+  container's document (~5 KiB) overflows its b-tree page: a column stored after it
+  is reached only through the document's overflow chain, two page reads per row.
 
 Every decision runs in one ``transaction()`` (``BEGIN IMMEDIATE``): the writer lock is
 taken up front so that read-then-write decisions (lowest free address, free port) are
@@ -41,14 +46,26 @@ from typing import Any, Iterator
 
 from minidock.errors import Conflict, NotFound
 
-SCHEMA_VERSION = 1          # 1: objects.brief
-_SCHEMA = """
+SCHEMA_VERSION = 2          # 1: objects.brief; 2: the briefs table (objects.brief unused)
+_BRIEFS_TABLE = """
+CREATE TABLE IF NOT EXISTS briefs (
+    kind      TEXT NOT NULL,
+    id        TEXT NOT NULL,
+    created   TEXT,
+    active    INTEGER NOT NULL,
+    starter   INTEGER NOT NULL,
+    mon_pid   INTEGER,
+    mon_start INTEGER,
+    brief     TEXT NOT NULL,
+    PRIMARY KEY (kind, id)
+);
+"""
+_SCHEMA = _BRIEFS_TABLE + """
 CREATE TABLE IF NOT EXISTS objects (
     kind  TEXT NOT NULL,
     id    TEXT NOT NULL,
     name  TEXT,
     doc   TEXT NOT NULL,
-    brief TEXT,
     PRIMARY KEY (kind, id)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS objects_name ON objects(kind, name);
@@ -59,7 +76,7 @@ CREATE TABLE IF NOT EXISTS claims (
     PRIMARY KEY (space, key)
 );
 CREATE INDEX IF NOT EXISTS claims_owner ON claims(owner);
-PRAGMA user_version=1;
+PRAGMA user_version=2;
 """
 
 # what a listing reads of each kind: top-level keys, and (key, subkey) pairs
@@ -88,6 +105,15 @@ def brief_of(kind: str, doc: dict[str, Any]) -> dict[str, Any] | None:
         elif isinstance(doc[path[0]], dict) and path[1] in doc[path[0]]:
             out.setdefault(path[0], {})[path[1]] = doc[path[0]][path[1]]
     return out
+
+
+def listing_keys(doc: dict[str, Any]) -> tuple[Any, int, int, Any, Any]:
+    """The briefs table's columns besides the brief (see the module doc): (created,
+    active, starter, monitor pid, monitor start)."""
+    state = doc.get("State") or {}
+    mon = doc.get("_Monitor") or {}
+    return (doc.get("Created"), int(bool(state.get("Running") or state.get("Restarting"))),
+            int(bool(doc.get("_Starter"))), mon.get("Pid"), mon.get("Start"))
 
 
 def _dumps(doc: Any) -> str | None:
@@ -159,15 +185,19 @@ class Store:
     def put(self, kind: str, obj_id: str, doc: dict[str, Any], name: str | None = None) -> None:
         """Insert or replace a document (and its brief); a name taken by another id is
         a Conflict."""
-        try:
-            self._db.execute(
-                "INSERT INTO objects(kind,id,name,doc,brief) VALUES(?,?,?,?,?) "
-                "ON CONFLICT(kind,id) DO UPDATE SET name=excluded.name, doc=excluded.doc, "
-                "brief=excluded.brief",
-                (kind, obj_id, name, _dumps(doc), _dumps(brief_of(kind, doc))),
-            )
-        except sqlite3.IntegrityError as err:
-            raise Conflict(f"{kind} name {name!r} is already in use") from err
+        brief = brief_of(kind, doc)
+        with self.transaction():
+            try:
+                self._db.execute(
+                    "INSERT INTO objects(kind,id,name,doc) VALUES(?,?,?,?) "
+                    "ON CONFLICT(kind,id) DO UPDATE SET name=excluded.name, doc=excluded.doc",
+                    (kind, obj_id, name, _dumps(doc)),
+                )
+            except sqlite3.IntegrityError as err:
+                raise Conflict(f"{kind} name {name!r} is already in use") from err
+            if brief is not None:
+                self._db.execute("INSERT OR REPLACE INTO briefs VALUES(?,?,?,?,?,?,?,?)",
+                                 (kind, obj_id, *listing_keys(doc), _dumps(brief)))
 
     def get(self, kind: str, obj_id: str) -> dict[str, Any] | None:
         row = self._db.execute(
@@ -216,23 +246,48 @@ class Store:
         return [(r[0], json.loads(r[1])) for r in rows]
 
     def briefs(self, kind: str) -> list[dict[str, Any]]:
-        """Every brief of `kind` (brief_of); a row written without one (by an older
-        minidock) is projected from its document."""
+        """Every brief of `kind` (brief_of), in no particular order."""
         loads = json.loads
-        rows = self._db.execute("SELECT brief FROM objects WHERE kind=? AND brief IS NOT NULL",
-                                (kind,))
+        rows = self._db.execute("SELECT brief FROM briefs WHERE kind=?", (kind,))
         out = [loads(b) for b, in rows]
-        for d, in self._db.execute("SELECT doc FROM objects WHERE kind=? AND brief IS NULL",
-                                   (kind,)):
-            out.append(brief_of(kind, loads(d)))
-        return out  # type: ignore[return-value]
+        out.extend(brief_of(kind, doc) for _c, doc in self._unlisted(kind))
+        return out  # type: ignore[misc]
+
+    def listing(self, kind: str, active_only: bool, with_brief: bool) -> list[tuple]:
+        """(id, created, active, starter, mon_pid, mon_start, brief JSON or None) of
+        every record of `kind`, newest first; `active_only` leaves out the records that
+        are neither active nor carry a starter mark (see the module doc)."""
+        sql = ("SELECT id, created, active, starter, mon_pid, mon_start, "
+               + ("brief" if with_brief else "NULL") + " FROM briefs WHERE kind=?"
+               + (" AND (active OR starter)" if active_only else "")
+               + " ORDER BY created DESC, id")
+        rows = self._db.execute(sql, (kind,)).fetchall()
+        extra = [(i, *listing_keys(doc), _dumps(brief_of(kind, doc)) if with_brief else None)
+                 for i, doc in self._unlisted(kind)]
+        if extra:
+            rows.extend(r for r in extra if not active_only or r[2] or r[3])
+            rows.sort(key=lambda r: r[0])
+            rows.sort(key=lambda r: r[1] or "", reverse=True)
+        return rows
+
+    def _unlisted(self, kind: str) -> list[tuple[str, dict[str, Any]]]:
+        """(id, doc) of the records of a listed kind that have no brief: written by an
+        older minidock (whose objects.brief this version neither writes nor reads)."""
+        if kind not in _BRIEF_KEYS:
+            return []
+        rows = self._db.execute(
+            "SELECT id, doc FROM objects o WHERE kind=? AND NOT EXISTS "
+            "(SELECT 1 FROM briefs b WHERE b.kind=o.kind AND b.id=o.id)", (kind,)).fetchall()
+        return [(i, json.loads(d)) for i, d in rows]
 
     def count(self, kind: str) -> int:
         return self._db.execute("SELECT count(*) FROM objects WHERE kind=?", (kind,)).fetchone()[0]
 
     def delete(self, kind: str, obj_id: str) -> bool:
         """Remove a document; True if it existed (idempotent)."""
-        cur = self._db.execute("DELETE FROM objects WHERE kind=? AND id=?", (kind, obj_id))
+        with self.transaction():
+            cur = self._db.execute("DELETE FROM objects WHERE kind=? AND id=?", (kind, obj_id))
+            self._db.execute("DELETE FROM briefs WHERE kind=? AND id=?", (kind, obj_id))
         return cur.rowcount > 0
 
     # -- claims -------------------------------------------------------------------
@@ -289,18 +344,19 @@ class Store:
 
 
 def _migrate(db: sqlite3.Connection) -> None:
-    """Version 0 -> 1: add objects.brief and fill it (once, under the writer lock)."""
+    """Up to SCHEMA_VERSION, once, under the writer lock: version 2 fills the briefs
+    table from the documents (a version-1 store keeps its objects.brief column, unused:
+    dropping it would rewrite every row, and break an older monitor still running)."""
     db.execute("BEGIN IMMEDIATE")
     try:
-        if db.execute("PRAGMA user_version").fetchone()[0] < 1:
-            cols = [r[1] for r in db.execute("PRAGMA table_info(objects)")]
-            if "brief" not in cols:
-                db.execute("ALTER TABLE objects ADD COLUMN brief TEXT")
+        if db.execute("PRAGMA user_version").fetchone()[0] < 2:
+            db.execute(_BRIEFS_TABLE)
             for kind in _BRIEF_KEYS:
                 rows = db.execute("SELECT id, doc FROM objects WHERE kind=?", (kind,)).fetchall()
-                db.executemany("UPDATE objects SET brief=? WHERE kind=? AND id=?",
-                               [(_dumps(brief_of(kind, json.loads(d))), kind, i)
-                                for i, d in rows])
+                docs = [(i, json.loads(d)) for i, d in rows]
+                db.executemany("INSERT OR REPLACE INTO briefs VALUES(?,?,?,?,?,?,?,?)",
+                               [(kind, i, *listing_keys(doc), _dumps(brief_of(kind, doc)))
+                                for i, doc in docs])
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
     except BaseException:
         db.execute("ROLLBACK")

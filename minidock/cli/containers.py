@@ -344,6 +344,10 @@ def cmd_ps(ctx: Context, argv: list[str]) -> int:
     if ns.filter:
         from minidock.runtime.listformat import parse_filters
         filters = parse_filters(ns.filter, psformat.PS_FILTERS)
+    if ns.quiet and not (filters or ns.format):     # ids from the briefs table alone
+        ids = listing.container_ids(ctx, ns.all)
+        sys.stdout.write("".join((i if ns.no_trunc else i[:12]) + "\n" for i in ids))
+        return 0
     if filters or ns.format:      # they may read any field: whole documents
         ctrs = _ps_documents(ctx, ns.all, filters)
     else:                         # the store's briefs: no document decoded
