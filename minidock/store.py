@@ -24,7 +24,7 @@ Two tables serve every kind of record:
 * ``briefs(kind, id, created, active, starter, mon_pid, mon_start, brief)``: what a
   listing reads (`ps`, `network ls`), written in the same transaction as the document
   (so it can never disagree with it). ``brief`` is the few fields a listing shows, a
-  projection of ``doc`` in the same JSON shape; the other columns are what `ps` needs
+  projection of ``doc`` (a JSON array, see brief_of); the other columns are what `ps` needs
   without decoding it: the order (``created``), whether the record says its process
   runs or restarts (``active``), whether a pipeline's starter mark is on it
   (``starter``), and its monitor's pid and start time. A table of its own, because a
@@ -79,31 +79,43 @@ CREATE INDEX IF NOT EXISTS claims_owner ON claims(owner);
 PRAGMA user_version=2;
 """
 
-# what a listing reads of each kind: top-level keys, and (key, subkey) pairs
+# what a listing reads of each kind: top-level keys, and (key, subkey) pairs; a brief
+# is the JSON array of their values in this order (None where the document has none):
+# an array of scalars decodes ~5x faster than the same fields nested in objects
 _BRIEF_KEYS: dict[str, tuple[tuple[str, ...], ...]] = {
     "container": (("Id",), ("Name",), ("Image",), ("Created",), ("Path",), ("Args",),
                   ("State", "Status"), ("State", "Running"), ("State", "Restarting"),
-                  ("State", "Pid"), ("State", "ExitCode"), ("State", "StartedAt"),
-                  ("State", "FinishedAt"), ("_Monitor",), ("_PidStart",), ("_Starter",),
+                  ("State", "ExitCode"), ("State", "StartedAt"), ("State", "FinishedAt"),
                   ("Config", "Image"), ("NetworkSettings", "Ports")),
     "network": (("Id",), ("Name",), ("Driver",), ("Scope",)),
 }
 
 
-def brief_of(kind: str, doc: dict[str, Any]) -> dict[str, Any] | None:
-    """The listing's projection of `doc` (same keys, same nesting); None for kinds
-    that no listing reads."""
+def brief_of(kind: str, doc: dict[str, Any]) -> list[Any] | None:
+    """The listing's projection of `doc`: the values at _BRIEF_KEYS[kind]; None for
+    kinds that no listing reads."""
     keys = _BRIEF_KEYS.get(kind)
     if keys is None:
         return None
-    out: dict[str, Any] = {}
+    out: list[Any] = []
     for path in keys:
-        if path[0] not in doc:
+        value = doc.get(path[0])
+        if len(path) == 2:
+            value = value.get(path[1]) if isinstance(value, dict) else None
+        out.append(value)
+    return out
+
+
+def brief_dict(kind: str, brief: list[Any]) -> dict[str, Any]:
+    """A brief as the document's own keys and nesting (the fields it has)."""
+    out: dict[str, Any] = {}
+    for path, value in zip(_BRIEF_KEYS[kind], brief):
+        if value is None:
             continue
         if len(path) == 1:
-            out[path[0]] = doc[path[0]]
-        elif isinstance(doc[path[0]], dict) and path[1] in doc[path[0]]:
-            out.setdefault(path[0], {})[path[1]] = doc[path[0]][path[1]]
+            out[path[0]] = value
+        else:
+            out.setdefault(path[0], {})[path[1]] = value
     return out
 
 
@@ -246,12 +258,13 @@ class Store:
         return [(r[0], json.loads(r[1])) for r in rows]
 
     def briefs(self, kind: str) -> list[dict[str, Any]]:
-        """Every brief of `kind` (brief_of), in no particular order."""
+        """Every brief of `kind` as a dict (brief_dict), in no particular order."""
         loads = json.loads
         rows = self._db.execute("SELECT brief FROM briefs WHERE kind=?", (kind,))
-        out = [loads(b) for b, in rows]
-        out.extend(brief_of(kind, doc) for _c, doc in self._unlisted(kind))
-        return out  # type: ignore[misc]
+        out = [brief_dict(kind, loads(b)) for b, in rows]
+        out.extend(brief_dict(kind, brief_of(kind, doc))  # type: ignore[arg-type]
+                   for _c, doc in self._unlisted(kind))
+        return out
 
     def listing(self, kind: str, active_only: bool, with_brief: bool) -> list[tuple]:
         """(id, created, active, starter, mon_pid, mon_start, brief JSON or None) of

@@ -348,24 +348,23 @@ def cmd_ps(ctx: Context, argv: list[str]) -> int:
         ids = listing.container_ids(ctx, ns.all)
         sys.stdout.write("".join((i if ns.no_trunc else i[:12]) + "\n" for i in ids))
         return 0
-    if filters or ns.format:      # they may read any field: whole documents
-        ctrs = _ps_documents(ctx, ns.all, filters)
-    else:                         # the store's briefs: no document decoded
-        ctrs = listing.containers(ctx, ns.all)
+    if not (filters or ns.format):      # the store's briefs: no document decoded
+        sys.stdout.write(psformat.brief_table(listing.containers(ctx, ns.all), ns.no_trunc))
+        return 0
+    ctrs = _ps_documents(ctx, ns.all, filters)     # any field may be read: documents
     if ns.quiet:
         sys.stdout.write("".join((c["Id"] if ns.no_trunc else c["Id"][:12]) + "\n"
                                  for c in ctrs))
         return 0
-    if ns.format:
-        import time
-        from minidock.runtime.listformat import render
-        now = time.time()
-        rows = [psformat.ps_row(c, now, ns.no_trunc) for c in ctrs]
-        text = render(ns.format, rows, psformat.PS_HEADERS,
-                      lambda _r: psformat.ps_table(ctrs, no_trunc=ns.no_trunc, now=now))
-        sys.stdout.write(text)
+    if not ns.format:
+        sys.stdout.write(psformat.ps_table(ctrs, no_trunc=ns.no_trunc))
         return 0
-    sys.stdout.write(psformat.ps_table(ctrs, no_trunc=ns.no_trunc))
+    import time
+    from minidock.runtime.listformat import render
+    now = time.time()
+    rows = [psformat.ps_row(c, now, ns.no_trunc) for c in ctrs]
+    sys.stdout.write(render(ns.format, rows, psformat.PS_HEADERS,
+                            lambda _r: psformat.ps_table(ctrs, no_trunc=ns.no_trunc, now=now)))
     return 0
 
 

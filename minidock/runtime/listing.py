@@ -1,13 +1,14 @@
 """`ps` from the store's briefs table: every container without decoding its document.
 
 A row of the briefs table (store.py) carries the columns liveness needs (active,
-starter, the monitor's pid and start time) beside the brief, the document's own keys
-for what `ps` prints, so psformat reads a brief as it reads a document. The store
+starter, the monitor's pid and start time) beside the brief, the fields `ps` prints
+(psformat.brief_row formats them as psformat.row formats a document). The store
 returns the rows newest first. Only a record that may need repair goes the slow way
 (its full document through lifecycle.refresh): one whose run may have died mid-start
 (a starter mark), or one that says running or restarting while its monitor is gone.
 A listing of 3,000 running containers thus costs one query, 3,000 reads of
-/proc/<monitor pid>/stat and, for the table (not for `-q`), 3,000 small JSON decodes.
+/proc/<monitor pid>/stat and, for the table (not for `-q`), 3,000 decodes of a
+small JSON array.
 """
 
 from __future__ import annotations
@@ -87,9 +88,11 @@ def container_ids(ctx: Context, all_: bool) -> list[str]:
     return [cid for cid, _b, _d in _listed(ctx, all_, False)]
 
 
-def containers(ctx: Context, all_: bool) -> list[Container]:
-    """What `ps [-a]` lists, newest first: briefs, or refreshed documents for the
-    records that needed repair (a dead run's record is removed and skipped)."""
+def containers(ctx: Context, all_: bool) -> list[list]:
+    """What `ps [-a]` lists, newest first, as briefs (store.brief_of; psformat.brief_row
+    formats them): a record that needed repair is projected from its refreshed
+    document (a dead run's record is removed and skipped)."""
     from json import loads
-    return [doc if doc is not None else loads(brief)  # type: ignore[arg-type]
+    from minidock.store import brief_of
+    return [loads(brief) if doc is None else brief_of(KIND, doc)  # type: ignore[misc]
             for _c, brief, doc in _listed(ctx, all_, True)]

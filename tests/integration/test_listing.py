@@ -9,6 +9,7 @@ import select
 import signal
 import sqlite3
 
+from minidock.store import brief_of
 from tests.integration.conftest import TestHost
 
 
@@ -65,8 +66,7 @@ def test_ps_follows_run_stop_rm_and_a_killed_monitor(host: TestHost) -> None:
     assert _rows(host) == []                        # repaired from the full document
     assert "Exited (255)" in [r for r in _rows(host, "-a") if r.endswith("web")][0]
     for brief, full in _briefs(host, "container").values():     # follows the repair
-        assert brief["State"] == {k: full["State"][k] for k in brief["State"]}
-        assert brief["State"]["Status"] == full["State"]["Status"]
+        assert brief == brief_of("container", full)
 
     host.md("rm", "web", "db")
     assert _rows(host, "-a") == [] and _briefs(host, "container") == {}

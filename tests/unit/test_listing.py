@@ -9,8 +9,8 @@ import time
 
 from minidock.runtime import listing
 from minidock.runtime.lifecycle import proc_start
-from minidock.runtime.psformat import parse_time, ps_table
-from minidock.store import SCHEMA_VERSION, Store, brief_of, listing_keys
+from minidock.runtime.psformat import brief_table, parse_time, ps_table
+from minidock.store import SCHEMA_VERSION, Store, brief_dict, brief_of, listing_keys
 
 DOC = {
     "Id": "a" * 64, "Name": "/web", "Image": "sha256:" + "b" * 64, "Created": "2026-01-02T03:04:05.5Z",
@@ -25,17 +25,19 @@ DOC = {
 }
 
 
-def test_brief_is_a_projection_with_the_documents_keys() -> None:
+def test_brief_is_a_projection_of_the_document() -> None:
     brief = brief_of("container", DOC)
-    assert brief["Config"] == {"Image": "busybox"}
-    assert brief["NetworkSettings"] == {"Ports": DOC["NetworkSettings"]["Ports"]}
-    assert brief["State"] == DOC["State"] and brief["_Monitor"] == DOC["_Monitor"]
-    assert "Networks" not in brief["NetworkSettings"] and "Env" not in brief["Config"]
+    assert brief == [DOC["Id"], "/web", DOC["Image"], DOC["Created"], "sleep", ["1000"],
+                     "running", True, None, 0, "2026-01-02T03:04:06Z",
+                     "0001-01-01T00:00:00Z", "busybox", DOC["NetworkSettings"]["Ports"]]
+    assert brief_dict("container", brief)["State"] == {
+        k: v for k, v in DOC["State"].items() if k != "Pid"}
     # ps prints the same table from the brief as from the whole document
-    assert ps_table([brief], now=2e9) == ps_table([DOC], now=2e9)
-    assert brief_of("network", {"Id": "n", "Name": "x", "Driver": "bridge", "Scope": "local",
-                                "IPAM": {}}) == {"Id": "n", "Name": "x", "Driver": "bridge",
-                                                 "Scope": "local"}
+    assert brief_table([brief], now=2e9) == ps_table([DOC], now=2e9)
+    net = {"Id": "n", "Name": "x", "Driver": "bridge", "Scope": "local", "IPAM": {}}
+    assert brief_of("network", net) == ["n", "x", "bridge", "local"]
+    assert brief_dict("network", ["n", "x", "bridge", "local"]) == {
+        "Id": "n", "Name": "x", "Driver": "bridge", "Scope": "local"}
     assert brief_of("endpoint", {"x": 1}) is None
 
 
@@ -43,7 +45,7 @@ def test_put_writes_the_brief_with_the_document(tmp_path) -> None:
     st = Store(str(tmp_path))
     with st.transaction():
         st.put("container", DOC["Id"], DOC, "web")
-    assert st.briefs("container") == [brief_of("container", DOC)]
+    assert st.briefs("container") == [brief_dict("container", brief_of("container", DOC))]
     changed = json.loads(json.dumps(DOC))
     changed["State"].update(Running=False, Status="exited", ExitCode=3)
     with st.transaction():
@@ -62,7 +64,7 @@ def _v1_store(path: str, docs: list[dict]) -> None:
     for doc in docs:
         db.execute("INSERT INTO objects VALUES('container', ?, ?, ?, ?)",
                    (doc["Id"], doc["Name"][1:], json.dumps(doc),
-                    json.dumps(brief_of("container", doc))))
+                    json.dumps(brief_dict("container", brief_of("container", doc)))))
     db.execute("PRAGMA user_version=1")
     db.close()
 
@@ -71,7 +73,7 @@ def test_an_older_store_is_migrated_once(tmp_path) -> None:
     _v1_store(os.path.join(tmp_path, "minidock.db"), [DOC])
     st = Store(str(tmp_path))
     assert st._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-    assert st.briefs("container") == [brief_of("container", DOC)]
+    assert st.briefs("container") == [brief_dict("container", brief_of("container", DOC))]
     assert st.listing("container", True, False) == [(DOC["Id"], DOC["Created"], 1, 0, 41, 7, None)]
     st.close()
     assert Store(str(tmp_path)).get("container", DOC["Id"]) == DOC
