@@ -42,9 +42,11 @@ import json
 import os
 import sqlite3
 from contextlib import contextmanager
-from typing import Any, Iterator
-
 from minidock.errors import Conflict, NotFound
+
+TYPE_CHECKING = False   # typing.TYPE_CHECKING without importing typing (see context.py)
+if TYPE_CHECKING:
+    from typing import Any, Iterator
 
 SCHEMA_VERSION = 2          # 1: objects.brief; 2: the briefs table (objects.brief unused)
 _BRIEFS_TABLE = """

@@ -1,19 +1,21 @@
 """Container commands: parse Docker's flags, call minidock.runtime, print Docker's output.
 
 No logic lives here beyond turning flags into values and results into text; `run` is
-the hot path, so this module imports only argparse and what `run` needs at the top.
+the hot path, so this module imports only what `run` needs at the top, and argparse
+when a command builds its parser (a plain `ps` parses its flags by hand).
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Any
 
-from minidock.cli import parser as _parser_mod
 from minidock.errors import InvalidArgument, MinidockError
 
+TYPE_CHECKING = False   # typing.TYPE_CHECKING without importing typing (see context.py)
 if TYPE_CHECKING:
+    from typing import Any
+
     from minidock.context import Container, Context
 
 _REPEAT = {"action": "append", "default": []}
@@ -28,6 +30,7 @@ def _formatter(prog: str) -> Any:
 
 def parser(prog: str, description: str = "", **kwargs: Any) -> Any:
     kwargs.setdefault("formatter_class", _formatter)
+    from minidock.cli import parser as _parser_mod
     return _parser_mod.parser(prog, description, **kwargs)
 
 
@@ -330,8 +333,28 @@ def _ps_documents(ctx: Context, all_: bool, filters: dict[str, list[str]]) -> li
     return ctrs
 
 
+def plain_ps_flags(argv: list[str]) -> tuple[bool, bool, bool] | None:
+    """(all, quiet, no_trunc) of a `ps` that has only those flags (-a, -q, --all,
+    --quiet, --no-trunc, bundles like -aq), parsed without argparse: its import, its
+    parser and its first gettext call (which imports locale) are ~5 ms of a plain
+    `ps`. None for anything else (filters, templates, help, errors): argparse."""
+    flags = {"all": False, "quiet": False, "no_trunc": False}
+    for arg in argv:
+        if arg in ("--all", "--quiet", "--no-trunc"):
+            flags[arg[2:].replace("-", "_")] = True
+        elif arg[:1] == "-" and arg[1:2] not in ("", "-") and not arg[1:].strip("aq"):
+            flags["all"] = flags["all"] or "a" in arg
+            flags["quiet"] = flags["quiet"] or "q" in arg
+        else:
+            return None
+    return flags["all"], flags["quiet"], flags["no_trunc"]
+
+
 def cmd_ps(ctx: Context, argv: list[str]) -> int:
-    from minidock.runtime import listing, psformat
+    plain = plain_ps_flags(argv)
+    if plain is not None:
+        return _plain_ps(ctx, *plain)
+    from minidock.runtime import psformat
     p = parser("ps", "List containers")
     p.add_argument("-a", "--all", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
@@ -344,13 +367,8 @@ def cmd_ps(ctx: Context, argv: list[str]) -> int:
     if ns.filter:
         from minidock.runtime.listformat import parse_filters
         filters = parse_filters(ns.filter, psformat.PS_FILTERS)
-    if ns.quiet and not (filters or ns.format):     # ids from the briefs table alone
-        ids = listing.container_ids(ctx, ns.all)
-        sys.stdout.write("".join((i if ns.no_trunc else i[:12]) + "\n" for i in ids))
-        return 0
-    if not (filters or ns.format):      # the store's briefs: no document decoded
-        sys.stdout.write(psformat.brief_table(listing.containers(ctx, ns.all), ns.no_trunc))
-        return 0
+    if not (filters or ns.format):
+        return _plain_ps(ctx, ns.all, ns.quiet, ns.no_trunc)
     ctrs = _ps_documents(ctx, ns.all, filters)     # any field may be read: documents
     if ns.quiet:
         sys.stdout.write("".join((c["Id"] if ns.no_trunc else c["Id"][:12]) + "\n"
@@ -365,6 +383,19 @@ def cmd_ps(ctx: Context, argv: list[str]) -> int:
     rows = [psformat.ps_row(c, now, ns.no_trunc) for c in ctrs]
     sys.stdout.write(render(ns.format, rows, psformat.PS_HEADERS,
                             lambda _r: psformat.ps_table(ctrs, no_trunc=ns.no_trunc, now=now)))
+    return 0
+
+
+def _plain_ps(ctx: Context, all_: bool, quiet: bool, no_trunc: bool) -> int:
+    """`ps` without filters or template: from the store's briefs table, no document
+    decoded; `-q` reads its columns alone (no brief)."""
+    from minidock.runtime import listing
+    if quiet:
+        ids = listing.container_ids(ctx, all_)
+        sys.stdout.write("".join((i if no_trunc else i[:12]) + "\n" for i in ids))
+        return 0
+    from minidock.runtime.psformat import brief_table
+    sys.stdout.write(brief_table(listing.containers(ctx, all_), no_trunc))
     return 0
 
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 from minidock.image.humanize import human_duration  # go-units HumanDuration, one copy
 
 import time
-from typing import Any
+
+TYPE_CHECKING = False   # typing.TYPE_CHECKING without importing typing (see context.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 HEADERS = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
 

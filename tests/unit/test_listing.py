@@ -136,3 +136,38 @@ def test_parse_time_matches_the_calendar() -> None:
         assert parse_time(iso + "Z") == t
         assert abs(parse_time(iso + ".250000000Z") - (t + 0.25)) < 1e-9
     assert parse_time("0001-01-01T00:00:00Z") == calendar.timegm((1, 1, 1, 0, 0, 0))
+
+
+def _argparse_ps(argv: list[str]) -> object:
+    """What cmd_ps's argparse parser makes of `argv`: (all, quiet, no_trunc), or
+    "other" (filters, templates), or "error"."""
+    from minidock.cli.containers import parser
+    from minidock.errors import InvalidArgument
+    p = parser("ps", "List containers")
+    p.add_argument("-a", "--all", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--no-trunc", action="store_true")
+    p.add_argument("-f", "--filter", action="append", default=[])
+    p.add_argument("--format", default="")
+    try:
+        ns = p.parse_args(argv)
+    except InvalidArgument:
+        return "error"
+    return "other" if ns.filter or ns.format else (ns.all, ns.quiet, ns.no_trunc)
+
+
+def test_plain_ps_flags_agree_with_argparse() -> None:
+    """What the hand parser accepts, argparse parses the same; the rest goes to it."""
+    import itertools
+
+    from minidock.cli.containers import plain_ps_flags
+    assert plain_ps_flags([]) == (False, False, False)
+    assert plain_ps_flags(["-aq", "--no-trunc"]) == (True, True, True)
+    for argv in (["--aq"], ["--"], ["-"], ["-ax"], ["--no"], ["-f", "name=x"], ["-h"]):
+        assert plain_ps_flags(argv) is None, argv
+    tokens = ["-a", "-q", "-aq", "-qa", "-qq", "--all", "--quiet", "--no-trunc", "--a",
+              "--q", "--aq", "-", "--", "-x", "--no", "-f", "x", "--format"]
+    for n in range(3):
+        for argv in map(list, itertools.product(tokens, repeat=n)):
+            plain = plain_ps_flags(argv)
+            assert plain is None or plain == _argparse_ps(argv), argv
