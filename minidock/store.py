@@ -130,6 +130,14 @@ def listing_keys(doc: dict[str, Any]) -> tuple[Any, int, int, Any, Any]:
             int(bool(doc.get("_Starter"))), mon.get("Pid"), mon.get("Start"))
 
 
+def _first(row: tuple) -> Any:
+    return row[0]
+
+
+def _created(row: tuple) -> str:
+    return row[1] or ""
+
+
 def _dumps(doc: Any) -> str | None:
     return None if doc is None else json.dumps(doc, separators=(",", ":"))
 
@@ -274,15 +282,15 @@ class Store:
         are neither active nor carry a starter mark (see the module doc)."""
         sql = ("SELECT id, created, active, starter, mon_pid, mon_start, "
                + ("brief" if with_brief else "NULL") + " FROM briefs WHERE kind=?"
-               + (" AND (active OR starter)" if active_only else "")
-               + " ORDER BY created DESC, id")
+               + (" AND (active OR starter)" if active_only else ""))
         rows = self._db.execute(sql, (kind,)).fetchall()
         extra = [(i, *listing_keys(doc), _dumps(brief_of(kind, doc)) if with_brief else None)
                  for i, doc in self._unlisted(kind)]
-        if extra:
-            rows.extend(r for r in extra if not active_only or r[2] or r[3])
-            rows.sort(key=lambda r: r[0])
-            rows.sort(key=lambda r: r[1] or "", reverse=True)
+        rows.extend(r for r in extra if not active_only or r[2] or r[3])
+        # sorted here, not by ORDER BY: SQLite's sorter would carry the briefs (~2 MB
+        # at 3,000) and spill them to a temporary file; ties stay in id order
+        rows.sort(key=_first)
+        rows.sort(key=_created, reverse=True)
         return rows
 
     def _unlisted(self, kind: str) -> list[tuple[str, dict[str, Any]]]:
@@ -290,10 +298,16 @@ class Store:
         older minidock (whose objects.brief this version neither writes nor reads)."""
         if kind not in _BRIEF_KEYS:
             return []
-        rows = self._db.execute(
-            "SELECT id, doc FROM objects o WHERE kind=? AND NOT EXISTS "
-            "(SELECT 1 FROM briefs b WHERE b.kind=o.kind AND b.id=o.id)", (kind,)).fetchall()
-        return [(i, json.loads(d)) for i, d in rows]
+        # ids alone: both sides from their primary keys' covering indexes (~1 ms at
+        # 3,000; a NOT EXISTS join went through objects_name and every table row)
+        ids = self._db.execute("SELECT id FROM objects WHERE kind=?1 EXCEPT "
+                               "SELECT id FROM briefs WHERE kind=?1", (kind,)).fetchall()
+        out = []
+        for i, in ids:
+            doc = self.get(kind, i)
+            if doc is not None:
+                out.append((i, doc))
+        return out
 
     def count(self, kind: str) -> int:
         return self._db.execute("SELECT count(*) FROM objects WHERE kind=?", (kind,)).fetchone()[0]
