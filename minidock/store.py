@@ -38,7 +38,6 @@ race-free. Readers never block writers thanks to WAL.
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 from contextlib import contextmanager
@@ -139,7 +138,44 @@ def _created(row: tuple) -> str:
 
 
 def _dumps(doc: Any) -> str | None:
+    import json     # at first use, as in _loads
     return None if doc is None else json.dumps(doc, separators=(",", ":"))
+
+
+def _loads(text: str) -> Any:
+    """json.loads, with json imported at first use: its import (re, and the patterns
+    it compiles) is 5-8 ms, and `ps` decodes no document (decode_briefs)."""
+    import json
+    return json.loads(text)
+
+
+def decode_briefs(texts: list[str]) -> list[list[Any]]:
+    """Briefs (JSON arrays written by _dumps) decoded as one array, by CPython's C
+    scanner when there is one: without json's import and its per-call wrapper, a
+    third of the decoding of 3,000 briefs and 5-8 ms of imports."""
+    joined = "[" + ",".join(texts) + "]"
+    try:
+        from _json import make_scanner
+    except ImportError:         # another Python: the json module
+        return _loads(joined)  # type: ignore[no-any-return]
+    try:
+        value, end = make_scanner(_ScanContext())(joined, 0)
+    except StopIteration as err:    # the C scanner's way to say "no value at err.value"
+        raise ValueError(f"malformed brief near character {err.value}") from None
+    if end != len(joined):
+        raise ValueError(f"malformed brief near character {end}")
+    return value  # type: ignore[no-any-return]
+
+
+class _ScanContext:
+    """What _json's scanner reads of a json.JSONDecoder: strict, no hooks."""
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = {"NaN": float("nan"), "Infinity": float("inf"),
+                      "-Infinity": float("-inf")}.__getitem__
 
 
 class Store:
@@ -225,13 +261,13 @@ class Store:
         row = self._db.execute(
             "SELECT doc FROM objects WHERE kind=? AND id=?", (kind, obj_id)
         ).fetchone()
-        return json.loads(row[0]) if row else None
+        return _loads(row[0]) if row else None
 
     def get_by_name(self, kind: str, name: str) -> tuple[str, dict[str, Any]] | None:
         row = self._db.execute(
             "SELECT id, doc FROM objects WHERE kind=? AND name=?", (kind, name)
         ).fetchone()
-        return (row[0], json.loads(row[1])) if row else None
+        return (row[0], _loads(row[1])) if row else None
 
     def find_by_prefix(self, kind: str, prefix: str) -> list[str]:
         """Ids of `kind` starting with `prefix` (ID prefixes, like Docker's)."""
@@ -265,11 +301,11 @@ class Store:
 
     def list(self, kind: str) -> list[tuple[str, dict[str, Any]]]:
         rows = self._db.execute("SELECT id, doc FROM objects WHERE kind=?", (kind,)).fetchall()
-        return [(r[0], json.loads(r[1])) for r in rows]
+        return [(r[0], _loads(r[1])) for r in rows]
 
     def briefs(self, kind: str) -> list[dict[str, Any]]:
         """Every brief of `kind` as a dict (brief_dict), in no particular order."""
-        loads = json.loads
+        loads = _loads
         rows = self._db.execute("SELECT brief FROM briefs WHERE kind=?", (kind,))
         out = [brief_dict(kind, loads(b)) for b, in rows]
         out.extend(brief_dict(kind, brief_of(kind, doc))  # type: ignore[arg-type]
@@ -382,7 +418,7 @@ def _migrate(db: sqlite3.Connection) -> None:
             db.execute(_BRIEFS_TABLE)
             for kind in _BRIEF_KEYS:
                 rows = db.execute("SELECT id, doc FROM objects WHERE kind=?", (kind,)).fetchall()
-                docs = [(i, json.loads(d)) for i, d in rows]
+                docs = [(i, _loads(d)) for i, d in rows]
                 db.executemany("INSERT OR REPLACE INTO briefs VALUES(?,?,?,?,?,?,?,?)",
                                [(kind, i, *listing_keys(doc), _dumps(brief_of(kind, doc)))
                                 for i, doc in docs])

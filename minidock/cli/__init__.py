@@ -158,11 +158,10 @@ def _enable_trace(pipeline: object) -> None:
 
 def run_command(ctx: object, entry: tuple[str, str, str], args: list[str]) -> int:
     """Import the command's module, run it, and turn MinidockError into exit codes."""
-    import importlib
-
     from minidock.errors import MinidockError
 
-    module = importlib.import_module(entry[0])
+    # __import__, not importlib.import_module: importlib's package imports warnings
+    module = __import__(entry[0], fromlist=["_"])
     try:
         return int(getattr(module, entry[1])(ctx, args) or 0)
     except MinidockError as err:

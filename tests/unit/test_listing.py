@@ -171,3 +171,18 @@ def test_plain_ps_flags_agree_with_argparse() -> None:
         for argv in map(list, itertools.product(tokens, repeat=n)):
             plain = plain_ps_flags(argv)
             assert plain is None or plain == _argparse_ps(argv), argv
+
+
+def test_decode_briefs_is_json_loads_of_the_array() -> None:
+    from minidock.store import _dumps, decode_briefs
+    briefs = [brief_of("container", DOC), ["é…\u2028\\\"x", 1.5, -2, None, True, False, [], {}],
+              [{"80/tcp": [{"HostIp": "::", "HostPort": "8080"}], "443/tcp": None}], []]
+    texts = [_dumps(b) for b in briefs]
+    assert decode_briefs(texts) == json.loads("[" + ",".join(texts) + "]") == briefs
+    assert decode_briefs([]) == []
+    for bad in (['["a"'], ['["a"] x'], ["nope"]):
+        try:
+            decode_briefs(bad)
+        except ValueError:
+            continue
+        raise AssertionError(bad)
