@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 HEADERS = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
 
 
-_DAYS: dict[str, int] = {}     # "YYYY-MM-DD" -> days since the epoch (one day per fleet)
+_MINUTES: dict[str, int] = {}  # "YYYY-MM-DDTHH:MM" -> its seconds since the epoch
 
 
 def parse_time(text: str) -> float:
@@ -26,13 +26,12 @@ def parse_time(text: str) -> float:
     Arithmetic, not time.strptime: `ps` parses two stamps per container, and
     strptime's first call imports _strptime (with re, locale, calendar)."""
     base, _, frac = text.rstrip("Z").partition(".")
-    days = _DAYS.get(base[:10])
-    if days is None:
-        days = _DAYS[base[:10]] = _days_from_civil(int(base[0:4]), int(base[5:7]),
-                                                   int(base[8:10]))
-    secs = (days * 86400 + int(base[11:13]) * 3600 + int(base[14:16]) * 60
-            + int(base[17:19]))
-    return secs + (float("0." + frac) if frac else 0.0)
+    minute = _MINUTES.get(base[:16])    # a fleet starts many containers a minute
+    if minute is None:
+        days = _days_from_civil(int(base[0:4]), int(base[5:7]), int(base[8:10]))
+        minute = _MINUTES[base[:16]] = (days * 86400 + int(base[11:13]) * 3600
+                                        + int(base[14:16]) * 60)
+    return minute + int(base[17:19]) + (float("0." + frac) if frac else 0.0)
 
 
 def _days_from_civil(y: int, m: int, d: int) -> int:
