@@ -24,8 +24,8 @@ Two tables serve every kind of record:
 * ``briefs(kind, id, created, active, starter, mon_pid, mon_start, brief)``: what a
   listing reads (`ps`, `network ls`), written in the same transaction as the document
   (so it can never disagree with it). ``brief`` is the few fields a listing shows, a
-  projection of ``doc`` (a JSON array, see brief_of); the other columns are what `ps` needs
-  without decoding it: the order (``created``), whether the record says its process
+  projection of ``doc`` (a JSON array, see brief.py); the other columns are what
+  `ps` needs without decoding it: the order (``created``), whether the record says its process
   runs or restarts (``active``), whether a pipeline's starter mark is on it
   (``starter``), and its monitor's pid and start time. A table of its own, because a
   container's document (~5 KiB) overflows its b-tree page: a column stored after it
@@ -42,6 +42,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from contextlib import contextmanager
+from minidock.brief import BRIEF_KEYS, brief_dict, brief_of, listing_keys
 from minidock.errors import Conflict, NotFound
 
 TYPE_CHECKING = False   # typing.TYPE_CHECKING without importing typing (see context.py)
@@ -81,55 +82,6 @@ CREATE INDEX IF NOT EXISTS claims_owner ON claims(owner);
 PRAGMA user_version=2;
 """
 
-# what a listing reads of each kind: top-level keys, and (key, subkey) pairs; a brief
-# is the JSON array of their values in this order (None where the document has none):
-# an array of scalars decodes ~5x faster than the same fields nested in objects
-_BRIEF_KEYS: dict[str, tuple[tuple[str, ...], ...]] = {
-    "container": (("Id",), ("Name",), ("Image",), ("Created",), ("Path",), ("Args",),
-                  ("State", "Status"), ("State", "Running"), ("State", "Restarting"),
-                  ("State", "ExitCode"), ("State", "StartedAt"), ("State", "FinishedAt"),
-                  ("Config", "Image"), ("NetworkSettings", "Ports")),
-    "network": (("Id",), ("Name",), ("Driver",), ("Scope",)),
-}
-
-
-def brief_of(kind: str, doc: dict[str, Any]) -> list[Any] | None:
-    """The listing's projection of `doc`: the values at _BRIEF_KEYS[kind]; None for
-    kinds that no listing reads."""
-    keys = _BRIEF_KEYS.get(kind)
-    if keys is None:
-        return None
-    out: list[Any] = []
-    for path in keys:
-        value = doc.get(path[0])
-        if len(path) == 2:
-            value = value.get(path[1]) if isinstance(value, dict) else None
-        out.append(value)
-    return out
-
-
-def brief_dict(kind: str, brief: list[Any]) -> dict[str, Any]:
-    """A brief as the document's own keys and nesting (the fields it has)."""
-    out: dict[str, Any] = {}
-    for path, value in zip(_BRIEF_KEYS[kind], brief):
-        if value is None:
-            continue
-        if len(path) == 1:
-            out[path[0]] = value
-        else:
-            out.setdefault(path[0], {})[path[1]] = value
-    return out
-
-
-def listing_keys(doc: dict[str, Any]) -> tuple[Any, int, int, Any, Any]:
-    """The briefs table's columns besides the brief (see the module doc): (created,
-    active, starter, monitor pid, monitor start)."""
-    state = doc.get("State") or {}
-    mon = doc.get("_Monitor") or {}
-    return (doc.get("Created"), int(bool(state.get("Running") or state.get("Restarting"))),
-            int(bool(doc.get("_Starter"))), mon.get("Pid"), mon.get("Start"))
-
-
 def _first(row: tuple) -> Any:
     return row[0]
 
@@ -145,38 +97,9 @@ def _dumps(doc: Any) -> str | None:
 
 def _loads(text: str) -> Any:
     """json.loads, with json imported at first use: its import (re, and the patterns
-    it compiles) is 5-8 ms, and `ps` decodes no document (decode_briefs)."""
+    it compiles) is 5-8 ms, and `ps` decodes no document (brief.decode_briefs)."""
     import json
     return json.loads(text)
-
-
-def decode_briefs(texts: list[str]) -> list[list[Any]]:
-    """Briefs (JSON arrays written by _dumps) decoded as one array, by CPython's C
-    scanner when there is one: without json's import and its per-call wrapper, a
-    third of the decoding of 3,000 briefs and 5-8 ms of imports."""
-    joined = "[" + ",".join(texts) + "]"
-    try:
-        from _json import make_scanner
-    except ImportError:         # another Python: the json module
-        return _loads(joined)  # type: ignore[no-any-return]
-    try:
-        value, end = make_scanner(_ScanContext())(joined, 0)
-    except StopIteration as err:    # the C scanner's way to say "no value at err.value"
-        raise ValueError(f"malformed brief near character {err.value}") from None
-    if end != len(joined):
-        raise ValueError(f"malformed brief near character {end}")
-    return value  # type: ignore[no-any-return]
-
-
-class _ScanContext:
-    """What _json's scanner reads of a json.JSONDecoder: strict, no hooks."""
-    strict = True
-    object_hook = None
-    object_pairs_hook = None
-    parse_float = float
-    parse_int = int
-    parse_constant = {"NaN": float("nan"), "Infinity": float("inf"),
-                      "-Infinity": float("-inf")}.__getitem__
 
 
 class Store:
@@ -333,7 +256,7 @@ class Store:
     def _unlisted(self, kind: str) -> list[tuple[str, dict[str, Any]]]:
         """(id, doc) of the records of a listed kind that have no brief: written by an
         older minidock (whose objects.brief this version neither writes nor reads)."""
-        if kind not in _BRIEF_KEYS:
+        if kind not in BRIEF_KEYS:
             return []
         # ids alone: both sides from their primary keys' covering indexes (~1 ms at
         # 3,000; a NOT EXISTS join went through objects_name and every table row)
@@ -417,7 +340,7 @@ def _migrate(db: sqlite3.Connection) -> None:
     try:
         if db.execute("PRAGMA user_version").fetchone()[0] < 2:
             db.execute(_BRIEFS_TABLE)
-            for kind in _BRIEF_KEYS:
+            for kind in BRIEF_KEYS:
                 rows = db.execute("SELECT id, doc FROM objects WHERE kind=?", (kind,)).fetchall()
                 docs = [(i, _loads(d)) for i, d in rows]
                 db.executemany("INSERT OR REPLACE INTO briefs VALUES(?,?,?,?,?,?,?,?)",

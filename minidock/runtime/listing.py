@@ -89,10 +89,10 @@ def container_ids(ctx: Context, all_: bool) -> list[str]:
 
 
 def containers(ctx: Context, all_: bool) -> list[list]:
-    """What `ps [-a]` lists, newest first, as briefs (store.brief_of; psformat.brief_row
+    """What `ps [-a]` lists, newest first, as briefs (brief.brief_of; psformat.brief_row
     formats them): a record that needed repair is projected from its refreshed
     document (a dead run's record is removed and skipped)."""
-    from minidock.store import brief_of, decode_briefs
+    from minidock.brief import brief_of, decode_briefs
     listed = _listed(ctx, all_, True)
     decoded = iter(decode_briefs([b for _c, b, d in listed if d is None]))  # type: ignore[misc]
     return [next(decoded) if doc is None else brief_of(KIND, doc)  # type: ignore[misc]

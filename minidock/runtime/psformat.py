@@ -100,7 +100,7 @@ def _port_sort(key: str) -> tuple[int, str]:
 
 
 def brief_row(brief: list[Any], now: float, no_trunc: bool = False) -> list[str]:
-    """A row from a container's brief: the values at store._BRIEF_KEYS["container"]."""
+    """A row from a container's brief: the values at brief.BRIEF_KEYS["container"]."""
     (cid, name, image_id, created, path, args, status, running, restarting, code,
      started, finished, image, ports) = brief
     return [
@@ -112,7 +112,7 @@ def brief_row(brief: list[Any], now: float, no_trunc: bool = False) -> list[str]
 
 
 def row(ctr: dict[str, Any], now: float, no_trunc: bool = False) -> list[str]:
-    from minidock.store import brief_of
+    from minidock.brief import brief_of
     return brief_row(brief_of("container", ctr), now, no_trunc)  # type: ignore[arg-type]
 
 
@@ -143,7 +143,7 @@ def ps_table(ctrs: list[dict[str, Any]], no_trunc: bool = False,
 
 def brief_table(briefs: list[list[Any]], no_trunc: bool = False,
                 now: float | None = None) -> str:
-    """ps_table from containers' briefs (store.brief_of)."""
+    """ps_table from containers' briefs (brief.brief_of)."""
     now = time.time() if now is None else now
     return tabwrite([HEADERS] + [brief_row(b, now, no_trunc) for b in briefs])
 

@@ -9,7 +9,7 @@ import select
 import signal
 import sqlite3
 
-from minidock.store import brief_of
+from minidock.brief import brief_of
 from tests.integration.conftest import TestHost
 
 

@@ -10,7 +10,8 @@ import time
 from minidock.runtime import listing
 from minidock.runtime.lifecycle import proc_start
 from minidock.runtime.psformat import brief_table, parse_time, ps_table
-from minidock.store import SCHEMA_VERSION, Store, brief_dict, brief_of, listing_keys
+from minidock.brief import brief_dict, brief_of, decode_briefs, listing_keys
+from minidock.store import SCHEMA_VERSION, Store, _dumps
 
 DOC = {
     "Id": "a" * 64, "Name": "/web", "Image": "sha256:" + "b" * 64, "Created": "2026-01-02T03:04:05.5Z",
@@ -160,7 +161,7 @@ def test_plain_ps_flags_agree_with_argparse() -> None:
     """What the hand parser accepts, argparse parses the same; the rest goes to it."""
     import itertools
 
-    from minidock.cli.containers import plain_ps_flags
+    from minidock.cli.ps import plain_ps_flags
     assert plain_ps_flags([]) == (False, False, False)
     assert plain_ps_flags(["-aq", "--no-trunc"]) == (True, True, True)
     for argv in (["--aq"], ["--"], ["-"], ["-ax"], ["--no"], ["-f", "name=x"], ["-h"]):
@@ -174,7 +175,6 @@ def test_plain_ps_flags_agree_with_argparse() -> None:
 
 
 def test_decode_briefs_is_json_loads_of_the_array() -> None:
-    from minidock.store import _dumps, decode_briefs
     briefs = [brief_of("container", DOC), ["é…\u2028\\\"x", 1.5, -2, None, True, False, [], {}],
               [{"80/tcp": [{"HostIp": "::", "HostPort": "8080"}], "443/tcp": None}], []]
     texts = [_dumps(b) for b in briefs]
