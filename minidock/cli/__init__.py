@@ -21,7 +21,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "restart": ("minidock.cli.containers", "cmd_restart", "Restart one or more containers"),
     "kill": ("minidock.cli.containers", "cmd_kill", "Kill one or more running containers"),
     "rm": ("minidock.cli.containers", "cmd_rm", "Remove one or more containers"),
-    "ps": ("minidock.cli.containers", "cmd_ps", "List containers"),
+    "ps": ("minidock.cli.ps", "cmd_ps", "List containers"),
     "logs": ("minidock.cli.containers", "cmd_logs", "Fetch the logs of a container"),
     "exec": ("minidock.cli.containers", "cmd_exec", "Run a command in a running container"),
     "wait": ("minidock.cli.containers", "cmd_wait", "Block until a container stops, print its exit code"),
@@ -138,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
 # checkpoint-on-close (fsyncs, the WAL's unlink) would add is ~10 ms (more under I/O
 # load) of nothing. The store's auto-checkpoint keeps the WAL bounded. Image commands
 # (archives, builds) keep the orderly exit.
-FAST_EXIT = ("minidock.cli.containers", "minidock.cli.networks", "minidock.cli.inspect")
+FAST_EXIT = ("minidock.cli.containers", "minidock.cli.ps", "minidock.cli.networks",
+             "minidock.cli.inspect")
 
 
 def fast_exit(code: int) -> None:
@@ -158,11 +159,10 @@ def _enable_trace(pipeline: object) -> None:
 
 def run_command(ctx: object, entry: tuple[str, str, str], args: list[str]) -> int:
     """Import the command's module, run it, and turn MinidockError into exit codes."""
-    import importlib
-
     from minidock.errors import MinidockError
 
-    module = importlib.import_module(entry[0])
+    # __import__, not importlib.import_module: importlib's package imports warnings
+    module = __import__(entry[0], fromlist=["_"])
     try:
         return int(getattr(module, entry[1])(ctx, args) or 0)
     except MinidockError as err:

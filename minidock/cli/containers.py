@@ -1,19 +1,21 @@
 """Container commands: parse Docker's flags, call minidock.runtime, print Docker's output.
 
 No logic lives here beyond turning flags into values and results into text; `run` is
-the hot path, so this module imports only argparse and what `run` needs at the top.
+the hot path, so this module imports only what `run` needs at the top, and argparse
+when a command builds its parser. `ps` has a module of its own (cli/ps.py).
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Any
 
-from minidock.cli import parser as _parser_mod
 from minidock.errors import InvalidArgument, MinidockError
 
+TYPE_CHECKING = False   # typing.TYPE_CHECKING without importing typing (see context.py)
 if TYPE_CHECKING:
+    from typing import Any
+
     from minidock.context import Container, Context
 
 _REPEAT = {"action": "append", "default": []}
@@ -28,6 +30,7 @@ def _formatter(prog: str) -> Any:
 
 def parser(prog: str, description: str = "", **kwargs: Any) -> Any:
     kwargs.setdefault("formatter_class", _formatter)
+    from minidock.cli import parser as _parser_mod
     return _parser_mod.parser(prog, description, **kwargs)
 
 
@@ -315,54 +318,6 @@ def cmd_wait(ctx: Context, argv: list[str]) -> int:
             ctr = wait_stopped(ctx, ctr)
         print(ctr["State"]["ExitCode"])
     return _each(ctx, ns.containers, go, echo=False)
-
-
-def _ps_documents(ctx: Context, all_: bool, filters: dict[str, list[str]]) -> list[Container]:
-    """Containers for a filtered or templated `ps`, newest first, as whole records."""
-    from minidock.runtime.lifecycle import refresh_all
-    from minidock.runtime import psformat
-    ctrs = refresh_all(ctx)
-    if not (all_ or "status" in filters or "exited" in filters):
-        ctrs = [c for c in ctrs if c["State"].get("Running") or c["State"].get("Restarting")]
-    if filters:
-        ctrs = psformat.filter_containers(ctrs, filters)
-    ctrs.sort(key=lambda c: c["Created"], reverse=True)
-    return ctrs
-
-
-def cmd_ps(ctx: Context, argv: list[str]) -> int:
-    from minidock.runtime import listing, psformat
-    p = parser("ps", "List containers")
-    p.add_argument("-a", "--all", action="store_true")
-    p.add_argument("-q", "--quiet", action="store_true")
-    p.add_argument("--no-trunc", action="store_true")
-    p.add_argument("-f", "--filter", action="append", default=[],
-                   help="filter output (id, name, label, status, exited, ancestor, network)")
-    p.add_argument("--format", default="", help="Go template, 'table TEMPLATE' or 'json'")
-    ns = p.parse_args(argv)
-    filters = {}
-    if ns.filter:
-        from minidock.runtime.listformat import parse_filters
-        filters = parse_filters(ns.filter, psformat.PS_FILTERS)
-    if filters or ns.format:      # they may read any field: whole documents
-        ctrs = _ps_documents(ctx, ns.all, filters)
-    else:                         # the store's briefs: no document decoded
-        ctrs = listing.containers(ctx, ns.all)
-    if ns.quiet:
-        sys.stdout.write("".join((c["Id"] if ns.no_trunc else c["Id"][:12]) + "\n"
-                                 for c in ctrs))
-        return 0
-    if ns.format:
-        import time
-        from minidock.runtime.listformat import render
-        now = time.time()
-        rows = [psformat.ps_row(c, now, ns.no_trunc) for c in ctrs]
-        text = render(ns.format, rows, psformat.PS_HEADERS,
-                      lambda _r: psformat.ps_table(ctrs, no_trunc=ns.no_trunc, now=now))
-        sys.stdout.write(text)
-        return 0
-    sys.stdout.write(psformat.ps_table(ctrs, no_trunc=ns.no_trunc))
-    return 0
 
 
 def cmd_logs(ctx: Context, argv: list[str]) -> int:

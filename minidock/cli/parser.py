@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+
+TYPE_CHECKING = False   # typing.TYPE_CHECKING without importing typing (see context.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 from minidock.errors import InvalidArgument
 

@@ -5,7 +5,9 @@ Pure functions.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+TYPE_CHECKING = False   # typing.TYPE_CHECKING without importing typing (see context.py)
+if TYPE_CHECKING:
+    from datetime import datetime
 
 _UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
 
@@ -49,6 +51,7 @@ def human_duration(seconds: float) -> str:
 
 def parse_time(stamp: str) -> datetime | None:
     """An RFC 3339 time with up to nanoseconds (Docker's `created`), or None."""
+    from datetime import datetime, timezone   # not at the top: `ps` needs only durations
     if not stamp:
         return None
     text = stamp.strip().replace("Z", "+00:00")
@@ -68,12 +71,14 @@ def ago(stamp: str, now: datetime | None = None) -> str:
     when = parse_time(stamp)
     if when is None:
         return ""
+    from datetime import datetime, timezone
     now = now or datetime.now(timezone.utc)
     return human_duration((now - when).total_seconds()) + " ago"
 
 
 def rfc3339(when: datetime) -> str:
     """Docker's `created` format: UTC with nanoseconds and `Z`."""
+    from datetime import timezone
     return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f") + "000Z"
 
 

@@ -1,21 +1,25 @@
-"""`ps` from the store's briefs: every container without decoding its whole document.
+"""`ps` from the store's briefs table: every container without decoding its document.
 
-A brief (store.brief_of) has the document's own keys for what `ps` prints and what
-liveness needs (State, _Monitor, _PidStart, _Starter), so psformat and the liveness
-checks of lifecycle read it as they read a document. Only a record that may need
-repair goes the slow way (its full document through lifecycle.refresh): one whose
-run may have died mid-start (_Starter), or one that says running or restarting while
-its monitor is gone. A listing of 3,000 running containers thus costs one query, 3,000
-small JSON decodes and 3,000 reads of /proc/<monitor pid>/stat.
+A row of the briefs table (store.py) carries the columns liveness needs (active,
+starter, the monitor's pid and start time) beside the brief, the fields `ps` prints
+(psformat.brief_row formats them as psformat.row formats a document). The store
+returns the rows newest first. Only a record that may need repair goes the slow way
+(its full document through lifecycle.refresh): one whose run may have died mid-start
+(a starter mark), or one that says running or restarting while its monitor is gone.
+A listing of 3,000 running containers thus costs one query, 3,000 reads of
+/proc/<monitor pid>/stat and, for the table (not for `-q`), 3,000 decodes of a
+small JSON array.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
+
+TYPE_CHECKING = False   # typing.TYPE_CHECKING without importing typing (see context.py)
+if TYPE_CHECKING:
+    from minidock.context import Container, Context
 
 KIND = "container"          # runtime.container.KIND (its import pulls in spec)
-Brief = dict[str, Any]
 
 
 def _start_time(pid: int) -> int | None:
@@ -30,41 +34,66 @@ def _start_time(pid: int) -> int | None:
         return None
     finally:
         os.close(fd)
-    fields = data[data.rindex(b")") + 2:].split()
+    fields = data[data.rindex(b")") + 2:].split(None, 20)
     if fields[0] in (b"Z", b"X"):
         return None
     return int(fields[19])
 
 
-def trusted(brief: Brief) -> bool:
-    """True when lifecycle.refresh would return this record unchanged."""
-    if brief.get("_Starter"):
+def trusted(active: int, starter: int, mon_pid: int | None, mon_start: int | None) -> bool:
+    """True when lifecycle.refresh would return this record unchanged, from the briefs
+    table's columns (store.listing_keys)."""
+    if starter:
         return False
-    state = brief.get("State") or {}
-    if not (state.get("Running") or state.get("Restarting")):
+    if not active:
         return True
-    mon = brief.get("_Monitor") or {}
-    return bool(mon.get("Pid")) and mon.get("Start") is not None \
-        and _start_time(mon["Pid"]) == mon["Start"]
+    return bool(mon_pid) and mon_start is not None and _start_time(mon_pid) == mon_start
 
 
-def containers(ctx: Any, all_: bool) -> list[Brief]:
-    """What `ps [-a]` lists, newest first: briefs, or refreshed documents for the
-    records that needed repair (a dead run's record is removed and skipped)."""
+def _repaired(ctx: Context, cid: str) -> Container | None:
+    """The record refreshed from its whole document; None when it went (a dead run)."""
     from minidock.errors import NotFound
-    out = []
-    for brief in ctx.store.briefs(KIND):
-        if not trusted(brief):
-            from minidock.runtime import container as records
-            from minidock.runtime.lifecycle import refresh
-            doc = records.get(ctx, brief["Id"])
-            if doc is None:
-                continue
-            try:
-                brief = refresh(ctx, doc)
-            except NotFound:
-                continue
-        if all_ or brief["State"].get("Running") or brief["State"].get("Restarting"):
-            out.append(brief)
-    out.sort(key=lambda c: c["Created"], reverse=True)
+    from minidock.runtime import container as records
+    from minidock.runtime.lifecycle import refresh
+    doc = records.get(ctx, cid)
+    if doc is None:
+        return None
+    try:
+        return refresh(ctx, doc)
+    except NotFound:
+        return None
+
+
+def _listed(ctx: Context, all_: bool, briefs: bool
+            ) -> list[tuple[str, str | None, Container | None]]:
+    """Newest first, each listed container as (id, brief JSON, None) when trusted (the
+    brief is None unless `briefs`: `-q` needs only the id) or (id, None, document)
+    when it needed repair."""
+    rows = ctx.store.listing(KIND, not all_, briefs)
+    out: list[tuple[str, str | None, Container | None]] = []
+    for cid, _created, active, starter, mon_pid, mon_start, brief in rows:
+        if trusted(active, starter, mon_pid, mon_start):
+            if all_ or active:
+                out.append((cid, brief, None))
+            continue
+        doc = _repaired(ctx, cid)
+        if doc is not None and (all_ or doc["State"].get("Running")
+                                or doc["State"].get("Restarting")):
+            out.append((cid, None, doc))
     return out
+
+
+def container_ids(ctx: Context, all_: bool) -> list[str]:
+    """The full ids `ps -q [-a]` prints, newest first: no brief is decoded."""
+    return [cid for cid, _b, _d in _listed(ctx, all_, False)]
+
+
+def containers(ctx: Context, all_: bool) -> list[list]:
+    """What `ps [-a]` lists, newest first, as briefs (brief.brief_of; psformat.brief_row
+    formats them): a record that needed repair is projected from its refreshed
+    document (a dead run's record is removed and skipped)."""
+    from minidock.brief import brief_of, decode_briefs
+    listed = _listed(ctx, all_, True)
+    decoded = iter(decode_briefs([b for _c, b, d in listed if d is None]))  # type: ignore[misc]
+    return [next(decoded) if doc is None else brief_of(KIND, doc)  # type: ignore[misc]
+            for _c, _b, doc in listed]
