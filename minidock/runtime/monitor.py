@@ -80,18 +80,40 @@ def spawn(ctx: Context, ctr: dict[str, Any], netns: tuple[str, str | None],
         return pid
     try:
         os.setsid()
-        try:
-            params = _prepare(ctx, ctr, netns, fds)
-        except BaseException as err:  # tell the CLI, which rolls back
-            import traceback
-            traceback.print_exc()
-            try:
-                os.write(fds.sync_w, f"E125 monitor: {err}\n".encode()[:4000])
-            except OSError:
-                pass
-            os._exit(0)
-        _supervise(params)
+        _supervise(prepare_or_report(ctx, ctr, netns, fds))
     finally:
+        os._exit(0)
+
+
+def run_in_place(ctx: Context, ctr: dict[str, Any], netns: tuple[str, str | None],
+                 fds: MonitorFds, path: list[str]) -> None:
+    """The monitor forked by the monitor template (montemplated.py): the same steps
+    up to "P<pid>", then monitor_main.run in this very process. No exec: the pages
+    it shares with the template stay shared. `path` is the CLI's sys.path (the
+    template runs without site-packages). Never returns."""
+    try:
+        os.setsid()
+        params = prepare_or_report(ctx, ctr, netns, fds)
+        params["path"] = path
+        from minidock.runtime import monitor_main
+        monitor_main.run(params)
+    finally:
+        os._exit(0)
+
+
+def prepare_or_report(ctx: Context, ctr: dict[str, Any], netns: tuple[str, str | None],
+                      fds: MonitorFds) -> dict[str, Any]:
+    """_prepare; an error goes to the CLI as "E125 monitor: ..." and this process
+    leaves (the CLI rolls back)."""
+    try:
+        return _prepare(ctx, ctr, netns, fds)
+    except BaseException as err:
+        import traceback
+        traceback.print_exc()
+        try:
+            os.write(fds.sync_w, f"E125 monitor: {err}\n".encode()[:4000])
+        except OSError:
+            pass
         os._exit(0)
 
 

@@ -46,13 +46,18 @@ NAME = b"minidock-mon"     # /proc/<pid>/comm; after the exec it would say "pyth
 def main(argv: list[str]) -> None:
     """The lean interpreter's entry: argv[0] is the hex of the marshal blob."""
     params = marshal.loads(bytes.fromhex(argv[0]))
+    name_process(NAME)
+    run(params)
+
+
+def name_process(name: bytes) -> None:
+    """Set /proc/self/comm (what ps and the benchmarks show); best effort."""
     try:
         fd = posix.open("/proc/self/comm", posix.O_WRONLY | posix.O_CLOEXEC)
-        posix.write(fd, NAME)
+        posix.write(fd, name)
         posix.close(fd)
     except OSError:
         pass
-    run(params)
 
 
 def encode(params: dict) -> str:
