@@ -23,7 +23,8 @@ MonitorFds fields that are not fds, the CLI's sys.path) and, by SCM_RIGHTS, the 
 ends the CLI made for the start (sync_w, go_r, verdict_r, exit_w, optional stdin).
 The reply comes from the forked monitor itself, `M<pid>`, before it does anything:
 EOF without it means that no monitor exists for this request. `E<message>`: the
-template refused the request.
+template refused the request (e.g. its code is older than the CLI's: it then serves
+no new start and leaves once its last monitor has).
 """
 
 from __future__ import annotations
@@ -48,8 +49,25 @@ MAX_MSG = 1 << 20
 FD_NAMES = ("sync_w", "go_r", "verdict_r", "exit_w")
 
 
+# the code a template-forked monitor runs; a template whose copy differs from the
+# CLI's (an upgrade, another checkout on the same exec-root) refuses and retires
+STAMPED = ("runtime/montemplated.py", "runtime/monitor.py", "runtime/monitor_main.py",
+           "runtime/init.py", "runtime/montemplate.py")
+
+
 def path(exec_root: str, what: str) -> str:
     return os.path.join(exec_root, FILES[what])
+
+
+def code_stamp() -> list[Any]:
+    """Where minidock is imported from and its monitor code's mtimes (~10 us)."""
+    out: list[Any] = [leanboot.PKG_PARENT]
+    for rel in STAMPED:
+        try:
+            out.append(os.stat(os.path.join(leanboot.PKG_PARENT, "minidock", rel)).st_mtime_ns)
+        except OSError:
+            out.append(0)
+    return out
 
 
 # -- the request codec (both sides) ----------------------------------------------------
@@ -65,7 +83,7 @@ def encode_request(ctx: Context, ctr: dict[str, Any], netns: tuple[str, str | No
             "seccomp": privs.seccomp if privs else None,
             "root": ctx.root, "exec_root": ctx.exec_root, "config": ctx.config_path,
             "stdin": fds.stdin is not None, "tty": fds.tty, "winsize": fds.winsize,
-            "path": list(sys.path)}
+            "path": list(sys.path), "code": code_stamp()}
     sent = [getattr(fds, name) for name in FD_NAMES]
     if fds.stdin is not None:
         sent.append(fds.stdin)

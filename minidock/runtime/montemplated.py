@@ -77,6 +77,8 @@ class Template:
         self.conns: dict[int, socket.socket] = {}
         self.stoppers: set[int] = set()      # connections that asked us to stop
         self.quiet_since = time.monotonic()
+        self.code = mt.code_stamp()
+        self.retiring = False                # stale code: leave now (see _try_exit)
         self.poll = select.poll()
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         _signal.set_wakeup_fd(self.wake_w)
@@ -100,7 +102,9 @@ class Template:
                 elif fd in self.conns:
                     self._serve(self.conns[fd])
             self._reap()
-            if self._busy():
+            if self.retiring:
+                self._try_exit(force=True)
+            elif self._busy():
                 self.quiet_since = time.monotonic()
             elif self.stoppers or time.monotonic() - self.quiet_since >= self.idle:
                 self._try_exit()
@@ -109,6 +113,8 @@ class Template:
         return bool(self.children) or len(self.conns) > len(self.stoppers)
 
     def _timeout(self) -> int | None:
+        if self.retiring:
+            return int(EXIT_RETRY * 1000)
         if self._busy():
             return None
         if self.stoppers:
@@ -163,6 +169,9 @@ class Template:
             if body.get("op") == "stop":
                 self._stop_request(conn)
             elif body.get("op") == "monitor":
+                if self.retiring or body.get("code") != self.code:
+                    self.retiring = True
+                    raise ValueError("the template's code is not the CLI's: retiring")
                 self._fork_monitor(conn, body, fds)
             else:
                 raise ValueError(f"unknown request {body.get('op')!r}")
@@ -220,14 +229,16 @@ class Template:
                 return
             self.children.discard(pid)
 
-    def _try_exit(self) -> None:
-        """Leave, unless a client holds the lock or a connection is queued."""
+    def _try_exit(self, force: bool = False) -> None:
+        """Leave, unless a client holds the lock or a connection is queued. `force`
+        (our code is stale): leave anyway; our monitors need us for nothing (they
+        are reparented, as after a kill), queued clients see EOF and fall back."""
         import fcntl
         try:
             fcntl.flock(self.lockfd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return                            # a client is connecting: next round
-        if self._accept() or self._busy():   # it connected before we took the lock
+        if not force and (self._accept() or self._busy()):   # it came before the lock
             fcntl.flock(self.lockfd, fcntl.LOCK_UN)
             return
         for what in ("sock", "pid"):
