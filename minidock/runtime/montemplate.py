@@ -30,12 +30,12 @@ no new start and leaves once its last monitor has).
 from __future__ import annotations
 
 import os
-import socket
 from typing import TYPE_CHECKING, Any
 
-from minidock import leanboot, spawn
+from minidock import leanboot
 
 if TYPE_CHECKING:
+    import socket
     from minidock.context import Context
     from minidock.runtime.monitor import MonitorFds
 
@@ -112,7 +112,11 @@ def decode_request(body: dict[str, Any], fds: list[int]) -> tuple[Any, ...]:
 def request(ctx: Context, ctr: dict[str, Any], netns: tuple[str, str | None],
             fds: MonitorFds) -> int | None:
     """The pid of a monitor the running template forked for this start, or None
-    (no template ready, or any failure): the caller forks the monitor itself."""
+    (no template ready, or any failure): the caller forks the monitor itself.
+
+    On the start path: `_socket`, not `socket` (whose import builds enums, ~3 ms),
+    and not spawn.py (which imports it)."""
+    import sys
     try:
         msg, sent = encode_request(ctx, ctr, netns, fds)
     except ValueError:
@@ -122,36 +126,53 @@ def request(ctx: Context, ctr: dict[str, Any], netns: tuple[str, str | None],
     conn = _connect_ready(ctx)
     if conn is None:
         return None
-    import array
+    import _socket
     try:
-        with conn:
-            conn.settimeout(REPLY_TIMEOUT)
-            conn.sendmsg([msg], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
-                                  array.array("i", sent).tobytes())])
-            reply = conn.recv(64)
+        conn.settimeout(REPLY_TIMEOUT)
+        conn.sendmsg([msg], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS,
+                              b"".join(fd.to_bytes(4, sys.byteorder) for fd in sent))])
+        reply = conn.recv(64)
     except OSError:
         return None
+    finally:
+        conn.close()
     if reply[:1] == b"M" and reply[1:].isdigit():
         return int(reply[1:])
     return None
 
 
-def _connect_ready(ctx: Context) -> socket.socket | None:
+def _connect_ready(ctx: Context) -> Any:
     """A connection to a template that has finished its imports, or None. A template
-    still starting (socket bound, no pid file yet) is not waited for."""
+    still starting (socket bound, no pid file yet) is not waited for; a killed one's
+    files are removed (under the lock, as spawn.connect does)."""
+    import _socket
+    import fcntl
     try:
-        with spawn.locked(path(ctx.exec_root, "lock")):
-            conn = _connect(ctx)
-            if conn is not None and not os.path.exists(path(ctx.exec_root, "pid")):
-                conn.close()
-                return None
-            return conn
+        lock = os.open(path(ctx.exec_root, "lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
+                       0o600)
     except OSError:
         return None
+    conn = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        conn.connect(path(ctx.exec_root, "sock"))
+        if os.path.exists(path(ctx.exec_root, "pid")):
+            return conn
+    except ConnectionRefusedError:
+        _unlink(path(ctx.exec_root, "sock"))
+        _unlink(path(ctx.exec_root, "pid"))
+    except OSError:
+        pass
+    finally:
+        os.close(lock)
+    conn.close()
+    return None
 
 
 def _connect(ctx: Context) -> socket.socket | None:
     """Under the lock: our connection, or None (a killed template's files removed)."""
+    import socket
+    from minidock import spawn
     conn = spawn.connect(path(ctx.exec_root, "sock"), socket.SOCK_SEQPACKET,
                          remove_stale=True)
     if conn is None:
@@ -162,6 +183,8 @@ def _connect(ctx: Context) -> socket.socket | None:
 def ensure_running(ctx: Context) -> None:
     """Idempotent, never raises: start a template in the background if none runs
     or starts. Returns without waiting for it (it imports for ~50 ms)."""
+    import socket
+    from minidock import spawn
     try:
         with spawn.locked(path(ctx.exec_root, "lock")):
             conn = _connect(ctx)
@@ -180,6 +203,7 @@ def stop(ctx: Context, wait: float = 0.0) -> bool:
     none runs any more. With `wait`, keep asking while its last monitors leave."""
     import marshal
     import time
+    from minidock import spawn
     deadline = time.monotonic() + wait
     while True:
         try:
