@@ -71,6 +71,20 @@ def start(path: str, kind: int, argv: list[str], log_path: str | None = None,
           backlog: int = 64) -> socket.socket:
     """Listen on `path`, spawn the helper (`argv` finds the socket at LISTEN_FD),
     and return our connection to it (the caller holds the lock)."""
+    launch(path, kind, argv, log_path, backlog)
+    sock = connect(path, kind)
+    if sock is None:
+        from minidock.errors import Internal
+        raise Internal(f"{os.path.basename(argv[-1]) if argv else 'helper'}: control socket "
+                       f"{path} vanished while starting")
+    return sock
+
+
+def launch(path: str, kind: int, argv: list[str], log_path: str | None = None,
+           backlog: int = 64) -> None:
+    """Listen on `path` and spawn the helper on it, without connecting: for a caller
+    that only wants the helper running for later callers (the caller holds the lock).
+    Connections made meanwhile wait in the backlog until the helper accepts them."""
     try:
         os.unlink(path)
     except FileNotFoundError:
@@ -82,12 +96,6 @@ def start(path: str, kind: int, argv: list[str], log_path: str | None = None,
         spawn(argv, listener.fileno(), log_path)
     finally:
         listener.close()
-    sock = connect(path, kind)
-    if sock is None:
-        from minidock.errors import Internal
-        raise Internal(f"{os.path.basename(argv[-1]) if argv else 'helper'}: control socket "
-                       f"{path} vanished while starting")
-    return sock
 
 
 def spawn(argv: list[str], listen_fd: int, log_path: str | None = None) -> None:

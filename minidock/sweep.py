@@ -18,6 +18,8 @@ every removal is idempotent, and a pass that fails does not stop the others.
                  that no endpoint names)
     dirs         container directories without a record
     cgroups      container cgroups (below this root's parent) of no live container
+    montpl       the monitor template stopped if it serves no monitor (its files
+                 removed if it was killed): the next detached start starts it again
     firewall     rebuilt to exactly the expected rules (net/repair.py)
 
 The passes are the subsystems' own repair functions (runtime/repair.py,
@@ -51,6 +53,7 @@ def run(ctx: Context) -> Fixed:
         ("dns", net.sweep_dns), ("links", _links), ("proxy", net.sweep_proxy),
         ("resolver", net.sweep_resolver), ("keys", net.sweep_keys),
         ("drivers", net.sweep_drivers), ("dirs", _dirs), ("cgroups", runtime.sweep_cgroups),
+        ("montpl", _montemplate),
         ("firewall", net.sweep_firewall)]
     for name, fn in passes:
         try:
@@ -92,6 +95,12 @@ def _links(ctx: Context) -> Fixed:
             links.release(ctx, parent)
             out.append(f"link {lid[:12]}: rules of a stopped pair")
     return out
+
+
+def _montemplate(ctx: Context) -> Fixed:
+    from minidock.runtime import montemplate
+    montemplate.stop(ctx)
+    return []
 
 
 def _dirs(ctx: Context) -> Fixed:

@@ -1,9 +1,10 @@
 """The per-container monitor (podman's conmon): the parent of the container's init.
 
-The CLI forks it; the monitor unshares CLONE_NEWPID, forks the init child (PID 1 of
-the new pid namespace), reports the child's host PID on the sync pipe, then (detached
-runs; see _supervise for attached ones) re-execs itself into a lean interpreter
-running monitor_main.py, which:
+Who forks it: for a detached start (`run -d`, `start`, a restart policy) the monitor
+template of the exec-root (montemplate.py, montemplated.py) when one is ready; for an
+attached start, and as the fallback, the CLI (`spawn`). Either way the monitor
+unshares CLONE_NEWPID, forks the init child (PID 1 of the new pid namespace), reports
+the child's host PID on the sync pipe, then runs monitor_main, which:
 
 * copies the container's stdout/stderr (or the pty master) into the json-file log and,
   when attached, to the stdout/stderr it inherited from the CLI (a killed CLI does not
@@ -14,20 +15,23 @@ running monitor_main.py, which:
 * reaps the init (pidfd), records ExitCode / FinishedAt, releases networking, applies
   --rm, and finally writes the exit code on the exit pipe for a waiting CLI.
 
-    CLI                   monitor (forked)                    init
-    fork -------------->  setsid, signals, stdio, unshare(NEWPID)
-                          log fd, output pipes / console socketpair
-                          fork -----------------------------> (init.py)
-    read "P<pid>" <------ write "P<pid>", close sync pipe
-    (start pipeline)      (detached:) wait for the verdict
-    write "1" ----------> exec python -I -S (monitor_main), keeping the pid, the
-    exit                  child and exactly the fds it still needs
+    CLI                 monitor (forked by the CLI or the template)      init
+    fork, or ask ---->  setsid, signals, stdio, unshare(NEWPID)
+      the template      log fd, output pipes / console socketpair
+                        fork -------------------------------------------> (init.py)
+    read "P<pid>" <---- write "P<pid>", close sync pipe
+    (start pipeline)    CLI-forked, detached: wait for the verdict, then
+    write "1" --------> exec python -I -S (monitor_main), keeping the pid, the
+    exit                child and exactly the fds it still needs
+                        template-forked (run_in_place) or attached (_supervise):
+                        monitor_main.run in this process, verdict included
 
-Why the exec: forked from the CLI, the monitor would keep the CLI's whole interpreter
-for the container's life (~7.5 MiB of PSS each once the CLI has exited, as refcount
-writes un-share the pages; ~2.9 MiB lean). The fork stays because it costs the start
+Why the exec of a CLI-forked monitor: it would keep the CLI's whole interpreter for
+the container's life (~7.5 MiB of PSS each once the CLI has exited, as refcount
+writes un-share the pages; ~2.7 MiB lean). The fork stays because it costs the start
 path nothing: the exec runs while the CLI moves the interfaces in and the init
-mounts, and nothing waits for it.
+mounts, and nothing waits for it. A template-forked monitor needs no exec: it shares
+the template's frozen, lean heap and owns ~1.4 MiB (README, Performance).
 """
 
 from __future__ import annotations
@@ -80,18 +84,40 @@ def spawn(ctx: Context, ctr: dict[str, Any], netns: tuple[str, str | None],
         return pid
     try:
         os.setsid()
-        try:
-            params = _prepare(ctx, ctr, netns, fds)
-        except BaseException as err:  # tell the CLI, which rolls back
-            import traceback
-            traceback.print_exc()
-            try:
-                os.write(fds.sync_w, f"E125 monitor: {err}\n".encode()[:4000])
-            except OSError:
-                pass
-            os._exit(0)
-        _supervise(params)
+        _supervise(prepare_or_report(ctx, ctr, netns, fds))
     finally:
+        os._exit(0)
+
+
+def run_in_place(ctx: Context, ctr: dict[str, Any], netns: tuple[str, str | None],
+                 fds: MonitorFds, path: list[str]) -> None:
+    """The monitor forked by the monitor template (montemplated.py): the same steps
+    up to "P<pid>", then monitor_main.run in this very process. No exec: the pages
+    it shares with the template stay shared. `path` is the CLI's sys.path (the
+    template runs without site-packages). Never returns."""
+    try:
+        os.setsid()
+        params = prepare_or_report(ctx, ctr, netns, fds)
+        params["path"] = path
+        from minidock.runtime import monitor_main
+        monitor_main.run(params)
+    finally:
+        os._exit(0)
+
+
+def prepare_or_report(ctx: Context, ctr: dict[str, Any], netns: tuple[str, str | None],
+                      fds: MonitorFds) -> dict[str, Any]:
+    """_prepare; an error goes to the CLI as "E125 monitor: ..." and this process
+    leaves (the CLI rolls back)."""
+    try:
+        return _prepare(ctx, ctr, netns, fds)
+    except BaseException as err:
+        import traceback
+        traceback.print_exc()
+        try:
+            os.write(fds.sync_w, f"E125 monitor: {err}\n".encode()[:4000])
+        except OSError:
+            pass
         os._exit(0)
 
 

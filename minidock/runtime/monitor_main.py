@@ -1,11 +1,18 @@
-"""The container's monitor after its re-exec: pump the output, reap the init, report.
+"""The container's monitor once its init runs: pump the output, reap the init, report.
 
-monitor.py forks the monitor from the CLI and does there what must happen before the
-init exists (setsid, stdio, unshare(CLONE_NEWPID), pipes, fork the init, "P<pid>" to
-the CLI). Then the monitor execs a bare interpreter (leanboot.py) into `main` here:
-exec keeps its pid, so the init stays its child in the same pid namespace, and keeps
-exactly the fds monitor.py made inheritable. Their numbers arrive in one marshal blob
-(a module the interpreter has loaded anyway) with the rest of what is needed:
+monitor.py does what must happen before the init exists (setsid, stdio,
+unshare(CLONE_NEWPID), pipes, fork the init, "P<pid>" to the CLI) in a monitor forked
+by the CLI or by the monitor template (montemplated.py). Then `run` here takes over:
+
+* in a template-forked monitor, in place (monitor.run_in_place): the process keeps
+  sharing the template's frozen heap, which already holds this module;
+* in a CLI-forked detached monitor, after an exec of a bare interpreter (leanboot.py)
+  into `main`: exec keeps its pid, so the init stays its child in the same pid
+  namespace, and keeps exactly the fds monitor.py made inheritable;
+* in a CLI-forked attached monitor (and when that exec fails), in place as well.
+
+What `run` needs arrives as one dict (through the exec: a marshal blob, a module the
+interpreter has loaded anyway):
 
     pid       the init (our child)
     log       the json-file log fd (opened before the CLI could remove the dir)
@@ -14,20 +21,17 @@ exactly the fds monitor.py made inheritable. Their numbers arrive in one marshal
     stdin     -i -t: the CLI's stdin, copied to the pty master (without -t the init
               reads it directly)
     verdict   the CLI's "1" (started and recorded); "0" or EOF: the start failed.
-              None: confirmed already (a detached monitor waits for it before the
-              exec, see monitor.py)
+              None: confirmed already (a CLI-forked detached monitor waits for it
+              before the exec, see monitor.py)
     exit      where a foreground CLI reads the exit code
     attach    also copy the output to fds 1 and 2 (the CLI's)
     cid, root, exec_root, config, path    to record the exit, with the CLI's sys.path
 
-Why: a monitor forked from the CLI keeps the CLI's whole interpreter, and refcount
-writes un-share its copy-on-write pages: ~7.5 MiB of PSS per running container. Until
-its container exits this process imports only posix, select, _signal and the log
-writer (~2.9 MiB); the store, the lifecycle and the network teardown are imported
+Why so little: every page this process writes is its own for the container's life
+(a CLI-forked monitor would keep the CLI's whole interpreter: ~7.5 MiB of PSS per
+running container). Until its container exits it uses only posix, select, _signal
+and the log writer; the store, the lifecycle and the network teardown are imported
 after that, to record the exit (tens of ms, paid by `stop`/`rm -f`, which wait for it).
-
-`run` also serves the forked monitor itself, without an exec: with an attached CLI,
-and as the fallback when the exec fails (see monitor.py).
 """
 
 from __future__ import annotations
@@ -46,13 +50,18 @@ NAME = b"minidock-mon"     # /proc/<pid>/comm; after the exec it would say "pyth
 def main(argv: list[str]) -> None:
     """The lean interpreter's entry: argv[0] is the hex of the marshal blob."""
     params = marshal.loads(bytes.fromhex(argv[0]))
+    name_process(NAME)
+    run(params)
+
+
+def name_process(name: bytes) -> None:
+    """Set /proc/self/comm (what ps and the benchmarks show); best effort."""
     try:
         fd = posix.open("/proc/self/comm", posix.O_WRONLY | posix.O_CLOEXEC)
-        posix.write(fd, NAME)
+        posix.write(fd, name)
         posix.close(fd)
     except OSError:
         pass
-    run(params)
 
 
 def encode(params: dict) -> str:

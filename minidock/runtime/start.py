@@ -309,6 +309,53 @@ def error_for(code: int, msg: str) -> MinidockError:
 
 def _spawn(ctx: Context, ctr: Container, netns: tuple[str, str | None], attach: bool,
            stdin: bool, tty: bool) -> _Protocol:
+    """The monitor for this start: a detached start asks the monitor template
+    (montemplate.py), else (attached, or no template ready) it is forked here."""
+    from minidock.runtime import montemplate
+    if not attach:
+        proto = _from_template(ctx, ctr, netns, tty)
+        if proto is not None:
+            return proto
+    proto = _fork_monitor(ctx, ctr, netns, attach, stdin, tty)
+    if not attach:          # for the next detached start: in the background
+        montemplate.ensure_running(ctx)
+    return proto
+
+
+def _monitor_fds(ctx: Context, ctr: Container, proto: _Protocol, attach: bool,
+                 stdin: bool, tty: bool) -> Any:
+    from minidock.runtime import monitor
+    return monitor.MonitorFds(
+        sync_w=proto.sync_w, go_r=proto.go_r, verdict_r=proto.verdict_r,
+        exit_w=proto.exit_w, attach=attach, stdin=0 if stdin else None,
+        tty=tty, winsize=_winsize() if tty else None,
+        close=[proto.sync_r, proto.go_w, proto.verdict_w, proto.exit_r],
+        privs=privileges(ctx, ctr))
+
+
+def _from_template(ctx: Context, ctr: Container, netns: tuple[str, str | None],
+                   tty: bool) -> _Protocol | None:
+    """The protocol with a monitor the template forked, or None. On None every pipe
+    sent is abandoned (closed here): a monitor the template forked too late sees no
+    verdict and leaves, and the caller forks one with fresh pipes."""
+    from minidock.runtime import montemplate
+    proto = _Protocol()
+    try:
+        fds = _monitor_fds(ctx, ctr, proto, False, False, tty)
+        proto.monitor_pid = montemplate.request(ctx, ctr, netns, fds) or 0
+    finally:
+        for fd in (proto.sync_w, proto.go_r, proto.verdict_r, proto.exit_w):
+            os.close(fd)
+        os.close(proto.exit_r)
+        proto.exit_r = None  # type: ignore[assignment]
+    if not proto.monitor_pid:
+        proto._close_all()
+        return None
+    return proto
+
+
+def _fork_monitor(ctx: Context, ctr: Container, netns: tuple[str, str | None],
+                  attach: bool, stdin: bool, tty: bool) -> _Protocol:
     from minidock.runtime import monitor
     from minidock.libc import lib as _lib
 
@@ -318,12 +365,7 @@ def _spawn(ctx: Context, ctr: Container, netns: tuple[str, str | None], attach: 
         api.preload(ctr)
     proto = _Protocol()
     _drop_store(ctx)
-    fds = monitor.MonitorFds(
-        sync_w=proto.sync_w, go_r=proto.go_r, verdict_r=proto.verdict_r,
-        exit_w=proto.exit_w, attach=attach, stdin=0 if stdin else None,
-        tty=tty, winsize=_winsize() if tty else None,
-        close=[proto.sync_r, proto.go_w, proto.verdict_w, proto.exit_r],
-        privs=privileges(ctx, ctr))
+    fds = _monitor_fds(ctx, ctr, proto, attach, stdin, tty)
     try:
         proto.monitor_pid = monitor.spawn(ctx, ctr, netns, fds)
     finally:

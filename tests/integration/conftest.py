@@ -117,6 +117,14 @@ class TestHost:
             found.append(f"cgroups: {groups}")
         return found
 
+    def stop_template(self) -> bool:
+        """Stop the monitor template (minidock-montpl) once its last monitor has
+        left, as `system prune` does; True when it is gone. It would otherwise stay
+        for MINIDOCK_MONTPL_IDLE seconds, ready for the next detached start."""
+        from minidock.context import Context
+        from minidock.runtime import montemplate
+        return montemplate.stop(Context(root=self.root, exec_root=self.exec_root), wait=10)
+
     def cgroup_parents(self) -> list[str]:
         """This host's cgroup parent in every hierarchy (its name hashes the root)."""
         from minidock.runtime import cgroups
@@ -182,6 +190,7 @@ def host():
         if ids:
             h.md("rm", "-f", *ids, check=False)
         h.md("network", "prune", "-f", check=False)
+        h.stop_template()
         leaks = h.leaks()
         assert not leaks, f"leaked: {leaks}"
     finally:

@@ -42,6 +42,7 @@ def cluster():
                     wait_for(lambda: h.md("network", "rm", name, check=False).returncode == 0,
                              timeout=90, interval=2, what=f"network rm {name}")
         for h in c.hosts:   # the agent leaves once idle, taking the namespaces along
+            h.stop_template()
             wait_for(lambda: not h.pids(), timeout=60, what=f"{h.name} agent to exit")
             h.md("network", "prune", "-f", check=False)
             leaks = [ln for ln in h.leaks() if " ul0@" not in ln]   # the underlay link

@@ -39,4 +39,5 @@ def test_readme_tour_runs_as_written(bare_host) -> None:
         assert "Traceback" not in p.stderr, p.stderr
     h.md("rm", "-f", *h.md("ps", "-aq").stdout.split(), check=False)
     h.md("network", "prune", "-f")
+    h.stop_template()
     assert h.leaks() == []

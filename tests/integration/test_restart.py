@@ -78,6 +78,7 @@ def test_stop_during_back_off_ends_policy(host: TestHost) -> None:
     time.sleep(1.5)
     doc = _state(host, "fl")
     assert doc["RestartCount"] == count and doc["State"]["Status"] == "exited"
+    assert host.stop_template()              # it had no monitor left
     assert host.pids() == []
 
 
