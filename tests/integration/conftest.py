@@ -171,7 +171,11 @@ def _sandbox_links(exec_root: str) -> list[str]:
     if os.path.isdir("/run/netns"):
         for name in os.listdir("/run/netns"):
             path = os.path.join("/run/netns", name)
-            if os.path.islink(path) and os.readlink(path).startswith(exec_root):
+            try:
+                target = os.readlink(path)
+            except OSError:         # not a link, or another test's link just went
+                continue
+            if target.startswith(exec_root):
                 out.append(path)
     return out
 
