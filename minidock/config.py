@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections import namedtuple
-from typing import TYPE_CHECKING, Any
+from minidock.hints import TYPE_CHECKING, Any
 
 from minidock.errors import InvalidArgument
 

@@ -10,14 +10,14 @@ The store and the daemon config are opened lazily: commands that need neither
 from __future__ import annotations
 
 import os
-TYPE_CHECKING = False   # typing.TYPE_CHECKING without importing typing (~3 ms a command)
+TYPE_CHECKING = False   # typing.TYPE_CHECKING without importing typing (see hints.py)
 if TYPE_CHECKING:
     from typing import Any
 
     from minidock.store import Store
 
 # A container record: Docker's inspect document (runtime/container.py), plus private
-# keys starting with "_" ("Any" as a string: no typing at run time).
+# keys starting with "_" ("Any" as a string: typing is not imported at run time, see hints.py).
 Container = dict[str, "Any"]
 
 DEFAULT_ROOT = "/var/lib/minidock"

@@ -12,7 +12,7 @@ or its init runs. Everything here reads /proc only: a leaf module that every lay
 from __future__ import annotations
 
 import os
-from typing import Any
+from minidock.hints import Any
 
 Container = dict[str, Any]
 

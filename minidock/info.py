@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
-from typing import Any
+from minidock.hints import Any
 
 
 def iptables_backend(version_line: str) -> str:

@@ -4,7 +4,7 @@ and networking's netns seam both use it."""
 
 from __future__ import annotations
 
-from typing import Any
+from minidock.hints import Any
 
 _libc: Any = None
 

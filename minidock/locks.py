@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Iterator
+from minidock.hints import TYPE_CHECKING, Iterator
 
 if TYPE_CHECKING:
     from minidock.context import Context

@@ -32,7 +32,7 @@ from __future__ import annotations
 import os
 import _signal as signal  # not `signal`: its import builds three enums
 import sys
-from typing import Any, Callable
+from minidock.hints import Any, Callable
 
 from minidock.errors import FaultInjected, MinidockError
 

@@ -21,7 +21,7 @@ reap_claim_owners): check, repair, retry once.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from minidock.hints import TYPE_CHECKING
 
 from minidock.locks import exclusive
 

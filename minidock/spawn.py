@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 import socket
 from contextlib import contextmanager
-from typing import Iterator
+from minidock.hints import Iterator
 
 LISTEN_FD = 3     # where a helper finds its listening control socket
 

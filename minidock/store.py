@@ -45,7 +45,7 @@ from contextlib import contextmanager
 from minidock.brief import BRIEF_KEYS, brief_dict, brief_of, listing_keys
 from minidock.errors import Conflict, NotFound
 
-TYPE_CHECKING = False   # typing.TYPE_CHECKING without importing typing (see context.py)
+TYPE_CHECKING = False   # typing.TYPE_CHECKING without importing typing (see hints.py)
 if TYPE_CHECKING:
     from typing import Any, Iterator
 

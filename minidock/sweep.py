@@ -31,7 +31,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from typing import TYPE_CHECKING, Callable
+from minidock.hints import TYPE_CHECKING, Callable
 
 from minidock.identity import container_live
 from minidock.net import repair as net

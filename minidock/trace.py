@@ -24,7 +24,7 @@ import os
 import re
 import sys
 import time
-from typing import Any, NamedTuple
+from minidock.hints import Any, NamedTuple
 
 _NAME_WIDTH = 58     # names (with their tree prefix) are padded to this column
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import io
 import re
-from typing import Any
+from minidock.hints import Any
 
 GLOBAL_FLAGS = ["--root", "--exec-root", "--config", "--debug", "--trace", "--help",
                 "--version"]

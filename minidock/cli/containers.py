@@ -12,7 +12,7 @@ import sys
 
 from minidock.errors import InvalidArgument, MinidockError
 
-TYPE_CHECKING = False   # typing.TYPE_CHECKING without importing typing (see context.py)
+TYPE_CHECKING = False   # typing.TYPE_CHECKING without importing typing (see hints.py)
 if TYPE_CHECKING:
     from typing import Any
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING
+from minidock.hints import TYPE_CHECKING
 
 from minidock.cli.parser import parser
 from minidock.errors import NotFound

@@ -9,7 +9,7 @@ rendered template per object.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any, Callable
+from minidock.hints import TYPE_CHECKING, Any, Callable
 
 from minidock.cli.containers import parser
 from minidock.errors import InvalidArgument, NotFound

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-TYPE_CHECKING = False   # typing.TYPE_CHECKING without importing typing (see context.py)
+TYPE_CHECKING = False   # typing.TYPE_CHECKING without importing typing (see hints.py)
 if TYPE_CHECKING:
     from typing import Any
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TYPE_CHECKING
+from minidock.hints import TYPE_CHECKING
 
 from minidock.cli.containers import parser
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING
+from minidock.hints import TYPE_CHECKING
 
 from minidock.cli.parser import confirm, parser, report
 from minidock.errors import MinidockError

@@ -28,7 +28,7 @@ import os
 import socket
 import sys
 from contextlib import contextmanager
-from typing import Any, Iterator
+from minidock.hints import Any, Iterator
 
 from minidock import spawn
 from minidock.errors import Internal

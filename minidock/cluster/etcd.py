@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import time
 from binascii import a2b_base64, b2a_base64
-from typing import Any, NamedTuple
+from minidock.hints import Any, NamedTuple
 
 from minidock.errors import Internal
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from ipaddress import IPv4Address, IPv4Network
-from typing import Any
+from minidock.hints import Any
 
 from minidock.cluster import etcd as E
 from minidock.cluster.layout import Keys, first_free_vni, next_global_subnet, subnet_of_key

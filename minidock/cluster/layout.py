@@ -21,7 +21,7 @@ hosts creating at once cannot both win; an address is taken by comparing its key
 from __future__ import annotations
 
 from ipaddress import IPv4Network
-from typing import Iterable
+from minidock.hints import Iterable
 
 ROOT = "minidock/"
 VNI_FIRST = 256          # Docker's first VNI without swarm (idm/vxlan-id)

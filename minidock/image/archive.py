@@ -15,7 +15,7 @@ import json
 import posixpath
 import re
 import tarfile
-from typing import IO, Any, Callable, NamedTuple
+from minidock.hints import IO, Any, Callable, NamedTuple
 
 from minidock.errors import InvalidArgument
 from minidock.image.config import host_arch

@@ -20,7 +20,7 @@ import tarfile
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from minidock.hints import Any
 
 from minidock.errors import InvalidArgument
 from minidock.image import config as imgconfig

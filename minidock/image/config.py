@@ -14,7 +14,7 @@ import json
 import os
 import posixpath
 import re
-from typing import Any
+from minidock.hints import Any
 
 from minidock.errors import InvalidArgument
 

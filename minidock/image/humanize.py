@@ -5,7 +5,7 @@ Pure functions.
 
 from __future__ import annotations
 
-TYPE_CHECKING = False   # typing.TYPE_CHECKING without importing typing (see context.py)
+TYPE_CHECKING = False   # typing.TYPE_CHECKING without importing typing (see hints.py)
 if TYPE_CHECKING:
     from datetime import datetime
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from minidock.hints import Any
 
 from minidock.image.humanize import ago, human_size
 

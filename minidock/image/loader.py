@@ -22,7 +22,7 @@ import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable, IO, Iterator
+from minidock.hints import TYPE_CHECKING, Any, Callable, IO, Iterator
 
 from minidock.errors import Internal, InvalidArgument
 from minidock.image import config as imgconfig

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import IO, Any
+from minidock.hints import IO, Any
 
 from minidock.image.humanize import human_size
 

@@ -9,7 +9,7 @@ and what the tag claims in the store are keyed by. Pure: strings in, strings out
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
+from minidock.hints import NamedTuple
 
 from minidock.errors import InvalidArgument
 

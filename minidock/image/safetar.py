@@ -23,7 +23,7 @@ import os
 import shutil
 import stat
 import tarfile
-from typing import IO, NamedTuple
+from minidock.hints import IO, NamedTuple
 
 from minidock.errors import Internal, InvalidArgument
 

@@ -19,7 +19,7 @@ This module is on the `run` path (`resolve`): stdlib only, no tarfile.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, NamedTuple
+from minidock.hints import TYPE_CHECKING, Any, NamedTuple
 
 from minidock.errors import Conflict, NotFound
 from minidock.image import reference

@@ -13,7 +13,7 @@ import json
 import os
 import tarfile
 import tempfile
-from typing import NamedTuple
+from minidock.hints import NamedTuple
 
 
 class SavedImage(NamedTuple):

@@ -32,7 +32,7 @@ Nothing heavy is imported at module level: this is the hot path of every start.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from minidock.hints import TYPE_CHECKING, Any
 
 from minidock.errors import Conflict, InvalidArgument
 

@@ -17,7 +17,7 @@ Every step registers its undo in the caller's Pipeline.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from minidock.hints import TYPE_CHECKING, Any
 
 from minidock import ids
 from minidock.identity import mark_alive, starter_mark

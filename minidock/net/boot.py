@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import TYPE_CHECKING
+from minidock.hints import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from minidock.config import DaemonConfig

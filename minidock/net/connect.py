@@ -9,7 +9,7 @@ NetworkSettings.Networks and joins at its next start. Disconnect is the inverse,
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from minidock.hints import TYPE_CHECKING
 
 from minidock.errors import Conflict, Forbidden, InvalidArgument, NotFound
 from minidock.net import attach

@@ -23,7 +23,7 @@ one handed out (the default IPAM driver, net/ipams/default.py).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from minidock.hints import TYPE_CHECKING, Any
 
 from minidock import ids
 from minidock.errors import Conflict, Forbidden, InvalidArgument

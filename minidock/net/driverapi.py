@@ -71,7 +71,7 @@ with __slots__ (a dataclass costs milliseconds of import on the start path).
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from minidock.hints import TYPE_CHECKING, Any, Callable, Protocol
 
 from minidock.errors import NotFound
 

@@ -9,7 +9,7 @@ driver's opaque state (for a bridge: its veth and the rules of its ports).
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from minidock.hints import Any, NamedTuple
 
 from minidock.errors import Conflict
 from minidock.net.network import Net

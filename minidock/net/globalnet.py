@@ -9,7 +9,7 @@ other hosts' agents then drop their namespaces of it), then locally.
 
 from __future__ import annotations
 
-from typing import Any
+from minidock.hints import Any
 
 from minidock import ids
 from minidock.errors import Forbidden, InvalidArgument

@@ -7,7 +7,7 @@ endpoint here, which is its gateway endpoint: default route, NAT out, published 
 
 from __future__ import annotations
 
-from typing import Any
+from minidock.hints import Any
 
 from minidock.errors import Conflict
 

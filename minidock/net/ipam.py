@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from ipaddress import IPv4Address, IPv4Network, ip_address, ip_network
-from typing import Any, Iterable, NamedTuple
+from minidock.hints import Any, Iterable, NamedTuple
 
 from minidock.errors import Conflict, InvalidArgument
 

@@ -16,7 +16,7 @@ Behaviour follows Docker 20.10 (tests/reference_data/docker-ipv6/):
 from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
-from typing import Any, Iterable, NamedTuple
+from minidock.hints import Any, Iterable, NamedTuple
 
 from minidock.config import check_default_gateway, parse_cidr6, parse_ip  # noqa: F401
 from minidock.errors import Conflict, InvalidArgument

@@ -11,7 +11,7 @@ it from the endpoint records, so it cannot go stale.
 from __future__ import annotations
 
 import time
-from typing import Any, NamedTuple
+from minidock.hints import Any, NamedTuple
 
 from minidock.errors import Conflict, NotFound
 

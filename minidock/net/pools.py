@@ -12,7 +12,7 @@ Only the driver API is used (get_ipam), so a remote IPAM works as the default on
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NamedTuple
+from minidock.hints import TYPE_CHECKING, Any, NamedTuple
 
 from minidock.net.driverapi import get_ipam
 

@@ -17,7 +17,7 @@ objects are swept by the drivers (driverapi `sweep`).
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from minidock.hints import TYPE_CHECKING
 
 from minidock.identity import container_live
 from minidock.net import endpoint as eps

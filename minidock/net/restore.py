@@ -7,7 +7,7 @@ the unowned ones. boot.check_firewall calls it when the cheap drift check fails.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from minidock.hints import TYPE_CHECKING, Any
 
 from minidock.identity import container_live
 from minidock.net import endpoint as eps

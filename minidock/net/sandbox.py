@@ -23,7 +23,7 @@ thread enters the sandbox only once, for a few microseconds.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, NamedTuple
+from minidock.hints import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from minidock.context import Context

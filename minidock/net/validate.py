@@ -6,7 +6,7 @@ docker-facts section 6). Reads the store, writes nothing.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from minidock.hints import TYPE_CHECKING, Any
 
 from minidock.errors import InvalidArgument
 

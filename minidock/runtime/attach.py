@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import _signal as signal  # not `signal`: its import builds three enums
-from typing import TYPE_CHECKING, Any
+from minidock.hints import TYPE_CHECKING, Any
 
 from minidock.runtime.container import Container
 

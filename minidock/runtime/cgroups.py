@@ -25,7 +25,7 @@ from __future__ import annotations
 import errno
 import os
 import time
-from typing import Any
+from minidock.hints import Any
 
 from minidock.errors import Internal
 

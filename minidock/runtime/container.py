@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
+from minidock.hints import Any
 
 from minidock.context import Container, Context
 from minidock.errors import Conflict

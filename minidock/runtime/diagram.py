@@ -18,7 +18,7 @@ on user networks, the names the embedded DNS answers for it.
 
 from __future__ import annotations
 
-from typing import Any
+from minidock.hints import Any
 
 Model = dict[str, Any]
 

@@ -12,7 +12,7 @@ container's /etc/passwd. Errors before exec come back on a close-on-exec pipe.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from minidock.hints import TYPE_CHECKING
 
 from minidock.errors import Conflict, MinidockError
 from minidock.runtime.container import Container

@@ -9,7 +9,7 @@ the record is written.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from minidock.hints import TYPE_CHECKING, Any
 
 from minidock.errors import InvalidArgument
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import stat
 from minidock.runtime.values import Values
-from typing import Any
+from minidock.hints import Any
 
 from minidock.errors import CannotInvoke, CommandNotFound, MinidockError
 from minidock.runtime import syscalls as sc

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import select
 import _signal as signal  # not `signal`: its import builds three enums
-from typing import TYPE_CHECKING, Any
+from minidock.hints import TYPE_CHECKING, Any
 
 from minidock.errors import Conflict
 from minidock.identity import container_live, monitor_alive, process_alive, proc_start

@@ -9,7 +9,7 @@ messages before anything exists; cgroups.py writes what `v1_files` / `v2_files` 
 from __future__ import annotations
 
 import os
-from typing import Any
+from minidock.hints import Any
 
 from minidock.errors import InvalidArgument
 from minidock.runtime.mounts import parse_bytes

@@ -18,7 +18,7 @@ an unknown key is Docker's `Invalid filter 'key'`.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from minidock.hints import Any, Callable
 
 from minidock.errors import InvalidArgument
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 
-TYPE_CHECKING = False   # typing.TYPE_CHECKING without importing typing (see context.py)
+TYPE_CHECKING = False   # typing.TYPE_CHECKING without importing typing (see hints.py)
 if TYPE_CHECKING:
     from minidock.context import Container, Context
 

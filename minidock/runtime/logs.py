@@ -11,7 +11,7 @@ monitor's pidfd, so following costs no polling.
 from __future__ import annotations
 
 import json
-from typing import Iterator
+from minidock.hints import Iterator
 
 # the writer lives apart: it runs in every monitor, which must import little
 from minidock.runtime.logwriter import LogWriter  # noqa: F401

@@ -39,7 +39,7 @@ from __future__ import annotations
 import os
 import _signal as signal  # not `signal`: its import builds three enums
 import sys
-from typing import TYPE_CHECKING, Any
+from minidock.hints import TYPE_CHECKING, Any
 
 from minidock.runtime import syscalls as sc
 from minidock.runtime.init import InitFds, Privileges, container_init

@@ -30,7 +30,7 @@ no new start and leaves once its last monitor has).
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from minidock.hints import TYPE_CHECKING, Any
 
 from minidock import leanboot
 

@@ -17,7 +17,7 @@ rootfs. A mount is a plain dict in Docker's MountPoint shape (what `inspect` sho
 from __future__ import annotations
 
 import re
-from typing import Any
+from minidock.hints import Any
 
 from minidock.errors import InvalidArgument
 

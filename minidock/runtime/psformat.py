@@ -10,7 +10,7 @@ from minidock.image.humanize import human_duration  # go-units HumanDuration, on
 
 import time
 
-TYPE_CHECKING = False   # typing.TYPE_CHECKING without importing typing (see context.py)
+TYPE_CHECKING = False   # typing.TYPE_CHECKING without importing typing (see hints.py)
 if TYPE_CHECKING:
     from typing import Any
 

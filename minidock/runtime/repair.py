@@ -15,7 +15,7 @@ prune` and after a reboot; lifecycle and start call them when they meet such a r
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from minidock.hints import TYPE_CHECKING
 
 from minidock.identity import container_live, mark_alive
 

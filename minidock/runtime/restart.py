@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import TYPE_CHECKING, Any
+from minidock.hints import TYPE_CHECKING, Any
 
 from minidock.errors import InvalidArgument
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 import os
 import _signal as signal  # not `signal`: its import builds three enums
 from minidock.runtime.values import Values
-from typing import TYPE_CHECKING, Any
+from minidock.hints import TYPE_CHECKING, Any
 
 from minidock.errors import Internal, MinidockError, NotFound
 from minidock.pipeline import Pipeline, group

@@ -11,7 +11,7 @@ interfaces (/proc/<pid>/net/dev shows the netns of that pid), without lo.
 from __future__ import annotations
 
 import os
-from typing import Any
+from minidock.hints import Any
 
 from minidock.runtime.values import Values
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from minidock.hints import Any
 
 from minidock.errors import InvalidArgument
 

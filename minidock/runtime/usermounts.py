@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import Any
+from minidock.hints import Any
 
 from minidock.runtime import rootfs
 from minidock.runtime import syscalls as sc

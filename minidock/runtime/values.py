@@ -9,7 +9,7 @@ construction, equality and repr, which is all the runtime needs.
 
 from __future__ import annotations
 
-from typing import Any
+from minidock.hints import Any
 
 
 class Values:

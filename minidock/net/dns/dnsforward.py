@@ -30,7 +30,7 @@ import random
 import socket
 import struct
 import threading
-from typing import Any, Callable
+from minidock.hints import Any, Callable
 
 from minidock.net.dns import dnswire
 

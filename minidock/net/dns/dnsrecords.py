@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import random
 import weakref
-from typing import Any
+from minidock.hints import Any
 
 from minidock.store import Store
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import ipaddress
 import struct
-from typing import NamedTuple
+from minidock.hints import NamedTuple
 
 TYPE_A = 1
 TYPE_PTR = 12

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from ipaddress import ip_address
-from typing import Iterable
+from minidock.hints import Iterable
 
 from minidock.errors import InvalidArgument
 

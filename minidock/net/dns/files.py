@@ -10,7 +10,7 @@ by one is seen by the other, as in Docker.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from minidock.hints import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from minidock.context import Container, Context

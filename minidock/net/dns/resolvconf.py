@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from ipaddress import ip_address
-from typing import Iterable
+from minidock.hints import Iterable
 
 from minidock.errors import InvalidArgument
 

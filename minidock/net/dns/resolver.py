@@ -35,7 +35,7 @@ import os
 import _socket as socket  # not `socket`: its import builds enums (~3 ms per run)
 import sys
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Iterator
+from minidock.hints import TYPE_CHECKING, Iterator
 
 from minidock import spawn
 from minidock.errors import Internal

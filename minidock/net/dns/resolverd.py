@@ -44,7 +44,7 @@ import socket
 import sys
 import threading
 import time
-from typing import Any
+from minidock.hints import Any
 
 from minidock.net.dns import dnsrecords, dnswire
 from minidock.net.dns.dnsforward import Forwarder, UpstreamConfig

@@ -3,7 +3,7 @@ netns with only `lo`; there is nothing to create, join or publish, and no addres
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from minidock.hints import TYPE_CHECKING, Any
 
 from minidock.errors import Forbidden
 from minidock.net.driverapi import Capability, JoinInfo

@@ -28,7 +28,7 @@ network was created, the line says the plugin restarted and lost its state.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from minidock.hints import TYPE_CHECKING, Any
 
 from minidock.errors import Internal, NotFound
 from minidock.net import driverapi as da

@@ -22,7 +22,7 @@ there is no generation id: `drifted` is always False and only `system prune` rep
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from minidock.hints import Any, Callable
 
 from minidock.net.kernel.nfnetlink import generation, rule_counts
 

@@ -23,7 +23,7 @@ firewall generation check (fwcheck.py) tracks the IPv4 ruleset only.
 from __future__ import annotations
 
 import subprocess
-from typing import TYPE_CHECKING, Iterable
+from minidock.hints import TYPE_CHECKING, Iterable
 
 from minidock import pipeline as _pl   # trace notes (built only when tracing)
 from minidock.errors import Internal

@@ -12,7 +12,7 @@ so tests can check the resulting ruleset without a kernel.
 
 from __future__ import annotations
 
-from typing import Iterable, NamedTuple
+from minidock.hints import Iterable, NamedTuple
 
 CHAIN = "MINIDOCK"
 ISOLATION_1 = "MINIDOCK-ISOLATION-STAGE-1"

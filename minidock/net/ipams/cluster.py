@@ -9,7 +9,7 @@ gives its addresses back when the lease expires.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from minidock.hints import TYPE_CHECKING, Any
 
 from minidock.errors import InvalidArgument
 

@@ -17,7 +17,7 @@ request needs no lookup. Every claim is taken inside the caller's store transact
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from minidock.hints import TYPE_CHECKING, Any
 
 from minidock.errors import Conflict, InvalidArgument, NoAddress
 from minidock.net.driverapi import GATEWAY, OPT_FROM_START, REQUEST_ADDRESS_TYPE

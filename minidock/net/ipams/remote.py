@@ -19,7 +19,7 @@ given back (last first). Errors name the plugin and the call (client.PluginError
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from minidock.hints import TYPE_CHECKING, Any
 
 from minidock.errors import Internal
 from minidock.net.plugins import api

@@ -3,7 +3,7 @@ its routes, its nameservers, the address of an existing link."""
 
 from __future__ import annotations
 
-from typing import Any
+from minidock.hints import Any
 
 
 def routes() -> list[Any]:

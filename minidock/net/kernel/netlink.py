@@ -27,7 +27,7 @@ import errno as _errno
 import os
 import _socket as socket  # not `socket`: its import builds enums (~3 ms per run)
 import struct
-from typing import NamedTuple
+from minidock.hints import NamedTuple
 
 from minidock import pipeline as _pl   # trace notes (built only when tracing)
 from minidock.net.kernel.nlmsg import (

@@ -20,7 +20,7 @@ from __future__ import annotations
 import errno
 import os
 from contextlib import contextmanager
-from typing import Any, Iterator
+from minidock.hints import Any, Iterator
 
 CLONE_NEWNET = 0x40000000
 CLONE_NEWPID = 0x20000000

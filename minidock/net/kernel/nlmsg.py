@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import errno
 import struct
-from typing import Iterator
+from minidock.hints import Iterator
 
 NLMSG_NOOP, NLMSG_ERROR, NLMSG_DONE = 1, 2, 3
 NLM_F_REQUEST, NLM_F_MULTI, NLM_F_ACK = 0x1, 0x2, 0x4

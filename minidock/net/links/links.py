@@ -28,7 +28,7 @@ where Rules is the exact list that was applied, so removal deletes precisely tho
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from minidock.hints import TYPE_CHECKING, Any
 
 from minidock.errors import Conflict, InvalidArgument, NotFound
 

@@ -56,7 +56,7 @@ carries the port mappings, plus `"com.docker.network.endpoint.macaddress":<base6
 from __future__ import annotations
 
 import base64
-from typing import Any
+from minidock.hints import Any
 
 NETWORK_DRIVER = "NetworkDriver"
 IPAM_DRIVER = "IpamDriver"

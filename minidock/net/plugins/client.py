@@ -32,7 +32,7 @@ import json
 import os
 import socket
 import time
-from typing import Any
+from minidock.hints import Any
 
 from minidock.errors import Internal, InvalidArgument
 from minidock.net.plugins import api

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 import stat
-from typing import Any, NamedTuple
+from minidock.hints import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from minidock.errors import InvalidArgument, NotFound

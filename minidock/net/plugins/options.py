@@ -17,7 +17,7 @@ of its HostConfig.PortBindings) in, lists of api.exposed_port / api.port_binding
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+from minidock.hints import TYPE_CHECKING, Any, Sequence
 
 from minidock.net.plugins import api
 

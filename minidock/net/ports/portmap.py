@@ -14,7 +14,7 @@ The kernel side (DNAT/ACCEPT/hairpin MASQUERADE rules, net/drivers/bridge/rules.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from minidock.hints import TYPE_CHECKING, Any
 
 from minidock.errors import Conflict
 from minidock.net.ports.portspec import (PortBinding, from_port_bindings, port_key,

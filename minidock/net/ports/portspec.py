@@ -11,7 +11,7 @@ in the store.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from minidock.hints import Any, NamedTuple
 
 from minidock.errors import InvalidArgument
 

@@ -18,7 +18,7 @@ import array
 import os
 import socket
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from minidock.hints import TYPE_CHECKING, Any, Callable, Iterator
 
 from minidock import leanboot, spawn
 from minidock.errors import Conflict, Internal, InvalidArgument

@@ -21,7 +21,7 @@ of plain values that `compile.py` hands to libseccomp; every malformed profile g
 
 from __future__ import annotations
 
-from typing import Any
+from minidock.hints import Any
 
 from minidock.errors import InvalidArgument
 from minidock.runtime.values import Values

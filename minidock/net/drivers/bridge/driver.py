@@ -22,7 +22,7 @@ per endpoint {"host_veth", "rules"}. Options are Docker's (`com.docker.network.b
 from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv4Network
-from typing import TYPE_CHECKING, Any
+from minidock.hints import TYPE_CHECKING, Any
 
 from minidock.errors import Internal, InvalidArgument
 from minidock.net.driverapi import Capability, JoinInfo

@@ -20,7 +20,7 @@ without IPv6 keep IPv6 off on their bridge and container interfaces.
 from __future__ import annotations
 
 from ipaddress import IPv6Address, IPv6Network, ip_network
-from typing import TYPE_CHECKING, Any
+from minidock.hints import TYPE_CHECKING, Any
 
 from minidock.net.kernel.sysctl import PROC_NET, read as read_sysctl, write as write_sysctl
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from minidock.hints import Any
 
 from minidock.errors import Internal
 from minidock.net.kernel.sysctl import PROC_NET, write as write_sysctl

@@ -28,7 +28,7 @@ import socket
 import sys
 import threading
 import time
-from typing import Any
+from minidock.hints import Any
 
 from minidock.cluster import gstore
 from minidock.context import Context

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from typing import Any, NamedTuple
+from minidock.hints import Any, NamedTuple
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.rtnl import ndmsg

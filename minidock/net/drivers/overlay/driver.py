@@ -21,7 +21,7 @@ State: the network's {"vni", "mtu"}; the endpoint's {"host_veth"}.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from minidock.hints import TYPE_CHECKING, Any
 
 from minidock.errors import Internal
 from minidock.net.driverapi import SCOPE_GLOBAL, Capability, JoinInfo

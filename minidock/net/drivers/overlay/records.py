@@ -9,7 +9,7 @@ which reads the local store, answers them like local ones.
 
 from __future__ import annotations
 
-from typing import Any
+from minidock.hints import Any
 
 from minidock.errors import InvalidArgument
 
