@@ -337,8 +337,9 @@ def _resolver_start(ctx: Context) -> None:
 
 
 def _resolver_detach(ctx: Context, ctr: Container) -> None:
-    if not os.path.isdir(os.path.join(ctx.exec_root, "resolver")):
-        return  # the resolver never ran under this exec-root (resolver.Paths)
+    record = os.path.join(ctx.exec_root, "resolver", "sandboxes", ctr["Id"])
+    if not os.path.exists(record):
+        return  # never attached (resolver.Paths: the resolver writes it before binding)
     from minidock.net.dns import resolver
     resolver.detach(ctx, ctr["Id"])
 

@@ -129,15 +129,21 @@ class Resolver:
             if old and old.path == path and old.ino == ino:
                 return
             self.detach(cid, keep_record=True)
-            with in_netns_fd(fd):
-                udp, tcp = _dns_sockets()
+            # the record first: a container's sockets never exist without it, so a
+            # client that finds no record has nothing to detach (api._resolver_detach)
+            self.paths.write_record(cid, path)
+            try:
+                with in_netns_fd(fd):
+                    udp, tcp = _dns_sockets()
+            except BaseException:
+                self.paths.remove_record(cid)
+                raise
         finally:
             os.close(fd)
         sb = Sandbox(cid, path, ino, udp, tcp)
         self.sandboxes[cid] = sb
         self.sel.register(udp, selectors.EVENT_READ, ("udp", sb))
         self.sel.register(tcp, selectors.EVENT_READ, ("tcp", sb))
-        self.paths.write_record(cid, path)
 
     def detach(self, cid: str, keep_record: bool = False) -> None:
         """Close the container's sockets (they pin its netns); idempotent."""
