@@ -40,7 +40,9 @@ race-free. Readers never block writers thanks to WAL.
 from __future__ import annotations
 
 import os
-import sqlite3
+# The C module behind `sqlite3`: the package's dbapi2 adds only datetime adapters
+# (none used here) and imports datetime for them, ~1.5 ms of every command.
+import _sqlite3 as sqlite3
 from contextlib import contextmanager
 from minidock.brief import BRIEF_KEYS, brief_dict, brief_of, listing_keys
 from minidock.errors import Conflict, NotFound

@@ -297,10 +297,11 @@ def _release_networking(ctx: Context, ctr: Container) -> list[str]:
     from minidock.net import attach
     from minidock.net import endpoint as eps
     from minidock.net import network as nw
-    from minidock.net.firewall import fwcheck
     from minidock.net.kernel.netns import restore_pid_ns_for_children
     from minidock.pipeline import best_effort, report
-    fwcheck.bind(ctx.exec_root)       # our rule removals keep the firewall known-good
+    if kind not in ("none", "host"):  # (those have no rules to remove)
+        from minidock.net.firewall import fwcheck
+        fwcheck.bind(ctx.exec_root)   # our rule removals keep the firewall known-good
     errors = best_effort([("restore_pid_ns", restore_pid_ns_for_children)])
     if kind == "bridge" and ctx.store.count("link"):
         from minidock.net.links import links
