@@ -338,9 +338,14 @@ def _resolver_start(ctx: Context) -> None:
 
 
 def _resolver_detach(ctx: Context, ctr: Container) -> None:
-    record = os.path.join(ctx.exec_root, "resolver", "sandboxes", ctr["Id"])
-    if not os.path.exists(record):
-        return  # never attached (resolver.Paths: the resolver writes it before binding)
+    # (resolver.Paths) Nothing to do, and no import of the client, when no resolver
+    # runs and the container has no record (the resolver writes it before binding).
+    # A running one is told even so: one that was started for this container and
+    # never got its attach leaves at once instead of after its grace period.
+    rdir = os.path.join(ctx.exec_root, "resolver")
+    if not (os.path.exists(os.path.join(rdir, "ctl.sock"))
+            or os.path.exists(os.path.join(rdir, "sandboxes", ctr["Id"]))):
+        return
     from minidock.net.dns import resolver
     resolver.detach(ctx, ctr["Id"])
 

@@ -110,7 +110,7 @@ class TestHost:
             found.append(f"mounts: {mounts}")
         pids = self.pids()
         if pids:
-            found.append(f"processes in netns: {pids}")
+            found.append(f"processes in netns: {[f'{p} {_cmdline(p)}' for p in pids]}")
         groups = [d for parent in self.cgroup_parents() if os.path.isdir(parent)
                   for d in os.listdir(parent) if os.path.isdir(os.path.join(parent, d))]
         if groups:
@@ -163,6 +163,14 @@ def _rmdir_quietly(path: str) -> None:
         os.rmdir(path)
     except OSError:
         pass
+
+
+def _cmdline(pid: str) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read().replace(b"\0", b" ").decode(errors="replace")[:160]
+    except OSError:
+        return "(gone)"
 
 
 def _sandbox_links(exec_root: str) -> list[str]:
