@@ -126,3 +126,14 @@ def spawn(argv: list[str], listen_fd: int, log_path: str | None = None) -> None:
     finally:
         os.close(out)
         os.close(null)
+
+
+def read_line(conn: socket.socket, limit: int = 8192) -> str:
+    """One request line from a client of a per-host helper (at most `limit` bytes)."""
+    buf = b""
+    while not buf.endswith(b"\n") and len(buf) < limit:
+        chunk = conn.recv(4096)
+        if not chunk:
+            break
+        buf += chunk
+    return buf.decode(errors="replace").strip()

@@ -106,15 +106,8 @@ def _montemplate(ctx: Context) -> Fixed:
 def _dirs(ctx: Context) -> Fixed:
     store, out = ctx.store, []
     for base in (os.path.join(ctx.root, "containers"), os.path.join(ctx.exec_root, "containers")):
-        for cid in _listdir(base):
+        for cid in runtime.listdir(base):
             if store.get("container", cid) is None:
                 shutil.rmtree(os.path.join(base, cid), ignore_errors=True)
                 out.append(f"dir {base}/{cid[:12]}: no record")
     return out
-
-
-def _listdir(path: str) -> list[str]:
-    try:
-        return sorted(os.listdir(path))
-    except OSError:
-        return []

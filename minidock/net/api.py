@@ -45,6 +45,12 @@ def _mode(ctr: Container) -> str:
     return ctr["HostConfig"].get("NetworkMode") or "default"
 
 
+# Modes whose container uses no firewall rule and no embedded DNS (`network connect`
+# refuses both any other network): their start skips the firewall drift check, their
+# teardown the rule and resolver work.
+NO_NETWORKING = ("none", "host")
+
+
 def mode_kind(mode: str) -> str:
     """"bridge" (default bridge), "none", "host", "container" or "user"."""
     if mode in ("default", "bridge"):
@@ -118,7 +124,7 @@ def initialize_networking(ctx: Context, ctr: Container, p: Pipeline) -> None:
         return
     from minidock import ids
     from minidock.net.boot import ensure_initialized
-    ensure_initialized(ctx, firewall=kind not in ("none", "host"))
+    ensure_initialized(ctx, firewall=kind not in NO_NETWORKING)
     ns["Bridge"] = ctx.config.bridge if ctx.config.bridge != "none" else ""
     sid = ids.new_id()
     ns["SandboxID"] = sid
@@ -299,15 +305,14 @@ def _release_networking(ctx: Context, ctr: Container) -> list[str]:
     from minidock.net import network as nw
     from minidock.net.kernel.netns import restore_pid_ns_for_children
     from minidock.pipeline import best_effort, report
-    if kind not in ("none", "host"):  # (those have no rules to remove)
+    if kind not in NO_NETWORKING:
         from minidock.net.firewall import fwcheck
         fwcheck.bind(ctx.exec_root)   # our rule removals keep the firewall known-good
     errors = best_effort([("restore_pid_ns", restore_pid_ns_for_children)])
     if kind == "bridge" and ctx.store.count("link"):
         from minidock.net.links import links
         errors += best_effort([("disableLinks", lambda: links.release(ctx, ctr))])
-    if kind not in ("host", "none"):  # a resolver socket would keep the netns alive
-        # (a --net none container is never attached: connect refuses it any network)
+    if kind not in NO_NETWORKING:  # a resolver socket would keep the netns alive
         errors += best_effort([("stopResolver", lambda: _resolver_detach(ctx, ctr))])
     released = []
     for ep in eps.of_container(ctx.store, ctr["Id"]):

@@ -112,14 +112,15 @@ def sweep_cgroups(ctx: Context) -> list[str]:
     out = []
     for ctrl, path in cgroups.plan(ctx.root, "x").items():
         parent = os.path.dirname(path)
-        for cid in _listdir(parent):
+        for cid in listdir(parent):
             if len(cid) == 64 and cid not in live and os.path.isdir(os.path.join(parent, cid)):
                 cgroups.remove({ctrl: os.path.join(parent, cid)}, wait=0)
                 out.append(f"cgroup {ctrl or 'unified'}/{cid[:12]}: removed")
     return out
 
 
-def _listdir(path: str) -> list[str]:
+def listdir(path: str) -> list[str]:
+    """Sorted names in `path`; [] when it cannot be read (sweeps are best effort)."""
     try:
         return sorted(os.listdir(path))
     except OSError:

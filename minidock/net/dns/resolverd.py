@@ -47,6 +47,7 @@ import time
 from minidock.hints import Any
 
 from minidock.net.dns import dnsrecords, dnswire
+from minidock.spawn import read_line
 from minidock.net.dns.dnsforward import Forwarder, UpstreamConfig
 from minidock.net.kernel.netns import in_netns_fd
 from minidock.net.dns.resolver import Paths
@@ -307,7 +308,7 @@ class Resolver:
         conn.settimeout(5.0)
         line = ""
         try:
-            line = _read_line(conn)
+            line = read_line(conn)
             if line:
                 conn.sendall((self.control(line) + "\n").encode())
         except OSError as err:
@@ -387,16 +388,6 @@ def _is_netns(path: str) -> bool:
         return os.stat(path).st_dev != os.stat(os.path.dirname(path)).st_dev
     except OSError:
         return False
-
-
-def _read_line(conn: socket.socket) -> str:
-    buf = b""
-    while not buf.endswith(b"\n") and len(buf) < 8192:
-        chunk = conn.recv(4096)
-        if not chunk:
-            break
-        buf += chunk
-    return buf.decode(errors="replace").strip()
 
 
 def log(msg: str) -> None:

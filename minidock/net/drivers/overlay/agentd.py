@@ -31,6 +31,7 @@ import time
 from minidock.hints import Any
 
 from minidock.cluster import gstore
+from minidock.spawn import read_line
 from minidock.context import Context
 from minidock.errors import MinidockError
 from minidock.net.drivers.overlay import datapath, records
@@ -261,20 +262,10 @@ class Agent:
         with conn:
             try:
                 conn.settimeout(30)
-                line = _read_line(conn)
+                line = read_line(conn)
                 conn.sendall(self.handle(line).encode() + b"\n")
             except OSError:
                 pass
-
-
-def _read_line(conn: socket.socket) -> str:
-    buf = b""
-    while not buf.endswith(b"\n") and len(buf) < 8192:
-        chunk = conn.recv(4096)
-        if not chunk:
-            break
-        buf += chunk
-    return buf.decode(errors="replace").strip()
 
 
 def _read_int(path: str) -> int:
